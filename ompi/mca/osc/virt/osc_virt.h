@@ -1,0 +1,126 @@
+/*
+ * osc_virt.h — contract of the osc "virt" component (MPI one-sided between
+ * co-located guests through the host backend; everything else through a
+ * fallback osc component).
+ *
+ * Lifecycle (driven by Open MPI's osc framework):
+ *
+ *   register  ompi_osc_virt_register(): registers the MCA parameters below.
+ *             Never fails except on out-of-memory.
+ *   open      opens the verbose output stream and the help-file directory.
+ *   init      ompi_osc_virt_init(progress_threads, mpi_threads): remembers the
+ *             thread levels for the fallback; does not load anything yet, so a
+ *             job that never creates a window pays nothing.
+ *   query     per window: returns osc_virt_priority when every target of the
+ *             window can be served (today: by the fallback), a negative value
+ *             otherwise (e.g. MPI_Win_allocate_shared, which needs the backend
+ *             path, or a fallback that cannot be loaded: the reason is shown
+ *             once through opal_show_help).
+ *   select    per window: creates the module; on any failure everything made
+ *             so far is undone and an OMPI_ERR_* code returned — the window
+ *             does not exist.
+ *   (window operations: see osc_virt_module.cc; each returns what the serving
+ *             path returned, so error classes (MPI_ERR_RMA_SYNC, _RANGE, ...)
+ *             reach the window's error handler unchanged)
+ *   free      per window: frees the fallback window first, then the module.
+ *   finalize  unloads the fallback component if this component loaded it.
+ *
+ * Paths.  Each target rank of a window is served by exactly one path:
+ *   - "fallback": another osc component driven on a shadow window
+ *     (osc_virt_fallback.h).  Today every target takes this path.
+ *   - the backend path for co-located guests arrives with the backend
+ *     (DESIGN.md, "osc virt"); it slots in beside the fallback in
+ *     ompi_osc_virt_module_t without changing this contract.
+ *
+ * MCA parameters (ompi_info --param osc virt --level 9):
+ *   osc_virt_priority  (int, default 5)   selection priority; below osc rdma
+ *                      and osc sm so that installing the component changes
+ *                      nothing until a user asks for it (--mca osc virt).
+ *   osc_virt_verbose   (int, default 0)   >= 10: window creation and path
+ *                      decisions, per-window path counts at MPI_Win_free;
+ *                      >= 20: one line per operation naming its path.
+ *   osc_virt_fallback  (string, default "pt2pt") osc component serving the
+ *                      targets the backend does not serve.  Loaded by virt
+ *                      itself, so it works even when excluded by the osc
+ *                      selection (Debian's default "osc = ^ucx,pt2pt").
+ */
+#ifndef OMPI_OSC_VIRT_H
+#define OMPI_OSC_VIRT_H
+
+#include "ompi_cxx_compat.h"
+
+#include "ompi/mca/osc/osc.h"
+
+#include <atomic>
+#include <cstdint>
+
+namespace ov::osc {
+class FallbackWindow;
+}
+
+extern "C" {
+
+/** The component: exported as mca_osc_virt_component (only exported symbol). */
+struct ompi_osc_virt_component_t {
+    ompi_osc_base_component_t super;
+
+    /* MCA parameters; written by register, read afterwards. */
+    int priority;
+    int verbose;
+    char *fallback_name;
+
+    /** opal_output stream for tracing, opened at open with `verbose`. */
+    int output;
+    /** Thread levels given to init, handed to the fallback when it is loaded. */
+    bool enable_progress_threads;
+    bool enable_mpi_threads;
+};
+
+extern ompi_osc_virt_component_t mca_osc_virt_component;
+
+} /* extern "C" */
+
+/** Which path served an operation: index into the per-window counters. */
+enum class ov_osc_path : int { fallback = 0, count };
+
+/** What an origin knows of each target's window, for the range check
+ *  (osc_virt_range.h).  Exchanged once at window creation. */
+struct ompi_osc_virt_target_t {
+    uint64_t size;      /* bytes exposed */
+    int64_t disp_unit;  /* bytes per displacement unit */
+};
+
+/** Per-window module.  `super` must stay first: Open MPI casts win->w_osc_module. */
+struct ompi_osc_virt_module_t {
+    ompi_osc_base_module_t super;
+    /** The fallback window serving targets off the backend (never null). */
+    ov::osc::FallbackWindow *fallback;
+    /** Per-target window extents, indexed by rank in the window's group;
+     *  null for dynamic windows (attached regions are checked by the path). */
+    ompi_osc_virt_target_t *targets;
+    int ntargets;
+    /** Operations issued per path, for the verbose summary at free. */
+    std::atomic<uint64_t> ops_by_path[static_cast<int>(ov_osc_path::count)];
+};
+
+/** Exchanges (size, disp_unit) over `comm` into module->targets.  Collective;
+ *  returns an OMPI_ERR_* code on failure (module->targets stays null). */
+int ompi_osc_virt_module_exchange_extents(ompi_osc_virt_module_t *module,
+                                          struct ompi_communicator_t *comm, size_t size,
+                                          int disp_unit);
+
+/** Fills `module->super` with the forwarding table (osc_virt_module.cc). */
+void ompi_osc_virt_module_init_ops(ompi_osc_virt_module_t *module);
+
+/** Name of a path for traces. */
+const char *ompi_osc_virt_path_name(ov_osc_path path);
+
+/** Trace at `level` (see osc_virt_verbose); cheap when disabled. */
+#define OSC_VIRT_VERBOSE(level, ...)                                                  \
+    do {                                                                              \
+        if (mca_osc_virt_component.verbose >= (level)) {                              \
+            opal_output(mca_osc_virt_component.output, "osc virt: " __VA_ARGS__);     \
+        }                                                                             \
+    } while (0)
+
+#endif /* OMPI_OSC_VIRT_H */

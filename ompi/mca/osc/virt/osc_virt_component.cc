@@ -1,0 +1,240 @@
+/*
+ * osc_virt_component.cc — MCA plumbing of osc virt: parameters, open/close,
+ * init/finalize, query and select.  Contract: osc_virt.h.
+ *
+ * Every extern "C" entry point here catches everything: no C++ exception may
+ * unwind into Open MPI.
+ */
+#include "osc_virt.h"
+#include "osc_virt_fallback.h"
+
+#include "ompi/communicator/communicator.h"
+#include "ompi/win/win.h"
+#include "opal/mca/base/mca_base_var.h"
+#include "opal/util/output.h"
+#include "opal/util/show_help.h"
+
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#ifndef OMPI_VIRT_HELPDIR
+#define OMPI_VIRT_HELPDIR "/usr/share/ompi-virt"
+#endif
+
+namespace {
+
+int component_register(void);
+int component_open(void);
+int component_close(void);
+int component_init(bool enable_progress_threads, bool enable_mpi_threads);
+int component_finalize(void);
+int component_query(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                    ompi_communicator_t *comm, opal_info_t *info, int flavor);
+int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                     ompi_communicator_t *comm, opal_info_t *info, int flavor, int *model);
+
+const char *flavor_name(int flavor)
+{
+    switch (flavor) {
+    case MPI_WIN_FLAVOR_CREATE: return "create";
+    case MPI_WIN_FLAVOR_ALLOCATE: return "allocate";
+    case MPI_WIN_FLAVOR_SHARED: return "allocate_shared";
+    case MPI_WIN_FLAVOR_DYNAMIC: return "dynamic";
+    default: return "unknown";
+    }
+}
+
+} // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_component = {
+    .super = {
+        .osc_version = {
+            OMPI_OSC_BASE_VERSION_3_0_0,
+            .mca_component_name = "virt",
+            MCA_BASE_MAKE_VERSION(component, 0, 1, 0),
+            .mca_open_component = component_open,
+            .mca_close_component = component_close,
+            .mca_query_component = nullptr,
+            .mca_register_component_params = component_register,
+            .mca_component_flags = 0,
+            .reserved = {0},
+        },
+        .osc_data = {
+            /* not checkpoint ready */
+            .param_field = MCA_BASE_METADATA_PARAM_NONE,
+            .reserved = {0},
+        },
+        .osc_init = component_init,
+        .osc_query = component_query,
+        .osc_select = component_select,
+        .osc_finalize = component_finalize,
+    },
+    .priority = 5,
+    .verbose = 0,
+    .fallback_name = nullptr,
+    .output = -1,
+    .enable_progress_threads = false,
+    .enable_mpi_threads = false,
+};
+
+} /* extern "C" */
+
+namespace {
+
+char g_default_fallback[] = "pt2pt";
+
+int component_register(void)
+{
+    mca_base_component_t *v = &mca_osc_virt_component.super.osc_version;
+
+    mca_osc_virt_component.priority = 5;
+    (void) mca_base_component_var_register(
+        v, "priority",
+        "Selection priority of osc virt. Kept below osc rdma and osc sm so that installing "
+        "the component changes nothing until it is requested (--mca osc virt, or raise this)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_3, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_osc_virt_component.priority);
+
+    mca_osc_virt_component.verbose = 0;
+    (void) mca_base_component_var_register(
+        v, "verbose",
+        "Verbosity of osc virt: 10 = window creation, path decisions and per-window path "
+        "counts at MPI_Win_free; 20 = one line per operation naming the path it took",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
+        &mca_osc_virt_component.verbose);
+
+    mca_osc_virt_component.fallback_name = g_default_fallback;
+    (void) mca_base_component_var_register(
+        v, "fallback",
+        "osc component that serves the targets the host backend does not serve (ranks on "
+        "other hosts). Loaded by osc virt itself, so it works even when the osc selection "
+        "excludes it (Debian's default \"osc = ^ucx,pt2pt\"). Supported: pt2pt",
+        MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_osc_virt_component.fallback_name);
+
+    return OMPI_SUCCESS;
+}
+
+int component_open(void)
+{
+    try {
+        mca_osc_virt_component.output = opal_output_open(nullptr);
+        opal_output_set_verbosity(mca_osc_virt_component.output, mca_osc_virt_component.verbose);
+        /* Help texts live outside Open MPI's own data directory. */
+        const char *helpdir = getenv("OMPI_VIRT_HELPDIR");
+        (void) opal_show_help_add_dir(helpdir ? helpdir : OMPI_VIRT_HELPDIR);
+        return OMPI_SUCCESS;
+    } catch (...) {
+        return OMPI_ERROR;
+    }
+}
+
+int component_close(void)
+{
+    if (mca_osc_virt_component.output >= 0) {
+        opal_output_close(mca_osc_virt_component.output);
+        mca_osc_virt_component.output = -1;
+    }
+    return OMPI_SUCCESS;
+}
+
+int component_init(bool enable_progress_threads, bool enable_mpi_threads)
+{
+    /* Nothing is loaded until the first window: a job that never creates one
+     * pays nothing. */
+    mca_osc_virt_component.enable_progress_threads = enable_progress_threads;
+    mca_osc_virt_component.enable_mpi_threads = enable_mpi_threads;
+    return OMPI_SUCCESS;
+}
+
+int component_finalize(void)
+{
+    try {
+        ov::osc::FallbackComponent::release_all();
+        return OMPI_SUCCESS;
+    } catch (...) {
+        return OMPI_ERROR;
+    }
+}
+
+int component_query(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                     ompi_communicator_t *comm, opal_info_t *info, int flavor)
+{
+    try {
+        if (MPI_WIN_FLAVOR_SHARED == flavor) {
+            /* Shared windows need memory every rank can load/store: that is
+             * the backend path, not there yet.  pt2pt refuses them too. */
+            OSC_VIRT_VERBOSE(10, "declining an allocate_shared window: needs the backend path");
+            /* osc base turns this into MPI_ERR_RMA_SHARED for the caller */
+            return OMPI_ERR_RMA_SHARED;
+        }
+        ov::osc::FallbackComponent *fallback = nullptr;
+        if (OMPI_SUCCESS !=
+            ov::osc::FallbackComponent::acquire(mca_osc_virt_component.fallback_name, &fallback)) {
+            return -1;
+        }
+        int fallback_priority =
+            fallback->component()->osc_query(win, base, size, disp_unit, comm, info, flavor);
+        if (fallback_priority < 0) {
+            OSC_VIRT_VERBOSE(10, "declining a %s window: fallback %s declines it (%d)",
+                             flavor_name(flavor), fallback->name(), fallback_priority);
+            return fallback_priority;
+        }
+        return mca_osc_virt_component.priority;
+    } catch (...) {
+        return -1;
+    }
+}
+
+int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                     ompi_communicator_t *comm, opal_info_t *info, int flavor, int *model)
+{
+    try {
+        ov::osc::FallbackComponent *fallback_component = nullptr;
+        int ret = ov::osc::FallbackComponent::acquire(mca_osc_virt_component.fallback_name,
+                                                      &fallback_component);
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+
+        auto *module = new (std::nothrow) ompi_osc_virt_module_t();
+        if (nullptr == module) {
+            return OMPI_ERR_OUT_OF_RESOURCE;
+        }
+        ompi_osc_virt_module_init_ops(module);
+
+        /* Collective: every rank reaches this call, and the fallback agrees
+         * on failure itself (its select is collective over comm). */
+        ret = ov::osc::FallbackWindow::create(fallback_component, win, base, size, disp_unit,
+                                              comm, info, flavor, model, &module->fallback);
+        if (OMPI_SUCCESS != ret) {
+            delete module;
+            return ret;
+        }
+
+        if (MPI_WIN_FLAVOR_DYNAMIC != flavor) {
+            ret = ompi_osc_virt_module_exchange_extents(module, comm, size, disp_unit);
+            if (OMPI_SUCCESS != ret) {
+                module->fallback->destroy();
+                delete module;
+                return ret;
+            }
+        }
+        win->w_osc_module = &module->super;
+        /* ompi_win_set_name truncates to MPI_MAX_OBJECT_NAME */
+        std::string name = std::string("virt (") + module->fallback->shadow()->w_name + ")";
+        ompi_win_set_name(win, name.c_str());
+
+        OSC_VIRT_VERBOSE(10, "rank %d: %s window of %zu bytes over %d ranks: all targets via %s",
+                         ompi_comm_rank(comm), flavor_name(flavor), size, ompi_comm_size(comm),
+                         module->fallback->component_name());
+        return OMPI_SUCCESS;
+    } catch (...) {
+        return OMPI_ERROR;
+    }
+}
+
+} // namespace

@@ -1,0 +1,385 @@
+/*
+ * osc_virt_module.cc — the per-window function table.  Each entry picks the
+ * path that serves its target (today always the fallback), counts it, traces
+ * it at osc_virt_verbose >= 20, and returns the path's result unchanged so
+ * MPI error classes reach the user's error handler as the path raised them.
+ *
+ * Synchronization calls that name no target (fence, PSCW, lock_all, flush_all,
+ * sync) are issued to every path that serves some target of the window; with
+ * one path that is a plain forward.
+ */
+#include "osc_virt.h"
+#include "osc_virt_fallback.h"
+
+#include "osc_virt_range.h"
+
+#include "ompi/communicator/communicator.h"
+#include "ompi/datatype/ompi_datatype.h"
+#include "ompi/win/win.h"
+#include "opal/util/output.h"
+
+#include <new>
+
+namespace {
+
+using ov::osc::FallbackWindow;
+
+ompi_osc_virt_module_t *virt_module(ompi_win_t *win)
+{
+    return reinterpret_cast<ompi_osc_virt_module_t *>(win->w_osc_module);
+}
+
+/* Chooses the path for `target` (-1: the call names no target), counts and
+ * traces it, and returns the fallback window serving it. */
+FallbackWindow *route(ompi_win_t *win, const char *op, int target)
+{
+    ompi_osc_virt_module_t *m = virt_module(win);
+    constexpr ov_osc_path path = ov_osc_path::fallback;
+    m->ops_by_path[static_cast<int>(path)].fetch_add(1, std::memory_order_relaxed);
+    if (target >= 0) {
+        OSC_VIRT_VERBOSE(20, "%s target %d -> %s(%s)", op, target, ompi_osc_virt_path_name(path),
+                         m->fallback->component_name());
+    } else {
+        OSC_VIRT_VERBOSE(20, "%s -> %s(%s)", op, ompi_osc_virt_path_name(path),
+                         m->fallback->component_name());
+    }
+    return m->fallback;
+}
+
+/* OMPI_SUCCESS when `count` elements of `dt` at `disp` fit in the target's
+ * window, OMPI_ERR_RMA_RANGE (MPI_ERR_RMA_RANGE) otherwise. */
+int check_access(ompi_win_t *win, const char *op, int target, ptrdiff_t disp, int count,
+                 ompi_datatype_t *dt)
+{
+    ompi_osc_virt_module_t *m = virt_module(win);
+    if (nullptr == m->targets || target < 0 || target >= m->ntargets) {
+        return OMPI_SUCCESS;
+    }
+    ptrdiff_t lb = 0, extent = 0, true_lb = 0, true_extent = 0;
+    ompi_datatype_get_extent(dt, &lb, &extent);
+    ompi_datatype_get_true_extent(dt, &true_lb, &true_extent);
+    const ompi_osc_virt_target_t &t = m->targets[target];
+    if (ov::osc::access_in_window(t.size, t.disp_unit, disp, count, extent, true_lb,
+                                  true_extent)) {
+        return OMPI_SUCCESS;
+    }
+    OSC_VIRT_VERBOSE(10, "%s target %d: disp %td x %d elements (extent %td) outside its "
+                     "%llu-byte window: MPI_ERR_RMA_RANGE", op, target, disp, count, extent,
+                     static_cast<unsigned long long>(t.size));
+    return OMPI_ERR_RMA_RANGE;
+}
+
+#define CHECK_ACCESS(op, target, disp, count, dt)                                     \
+    do {                                                                              \
+        int check_ret_ = check_access(win, op, target, disp, count, dt);              \
+        if (OMPI_SUCCESS != check_ret_) {                                             \
+            return check_ret_;                                                        \
+        }                                                                             \
+    } while (0)
+
+/* ---------------------------------------------------------------- window */
+
+int virt_shared_query(ompi_win_t *win, int rank, size_t *size, int *disp_unit, void *baseptr)
+{
+    FallbackWindow *fw = route(win, "shared_query", rank);
+    if (nullptr == fw->ops()->osc_win_shared_query) {
+        return OMPI_ERR_NOT_SUPPORTED;
+    }
+    return fw->ops()->osc_win_shared_query(fw->shadow(), rank, size, disp_unit, baseptr);
+}
+
+int virt_attach(ompi_win_t *win, void *base, size_t len)
+{
+    FallbackWindow *fw = route(win, "attach", -1);
+    return fw->ops()->osc_win_attach(fw->shadow(), base, len);
+}
+
+int virt_detach(ompi_win_t *win, const void *base)
+{
+    FallbackWindow *fw = route(win, "detach", -1);
+    return fw->ops()->osc_win_detach(fw->shadow(), base);
+}
+
+int virt_free(ompi_win_t *win)
+{
+    ompi_osc_virt_module_t *m = virt_module(win);
+    for (int p = 0; p < static_cast<int>(ov_osc_path::count); ++p) {
+        OSC_VIRT_VERBOSE(10, "window %s: %llu calls via %s", win->w_name,
+                         static_cast<unsigned long long>(m->ops_by_path[p].load()),
+                         ompi_osc_virt_path_name(static_cast<ov_osc_path>(p)));
+    }
+    int ret = m->fallback->destroy();
+    m->fallback = nullptr;
+    delete[] m->targets;
+    m->targets = nullptr;
+    win->w_osc_module = nullptr;
+    delete m;
+    return ret;
+}
+
+/* ---------------------------------------------------------------- communication */
+
+int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+             ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
+{
+    CHECK_ACCESS("put", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "put", target);
+    return fw->ops()->osc_put(origin, origin_count, origin_dt, target, target_disp, target_count,
+                              target_dt, fw->shadow());
+}
+
+int virt_get(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+             ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
+{
+    CHECK_ACCESS("get", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "get", target);
+    return fw->ops()->osc_get(origin, origin_count, origin_dt, target, target_disp, target_count,
+                              target_dt, fw->shadow());
+}
+
+int virt_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+                    ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+                    ompi_op_t *op, ompi_win_t *win)
+{
+    CHECK_ACCESS("accumulate", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "accumulate", target);
+    return fw->ops()->osc_accumulate(origin, origin_count, origin_dt, target, target_disp,
+                                     target_count, target_dt, op, fw->shadow());
+}
+
+int virt_compare_and_swap(const void *origin, const void *compare, void *result,
+                          ompi_datatype_t *dt, int target, ptrdiff_t target_disp, ompi_win_t *win)
+{
+    CHECK_ACCESS("compare_and_swap", target, target_disp, 1, dt);
+    FallbackWindow *fw = route(win, "compare_and_swap", target);
+    return fw->ops()->osc_compare_and_swap(origin, compare, result, dt, target, target_disp,
+                                           fw->shadow());
+}
+
+int virt_fetch_and_op(const void *origin, void *result, ompi_datatype_t *dt, int target,
+                      ptrdiff_t target_disp, ompi_op_t *op, ompi_win_t *win)
+{
+    CHECK_ACCESS("fetch_and_op", target, target_disp, 1, dt);
+    FallbackWindow *fw = route(win, "fetch_and_op", target);
+    return fw->ops()->osc_fetch_and_op(origin, result, dt, target, target_disp, op, fw->shadow());
+}
+
+int virt_get_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
+                        void *result, int result_count, ompi_datatype_t *result_dt, int target,
+                        ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+                        ompi_op_t *op, ompi_win_t *win)
+{
+    CHECK_ACCESS("get_accumulate", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "get_accumulate", target);
+    return fw->ops()->osc_get_accumulate(origin, origin_count, origin_dt, result, result_count,
+                                         result_dt, target, target_disp, target_count, target_dt,
+                                         op, fw->shadow());
+}
+
+int virt_rput(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+              ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+              ompi_win_t *win, ompi_request_t **request)
+{
+    CHECK_ACCESS("rput", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "rput", target);
+    return fw->ops()->osc_rput(origin, origin_count, origin_dt, target, target_disp,
+                               target_count, target_dt, fw->shadow(), request);
+}
+
+int virt_rget(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+              ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+              ompi_win_t *win, ompi_request_t **request)
+{
+    CHECK_ACCESS("rget", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "rget", target);
+    return fw->ops()->osc_rget(origin, origin_count, origin_dt, target, target_disp,
+                               target_count, target_dt, fw->shadow(), request);
+}
+
+int virt_raccumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
+                     int target, ptrdiff_t target_disp, int target_count,
+                     ompi_datatype_t *target_dt, ompi_op_t *op, ompi_win_t *win,
+                     ompi_request_t **request)
+{
+    CHECK_ACCESS("raccumulate", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "raccumulate", target);
+    return fw->ops()->osc_raccumulate(origin, origin_count, origin_dt, target, target_disp,
+                                      target_count, target_dt, op, fw->shadow(), request);
+}
+
+int virt_rget_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
+                         void *result, int result_count, ompi_datatype_t *result_dt, int target,
+                         ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+                         ompi_op_t *op, ompi_win_t *win, ompi_request_t **request)
+{
+    CHECK_ACCESS("rget_accumulate", target, target_disp, target_count, target_dt);
+    FallbackWindow *fw = route(win, "rget_accumulate", target);
+    return fw->ops()->osc_rget_accumulate(origin, origin_count, origin_dt, result, result_count,
+                                          result_dt, target, target_disp, target_count,
+                                          target_dt, op, fw->shadow(), request);
+}
+
+/* ---------------------------------------------------------------- active target */
+
+int virt_fence(int assert_flags, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "fence", -1);
+    return fw->ops()->osc_fence(assert_flags, fw->shadow());
+}
+
+int virt_start(ompi_group_t *group, int assert_flags, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "start", -1);
+    return fw->ops()->osc_start(group, assert_flags, fw->shadow());
+}
+
+int virt_complete(ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "complete", -1);
+    return fw->ops()->osc_complete(fw->shadow());
+}
+
+int virt_post(ompi_group_t *group, int assert_flags, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "post", -1);
+    return fw->ops()->osc_post(group, assert_flags, fw->shadow());
+}
+
+int virt_wait(ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "wait", -1);
+    return fw->ops()->osc_wait(fw->shadow());
+}
+
+int virt_test(ompi_win_t *win, int *flag)
+{
+    FallbackWindow *fw = route(win, "test", -1);
+    return fw->ops()->osc_test(fw->shadow(), flag);
+}
+
+/* ---------------------------------------------------------------- passive target */
+
+int virt_lock(int lock_type, int target, int assert_flags, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "lock", target);
+    return fw->ops()->osc_lock(lock_type, target, assert_flags, fw->shadow());
+}
+
+int virt_unlock(int target, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "unlock", target);
+    return fw->ops()->osc_unlock(target, fw->shadow());
+}
+
+int virt_lock_all(int assert_flags, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "lock_all", -1);
+    return fw->ops()->osc_lock_all(assert_flags, fw->shadow());
+}
+
+int virt_unlock_all(ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "unlock_all", -1);
+    return fw->ops()->osc_unlock_all(fw->shadow());
+}
+
+int virt_sync(ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "sync", -1);
+    return fw->ops()->osc_sync(fw->shadow());
+}
+
+int virt_flush(int target, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "flush", target);
+    return fw->ops()->osc_flush(target, fw->shadow());
+}
+
+int virt_flush_all(ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "flush_all", -1);
+    return fw->ops()->osc_flush_all(fw->shadow());
+}
+
+int virt_flush_local(int target, ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "flush_local", target);
+    return fw->ops()->osc_flush_local(target, fw->shadow());
+}
+
+int virt_flush_local_all(ompi_win_t *win)
+{
+    FallbackWindow *fw = route(win, "flush_local_all", -1);
+    return fw->ops()->osc_flush_local_all(fw->shadow());
+}
+
+} // namespace
+
+const char *ompi_osc_virt_path_name(ov_osc_path path)
+{
+    switch (path) {
+    case ov_osc_path::fallback: return "fallback";
+    default: return "unknown";
+    }
+}
+
+int ompi_osc_virt_module_exchange_extents(ompi_osc_virt_module_t *module,
+                                          ompi_communicator_t *comm, size_t size, int disp_unit)
+{
+    const int n = ompi_comm_size(comm);
+    auto *targets = new (std::nothrow) ompi_osc_virt_target_t[n];
+    if (nullptr == targets) {
+        return OMPI_ERR_OUT_OF_RESOURCE;
+    }
+    const ompi_osc_virt_target_t mine = {static_cast<uint64_t>(size),
+                                         static_cast<int64_t>(disp_unit)};
+    static_assert(sizeof(ompi_osc_virt_target_t) == 2 * sizeof(uint64_t));
+    int ret = comm->c_coll->coll_allgather(&mine, 2, MPI_UINT64_T, targets, 2, MPI_UINT64_T, comm,
+                                           comm->c_coll->coll_allgather_module);
+    if (OMPI_SUCCESS != ret) {
+        delete[] targets;
+        return ret;
+    }
+    module->targets = targets;
+    module->ntargets = n;
+    return OMPI_SUCCESS;
+}
+
+void ompi_osc_virt_module_init_ops(ompi_osc_virt_module_t *module)
+{
+    ompi_osc_base_module_t &t = module->super;
+    t.osc_win_shared_query = virt_shared_query;
+    t.osc_win_attach = virt_attach;
+    t.osc_win_detach = virt_detach;
+    t.osc_free = virt_free;
+
+    t.osc_put = virt_put;
+    t.osc_get = virt_get;
+    t.osc_accumulate = virt_accumulate;
+    t.osc_compare_and_swap = virt_compare_and_swap;
+    t.osc_fetch_and_op = virt_fetch_and_op;
+    t.osc_get_accumulate = virt_get_accumulate;
+
+    t.osc_rput = virt_rput;
+    t.osc_rget = virt_rget;
+    t.osc_raccumulate = virt_raccumulate;
+    t.osc_rget_accumulate = virt_rget_accumulate;
+
+    t.osc_fence = virt_fence;
+    t.osc_start = virt_start;
+    t.osc_complete = virt_complete;
+    t.osc_post = virt_post;
+    t.osc_wait = virt_wait;
+    t.osc_test = virt_test;
+
+    t.osc_lock = virt_lock;
+    t.osc_unlock = virt_unlock;
+    t.osc_lock_all = virt_lock_all;
+    t.osc_unlock_all = virt_unlock_all;
+
+    t.osc_sync = virt_sync;
+    t.osc_flush = virt_flush;
+    t.osc_flush_all = virt_flush_all;
+    t.osc_flush_local = virt_flush_local;
+    t.osc_flush_local_all = virt_flush_local_all;
+}
