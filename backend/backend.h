@@ -1,0 +1,157 @@
+/*
+ * backend.h — the host backend daemon (ompi-virt-backend), as a class so the
+ * unit tests and the benchmark can run it in a child process on a temp dir.
+ *
+ * Lifecycle:
+ *   ov_backend b(opts);
+ *   b.start()   mkdir DIR (0755), take flock(DIR/backend.lock) (OV_ERR_BUSY if
+ *               another backend holds it), remove a dead predecessor's stale
+ *               socket, listen on unix:DIR/backend.sock (0666: guests connect
+ *               through the bind mount) and optionally on opts.tcp, set up
+ *               epoll + signalfd(SIGTERM, SIGINT).
+ *   b.run()     serve until SIGTERM/SIGINT or stop(); returns OV_OK.
+ *   ~ov_backend marks every region SHUTDOWN, closes every connection,
+ *               removes backend.sock and backend.lock.
+ *
+ * Threading: one thread does everything (control sockets, doorbells, ring
+ * polling), so there are no locks.  It spins over all request rings while
+ * there is work and for opts.spin_us after the last request, then sets
+ * backend_sleeping in every process block, re-checks, and blocks in
+ * epoll_wait(-1): an idle backend uses no CPU.  Fairness: at most
+ * OV_BATCH descriptors per process per pass; copies are bounded by
+ * opts.max_request; a client that does not read its replies is dropped.
+ *
+ * Faults: a closed connection (process died or detached) releases that
+ * process's windows (epoch bumped: peers get OV_ERR_STALE_WINDOW/NO_WINDOW),
+ * the grants given to it and its ring block; the region is freed with the
+ * last process of its (guest, job).
+ */
+#ifndef OMPI_VIRT_BACKEND_BACKEND_H
+#define OMPI_VIRT_BACKEND_BACKEND_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ov_comm.h"
+#include "ov_ring.h"
+#include "region.h"
+#include "validate.h"
+#include "wire.h"
+
+struct ov_backend_options {
+    std::string dir = "/run/ompi-virt";
+    std::string tcp;                        /* "" or tcp:HOST:PORT (port 0: any) */
+    uint64_t region_size = uint64_t(64) << 20;
+    uint32_t spin_us = 200;
+    uint64_t max_request = uint64_t(16) << 20;
+    uint32_t max_procs = 4096;
+    uint32_t max_windows = 1u << 16;
+    int bind_cpu = -1;                      /* hwloc: bind thread + region memory */
+    bool handle_signals = true;             /* signalfd for SIGTERM/SIGINT */
+};
+
+#define OV_BATCH 32
+
+/* epoll tags: kind << 32 | id */
+enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL };
+
+class ov_backend : private ov_win_lookup {
+public:
+    explicit ov_backend(const ov_backend_options &o);
+    ~ov_backend() override;
+    ov_status_t start();
+    ov_status_t run();
+    void stop(); /* async-signal-safe */
+    uint16_t tcp_port() const { return tcp_port_; }
+
+private:
+    struct guest {
+        std::string name;
+        uint64_t job_key = 0;
+        uint32_t handle = 0; /* region handle used in copy plans */
+        std::unique_ptr<ov_region> region;
+        uint32_t nprocs = 0, nwins = 0;
+        uint64_t requests = 0, bytes = 0, errors = 0;
+    };
+    struct conn {
+        uint32_t id = 0;
+        ov_fd fd;
+        ov_comm_kind kind = OV_COMM_UNIX;
+        std::vector<uint8_t> in;
+        int state = 0; /* 0 new, OV_FE_* values 1..3 */
+        bool admin = false;
+        uint32_t peer_pid = 0;
+        std::string ns_key;     /* peer's network namespace ("" over tcp) */
+        std::string guest_name; /* from HELLO */
+        uint64_t job_key = 0;
+        uint32_t rank = 0, guest_pid = 0;
+        guest *g = nullptr;
+        /* data plane, state 3 */
+        uint64_t block_off = 0;
+        ov_proc_ctl *ctl = nullptr;
+        ov_ring_consumer<ov_req_desc> rq;
+        ov_ring_producer<ov_completion> cq;
+        ov_fd doorbell;
+        bool cq_posted = false;
+        uint64_t requests = 0, bytes = 0, errors = 0;
+        bool doomed = false;
+    };
+    struct window {
+        ov_win_info info{};
+        bool live = false;
+        std::map<uint32_t, uint32_t> grants; /* rank -> perms */
+    };
+
+    /* server.cc */
+    ov_status_t take_lock();
+    void accept_all(int lfd, ov_comm_kind kind);
+    void close_conn(conn *c, const char *why);
+    void reap_doomed();
+    /* control.cc */
+    void on_readable(conn *c);
+    void dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *payload);
+    bool reply(conn *c, const ov_msg_hdr &h, const void *p, uint32_t len, int fd = -1);
+    ov_status_t do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep);
+    ov_status_t do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep);
+    ov_status_t do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db);
+    ov_status_t do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
+    ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
+    ov_status_t do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant);
+    void release_process(conn *c);
+    void free_window(window &w);
+    guest *find_guest(const std::string &name, uint64_t job_key);
+    /* engine.cc */
+    int poll_rings();
+    int serve_process(conn *c);
+    void execute(conn *c, const ov_req_desc &d, ov_completion *cpl);
+    void set_sleeping(uint32_t v);
+    /* status.cc */
+    void snapshot(ov_status_snapshot *s);
+    /* ov_win_lookup */
+    const ov_win_info *find(uint32_t id) const override;
+    uint32_t grant(const ov_win_info &w, const ov_requester &who) const override;
+
+    ov_backend_options opts_;
+    ov_limits limits_;
+    uint64_t instance_ = 0;
+    int64_t start_ms_ = 0;
+    ov_fd lock_fd_, unix_lfd_, tcp_lfd_, epfd_, sigfd_, stopfd_;
+    std::string sock_path_, lock_path_;
+    uint16_t tcp_port_ = 0;
+    bool started_ = false, stopping_ = false;
+    uint32_t next_conn_ = 1, next_region_ = 1;
+    std::unordered_map<uint32_t, std::unique_ptr<conn>> conns_;
+    std::vector<conn *> ready_;                        /* processes with rings */
+    std::map<std::pair<std::string, uint64_t>, std::unique_ptr<guest>> guests_;
+    std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
+    std::map<std::string, std::pair<std::string, uint32_t>> ns_bind_; /* guest name -> (ns, refs) */
+    std::vector<window> wins_;                         /* index = id; [0] unused */
+    std::vector<uint32_t> free_win_ids_;
+    uint32_t nprocs_ = 0;
+};
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * bench_roundtrip.cc — NOT a test.  Starts a backend in a child process on a
+ * temporary directory, attaches one frontend and reports:
+ *   - median / p99 round trip of an empty (NOP) request, frontend -> backend
+ *     -> completion, both sides spinning (goal <= 2 us);
+ *   - the same with the frontend blocking in ov_fe_wait (informational);
+ *   - the backend's CPU use over N idle seconds from /proc/PID/stat (goal < 1%).
+ * Usage: bench_roundtrip [--iters N] [--idle-seconds S] [--spin-us US]
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "log.h"
+#include "ov_frontend.h"
+
+static int64_t now_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+static bool cpu_ticks(pid_t pid, uint64_t *ticks)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", int(pid));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* comm may contain spaces */
+    if (!p)
+        return false;
+    unsigned long long ut = 0, st = 0;
+    /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return false;
+    *ticks = ut + st;
+    return true;
+}
+
+static void report(const char *what, std::vector<double> &v)
+{
+    std::sort(v.begin(), v.end());
+    printf("%-34s median %.3f us  p99 %.3f us  min %.3f us  (n=%zu)\n", what, v[v.size() / 2] / 1000,
+           v[v.size() * 99 / 100] / 1000, v[0] / 1000, v.size());
+}
+
+int main(int argc, char **argv)
+{
+    int iters = 200000, idle_s = 10;
+    uint32_t spin_us = 200;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--iters"))
+            iters = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--idle-seconds"))
+            idle_s = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--spin-us"))
+            spin_us = uint32_t(atoi(argv[i + 1]));
+    }
+    if (iters < 100)
+        iters = 100;
+    char tmpl[] = "/tmp/ov-bench-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    std::string dir = tmpl;
+    pid_t child = fork();
+    if (child == 0) {
+        ov_backend_options o;
+        o.dir = dir;
+        o.spin_us = spin_us;
+        o.region_size = 16u << 20;
+        int rc;
+        {
+            ov_backend b(o);
+            rc = b.start() == OV_OK && b.run() == OV_OK ? 0 : 3;
+        } /* destructor: marks regions SHUTDOWN, removes the socket and lock */
+        _exit(rc);
+    }
+    std::string uri = "unix:" + dir + "/backend.sock";
+    ov_fe_params_t p;
+    ov_fe_params_default(&p);
+    p.uri = uri.c_str();
+    p.guest = "bench";
+    p.job_key = 1;
+    p.spin_us = 1000;
+    ov_fe_t *fe = nullptr;
+    ov_status_t s = OV_ERR_SYS;
+    for (int t = 0; t < 500 && s != OV_OK; t++) {
+        ov_fe_close(fe);
+        fe = nullptr;
+        s = ov_fe_connect(&p, &fe);
+        if (s != OV_OK)
+            usleep(10000);
+    }
+    int rc = 0;
+    if (s != OV_OK) {
+        fprintf(stderr, "bench_roundtrip: cannot attach: %s\n", ov_fe_last_error(fe));
+        rc = 1;
+    } else {
+        ov_req_desc d{};
+        d.op = OV_OP_NOP;
+        ov_completion c;
+        std::vector<double> spin, block;
+        spin.reserve(size_t(iters));
+        for (int i = 0; i < iters + 1000 && rc == 0; i++) {
+            d.cookie = uint64_t(i);
+            int64_t t0 = now_ns();
+            if (ov_fe_submit(fe, &d) != OV_OK) {
+                rc = 1;
+                break;
+            }
+            while ((s = ov_fe_poll(fe, &c)) == OV_ERR_AGAIN) {
+            }
+            int64_t t1 = now_ns();
+            if (s != OV_OK || c.cookie != d.cookie || c.status != OV_OK)
+                rc = 1;
+            if (i >= 1000)
+                spin.push_back(double(t1 - t0));
+        }
+        for (int i = 0; i < 2000 && rc == 0; i++) {
+            int64_t t0 = now_ns();
+            if (ov_fe_submit(fe, &d) != OV_OK || ov_fe_wait(fe, &c, 5000) != OV_OK)
+                rc = 1;
+            block.push_back(double(now_ns() - t0));
+        }
+        if (rc == 0) {
+            printf("backend round trip, empty request (backend spin window %u us)\n", spin_us);
+            report("frontend spinning (ov_fe_poll):", spin);
+            report("frontend ov_fe_wait:", block);
+            /* idle: let the backend's spin window expire, then measure */
+            usleep(200000);
+            uint64_t a = 0, b = 0;
+            long hz = sysconf(_SC_CLK_TCK);
+            if (!cpu_ticks(child, &a)) {
+                rc = 1;
+            } else {
+                int64_t t0 = now_ns();
+                sleep(unsigned(idle_s));
+                double secs = double(now_ns() - t0) / 1e9;
+                cpu_ticks(child, &b);
+                double pct = 100.0 * double(b - a) / double(hz) / secs;
+                printf("backend CPU while idle (attached, %d s): %.3f%% of a core (%llu ticks of 1/%ld s)\n",
+                       idle_s, pct, (unsigned long long) (b - a), hz);
+            }
+        } else {
+            fprintf(stderr, "bench_roundtrip: request failed: %s\n", ov_fe_last_error(fe));
+        }
+    }
+    ov_fe_close(fe);
+    kill(child, SIGTERM);
+    int st = 0;
+    waitpid(child, &st, 0);
+    rmdir(dir.c_str());
+    return rc;
+}

@@ -1,0 +1,114 @@
+/*
+ * engine.cc — data plane: drain request rings, validate the single copy of
+ * each descriptor, execute, post the completion, wake a waiting frontend.
+ */
+#include <cstring>
+
+#include "backend.h"
+#include "log.h"
+#include "ov_futex.h"
+
+const ov_win_info *ov_backend::find(uint32_t id) const
+{
+    if (id == 0 || id >= wins_.size() || !wins_[id].live)
+        return nullptr;
+    return &wins_[id].info;
+}
+
+uint32_t ov_backend::grant(const ov_win_info &w, const ov_requester &who) const
+{
+    const window &win = wins_[w.id];
+    auto it = win.grants.find(who.rank);
+    return it == win.grants.end() ? 0 : it->second;
+}
+
+void ov_backend::set_sleeping(uint32_t v)
+{
+    for (conn *c : ready_)
+        c->ctl->backend_sleeping.store(v, std::memory_order_relaxed);
+}
+
+void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
+{
+    ov_requester who{c->id, c->job_key, c->rank};
+    ov_copy_plan plan;
+    ov_status_t s = ov_validate(d, who, *this, limits_, &plan);
+    uint64_t moved = 0;
+    if (s == OV_OK && plan.op != OV_OP_NOP && plan.len) {
+        auto src = regions_.find(plan.src_region);
+        auto dst = regions_.find(plan.dst_region);
+        /* defence in depth: windows live inside their region's heap */
+        if (src == regions_.end() || dst == regions_.end() ||
+            !ov_in_bounds(plan.src_off, plan.len, src->second->region->size()) ||
+            !ov_in_bounds(plan.dst_off, plan.len, dst->second->region->size())) {
+            OV_LOG_ERR("internal: copy plan outside its region (conn %u)", c->id);
+            s = OV_ERR_BOUNDS;
+        } else {
+            std::memmove(dst->second->region->base() + plan.dst_off,
+                         src->second->region->base() + plan.src_off, plan.len);
+            moved = plan.len;
+        }
+    }
+    *cpl = ov_completion{d.cookie, s, d.op, moved, 0};
+    c->requests++;
+    c->g->requests++;
+    c->bytes += moved;
+    c->g->bytes += moved;
+    if (s != OV_OK) {
+        c->errors++;
+        c->g->errors++;
+        OV_LOG_DEBUG("conn %u: request op %u rejected: %s", c->id, d.op, ov_strerror(s));
+    }
+}
+
+/* Returns descriptors served, or -1 if the process's rings are corrupt. */
+int ov_backend::serve_process(conn *c)
+{
+    int64_t space = c->cq.space();
+    if (space < 0)
+        return -1;
+    int done = 0;
+    while (done < OV_BATCH && space > 0) {
+        ov_req_desc d;
+        ov_ring_result r = c->rq.pop(&d); /* the one copy out of shared memory */
+        if (r == OV_RING_EMPTY)
+            break;
+        if (r != OV_RING_OK)
+            return -1;
+        ov_completion cpl;
+        execute(c, d, &cpl);
+        if (c->cq.push(cpl) != OV_RING_OK)
+            return -1;
+        space--;
+        done++;
+    }
+    if (done) {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (c->ctl->fe_waiting.load(std::memory_order_relaxed)) {
+            c->ctl->cq_seq.fetch_add(1, std::memory_order_release);
+            ov_futex_wake(&c->ctl->cq_seq);
+        }
+    }
+    return done;
+}
+
+int ov_backend::poll_rings()
+{
+    int total = 0;
+    conn *bad[8];
+    int nbad = 0;
+    for (conn *c : ready_) {
+        int n = serve_process(c);
+        if (n < 0) {
+            if (nbad < 8)
+                bad[nbad++] = c;
+            continue;
+        }
+        total += n;
+    }
+    for (int i = 0; i < nbad; i++) {
+        OV_LOG_WARN("conn %u (pid %u): ring indices corrupt: disconnecting it", bad[i]->id, bad[i]->peer_pid);
+        close_conn(bad[i], "ring corrupt");
+    }
+    return total;
+}

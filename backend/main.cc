@@ -1,0 +1,104 @@
+/*
+ * main.cc — ompi-virt-backend command line.
+ */
+#include <getopt.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "backend.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: ompi-virt-backend [options]\n"
+            "Host backend of ompi-virt: owns the shared regions of co-located guests and\n"
+            "carries out their requests.  Runs in the foreground; logs to stderr.\n\n"
+            "  -d, --dir DIR         backend directory (socket, lock) [/run/ompi-virt]\n"
+            "  -t, --tcp URI         also listen on tcp:HOST:PORT (control plane only)\n"
+            "  -r, --region-mb N     size of each guest region in MiB [64]\n"
+            "  -s, --spin-us N       spin this long after the last request before sleeping [200]\n"
+            "  -m, --max-request N   largest single copy in bytes [16777216]\n"
+            "  -c, --bind-cpu N      bind the backend thread (and region memory, via hwloc) to cpu N\n"
+            "  -v, --verbose         debug logging\n"
+            "  -h, --help            this text\n\n"
+            "Frontends find the backend through $OMPI_VIRT_DIR (default /run/ompi-virt)\n"
+            "or $OMPI_VIRT_URI.  SIGTERM/SIGINT shut down cleanly.  Exit status: 0 clean,\n"
+            "1 usage, 2 directory owned by another backend, 3 other start-up failure.\n");
+}
+
+static bool to_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !*s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    ov_backend_options o;
+    const char *env = getenv("OMPI_VIRT_DIR");
+    if (env && *env)
+        o.dir = env;
+    static const option longopts[] = {
+        {"dir", required_argument, nullptr, 'd'},        {"tcp", required_argument, nullptr, 't'},
+        {"region-mb", required_argument, nullptr, 'r'},  {"spin-us", required_argument, nullptr, 's'},
+        {"max-request", required_argument, nullptr, 'm'}, {"bind-cpu", required_argument, nullptr, 'c'},
+        {"verbose", no_argument, nullptr, 'v'},          {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0}};
+    int ch;
+    uint64_t v;
+    while ((ch = getopt_long(argc, argv, "d:t:r:s:m:c:vh", longopts, nullptr)) != -1) {
+        switch (ch) {
+        case 'd': o.dir = optarg; break;
+        case 't': o.tcp = optarg; break;
+        case 'r':
+            if (!to_u64(optarg, &v) || v == 0 || v > (1u << 20)) {
+                fprintf(stderr, "ompi-virt-backend: bad --region-mb '%s'\n", optarg);
+                return 1;
+            }
+            o.region_size = v << 20;
+            break;
+        case 's':
+            if (!to_u64(optarg, &v) || v > 10000000) {
+                fprintf(stderr, "ompi-virt-backend: bad --spin-us '%s'\n", optarg);
+                return 1;
+            }
+            o.spin_us = uint32_t(v);
+            break;
+        case 'm':
+            if (!to_u64(optarg, &v) || v == 0) {
+                fprintf(stderr, "ompi-virt-backend: bad --max-request '%s'\n", optarg);
+                return 1;
+            }
+            o.max_request = v;
+            break;
+        case 'c':
+            if (!to_u64(optarg, &v) || v > 65535) {
+                fprintf(stderr, "ompi-virt-backend: bad --bind-cpu '%s'\n", optarg);
+                return 1;
+            }
+            o.bind_cpu = int(v);
+            break;
+        case 'v': ov_log_verbose = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 1;
+    }
+    ov_backend b(o);
+    ov_status_t s = b.start();
+    if (s != OV_OK)
+        return s == OV_ERR_BUSY ? 2 : 3;
+    s = b.run();
+    return s == OV_OK ? 0 : 3;
+}

@@ -1,0 +1,61 @@
+/*
+ * region.cc — memfd region creation.
+ */
+#include "region.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+#include "log.h"
+#include "placement.h"
+
+ov_status_t ov_region::create(const std::string &guest, uint64_t job_key, uint64_t size,
+                              uint64_t instance, std::unique_ptr<ov_region> *out)
+{
+    uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+    if (size <= OV_REGION_HDR_SIZE || size % page)
+        return OV_ERR_BAD_ARG;
+    std::unique_ptr<ov_region> r(new (std::nothrow) ov_region);
+    if (!r)
+        return OV_ERR_NOMEM;
+    std::string name = "ompi-virt:" + guest;
+    r->fd_.reset(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!r->fd_.valid()) {
+        OV_LOG_ERR("memfd_create for guest %s: %s", guest.c_str(), strerror(errno));
+        return OV_ERR_SYS;
+    }
+    if (ftruncate(r->fd_.get(), off_t(size)) != 0 ||
+        fcntl(r->fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        OV_LOG_ERR("sizing/sealing the region of guest %s: %s", guest.c_str(), strerror(errno));
+        return OV_ERR_SYS;
+    }
+    if (!r->map_.map(r->fd_.get(), size_t(size))) {
+        OV_LOG_ERR("mmap of the region of guest %s: %s", guest.c_str(), strerror(errno));
+        return OV_ERR_SYS;
+    }
+    ov_place_memory(r->map_.data(), size_t(size));
+    auto *h = new (r->map_.data()) ov_region_hdr;
+    h->magic = OV_REGION_MAGIC;
+    h->layout_version = OV_LAYOUT_VERSION;
+    h->header_size = OV_REGION_HDR_SIZE;
+    h->region_size = size;
+    h->backend_instance = instance;
+    h->job_key = job_key;
+    std::strncpy(h->guest, guest.c_str(), sizeof(h->guest) - 1);
+    h->heap_off = OV_REGION_HDR_SIZE;
+    h->heap_size = size - OV_REGION_HDR_SIZE;
+    h->ring_desc_size = sizeof(ov_req_desc);
+    h->ring_cpl_size = sizeof(ov_completion);
+    h->ring_idx_size = sizeof(ov_ring_idx);
+    h->ctl_size = sizeof(ov_proc_ctl);
+    h->state.store(OV_REGION_LIVE, std::memory_order_release);
+    r->heap_.reset(new (std::nothrow) ov_heap(h->heap_off, h->heap_size, OV_CACHE_LINE));
+    if (!r->heap_)
+        return OV_ERR_NOMEM;
+    *out = std::move(r);
+    return OV_OK;
+}

@@ -1,0 +1,295 @@
+/*
+ * server.cc — backend lifecycle: directory lock, listeners, event loop, shutdown.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "backend.h"
+#include "log.h"
+#include "placement.h"
+
+static uint64_t tag(uint64_t kind, uint32_t id) { return kind << 32 | id; }
+
+static int64_t now_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
+{
+    limits_.max_length = o.max_request;
+    std::random_device rd;
+    instance_ = (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(now_ns());
+    start_ms_ = now_ns() / 1000000;
+    wins_.resize(1);
+}
+
+ov_status_t ov_backend::take_lock()
+{
+    lock_path_ = opts_.dir + "/backend.lock";
+    for (int attempt = 0; attempt < 5; attempt++) {
+        ov_fd fd(open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        if (!fd.valid()) {
+            OV_LOG_ERR("cannot open %s: %s", lock_path_.c_str(), strerror(errno));
+            return OV_ERR_SYS;
+        }
+        if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+            char buf[32] = "";
+            ssize_t n = pread(fd.get(), buf, sizeof(buf) - 1, 0);
+            buf[n > 0 ? n : 0] = '\0';
+            buf[strcspn(buf, "\n")] = '\0';
+            OV_LOG_ERR("another backend (pid %s) already serves %s", n > 0 ? buf : "?",
+                       opts_.dir.c_str());
+            return OV_ERR_BUSY;
+        }
+        /* The holder may have unlinked the file between our open and flock. */
+        struct stat a, b;
+        if (fstat(fd.get(), &a) != 0 || stat(lock_path_.c_str(), &b) != 0 || a.st_ino != b.st_ino)
+            continue;
+        char old[32] = "";
+        ssize_t n = pread(fd.get(), old, sizeof(old) - 1, 0);
+        old[n > 0 ? n : 0] = '\0';
+        char me[32];
+        int len = snprintf(me, sizeof(me), "%d\n", int(getpid()));
+        if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), me, size_t(len), 0) != len)
+            OV_LOG_WARN("cannot record our pid in %s", lock_path_.c_str());
+        if (n > 0)
+            OV_LOG_INFO("recovering after a dead predecessor (pid %.*s)", int(strcspn(old, "\n")), old);
+        lock_fd_ = std::move(fd);
+        return OV_OK;
+    }
+    return OV_ERR_BUSY;
+}
+
+ov_status_t ov_backend::start()
+{
+    if (mkdir(opts_.dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        OV_LOG_ERR("cannot create %s: %s", opts_.dir.c_str(), strerror(errno));
+        return OV_ERR_SYS;
+    }
+    ov_status_t s = take_lock();
+    if (s != OV_OK)
+        return s;
+    if (!ov_place_init(opts_.bind_cpu))
+        return OV_ERR_SYS;
+    sock_path_ = opts_.dir + "/" + "backend.sock";
+    if (unlink(sock_path_.c_str()) == 0)
+        OV_LOG_INFO("removed stale socket %s", sock_path_.c_str());
+    ov_comm_uri u{OV_COMM_UNIX, sock_path_, "", 0};
+    if (sock_path_.size() >= 108 || ov_comm_listen(u, &unix_lfd_) != OV_OK) {
+        OV_LOG_ERR("cannot listen on %s: %s", sock_path_.c_str(), strerror(errno));
+        return OV_ERR_SYS;
+    }
+    chmod(sock_path_.c_str(), 0666);
+    if (!opts_.tcp.empty()) {
+        ov_comm_uri t;
+        if (ov_comm_parse_uri(opts_.tcp.c_str(), &t) != OV_OK || t.kind != OV_COMM_TCP) {
+            OV_LOG_ERR("bad --tcp URI '%s' (want tcp:HOST:PORT)", opts_.tcp.c_str());
+            return OV_ERR_BAD_ARG;
+        }
+        if (ov_comm_listen(t, &tcp_lfd_) != OV_OK) {
+            OV_LOG_ERR("cannot listen on %s: %s", opts_.tcp.c_str(), strerror(errno));
+            return OV_ERR_SYS;
+        }
+        tcp_port_ = ov_comm_local_port(tcp_lfd_.get());
+        OV_LOG_INFO("listening on tcp:%s:%u (control only: regions need the unix socket)",
+                    t.host.c_str(), tcp_port_);
+    }
+    epfd_.reset(epoll_create1(EPOLL_CLOEXEC));
+    stopfd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!epfd_.valid() || !stopfd_.valid())
+        return OV_ERR_SYS;
+    auto add = [&](int fd, uint64_t t) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = t;
+        return epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+    };
+    bool ok = add(unix_lfd_.get(), tag(OV_EV_UNIX, 0)) && add(stopfd_.get(), tag(OV_EV_STOP, 0));
+    if (tcp_lfd_.valid())
+        ok = ok && add(tcp_lfd_.get(), tag(OV_EV_TCP, 0));
+    if (opts_.handle_signals) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigprocmask(SIG_BLOCK, &set, nullptr);
+        sigfd_.reset(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        ok = ok && sigfd_.valid() && add(sigfd_.get(), tag(OV_EV_SIG, 0));
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (!ok) {
+        OV_LOG_ERR("event loop set-up failed: %s", strerror(errno));
+        return OV_ERR_SYS;
+    }
+    started_ = true;
+    OV_LOG_INFO("serving unix:%s (instance %016llx, region %llu MiB, spin %u us)", sock_path_.c_str(),
+                (unsigned long long) instance_, (unsigned long long) (opts_.region_size >> 20),
+                opts_.spin_us);
+    return OV_OK;
+}
+
+void ov_backend::stop()
+{
+    uint64_t one = 1;
+    if (stopfd_.valid() && write(stopfd_.get(), &one, sizeof(one)) < 0) {
+        /* nothing else is async-signal-safe to do */
+    }
+}
+
+void ov_backend::accept_all(int lfd, ov_comm_kind kind)
+{
+    for (;;) {
+        int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                OV_LOG_WARN("accept: %s", strerror(errno));
+            return;
+        }
+        auto c = std::make_unique<conn>();
+        c->id = next_conn_++;
+        if (next_conn_ == 0)
+            next_conn_ = 1;
+        c->fd.reset(fd);
+        c->kind = kind;
+        if (kind == OV_COMM_UNIX) {
+            ucred cr{};
+            socklen_t sl = sizeof(cr);
+            if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) == 0) {
+                c->peer_pid = uint32_t(cr.pid);
+                char path[64], buf[128], self[128];
+                snprintf(path, sizeof(path), "/proc/%d/ns/net", int(cr.pid));
+                ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+                ssize_t m = readlink("/proc/self/ns/net", self, sizeof(self) - 1);
+                if (n > 0) {
+                    c->ns_key.assign(buf, size_t(n));
+                    c->admin = m > 0 && c->ns_key == std::string(self, size_t(m));
+                }
+            }
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.u64 = tag(OV_EV_CONN, c->id);
+        if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+            OV_LOG_WARN("epoll add: %s", strerror(errno));
+            continue;
+        }
+        OV_LOG_DEBUG("conn %u accepted (%s, peer pid %u)", c->id, kind == OV_COMM_UNIX ? "unix" : "tcp",
+                     c->peer_pid);
+        conns_.emplace(c->id, std::move(c));
+    }
+}
+
+void ov_backend::close_conn(conn *c, const char *why)
+{
+    if (c->doomed)
+        return;
+    OV_LOG_DEBUG("conn %u closed: %s", c->id, why);
+    release_process(c);
+    epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
+    c->fd.reset();
+    c->doomed = true;
+}
+
+void ov_backend::reap_doomed()
+{
+    for (auto it = conns_.begin(); it != conns_.end();)
+        it = it->second->doomed ? conns_.erase(it) : std::next(it);
+}
+
+ov_status_t ov_backend::run()
+{
+    if (!started_)
+        return OV_ERR_STATE;
+    int64_t last_work = now_ns();
+    uint32_t iter = 0;
+    epoll_event evs[64];
+    while (!stopping_) {
+        int timeout = 0;
+        if (poll_rings() > 0) {
+            last_work = now_ns();
+        } else if (ready_.empty() || now_ns() - last_work > int64_t(opts_.spin_us) * 1000) {
+            set_sleeping(1);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (poll_rings() > 0) {
+                set_sleeping(0);
+                last_work = now_ns();
+            } else {
+                timeout = -1;
+            }
+        }
+        reap_doomed();
+        if (timeout == 0 && (++iter & 63) != 0)
+            continue;
+        int n = epoll_wait(epfd_.get(), evs, 64, timeout);
+        if (timeout == -1) {
+            set_sleeping(0);
+            last_work = now_ns();
+        }
+        if (n < 0 && errno != EINTR) {
+            OV_LOG_ERR("epoll_wait: %s", strerror(errno));
+            return OV_ERR_SYS;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t kind = evs[i].data.u64 >> 32;
+            uint32_t id = uint32_t(evs[i].data.u64);
+            if (kind == OV_EV_UNIX) {
+                accept_all(unix_lfd_.get(), OV_COMM_UNIX);
+            } else if (kind == OV_EV_TCP) {
+                accept_all(tcp_lfd_.get(), OV_COMM_TCP);
+            } else if (kind == OV_EV_SIG) {
+                signalfd_siginfo si;
+                if (read(sigfd_.get(), &si, sizeof(si)) == sizeof(si))
+                    OV_LOG_INFO("signal %u: shutting down", si.ssi_signo);
+                stopping_ = true;
+            } else if (kind == OV_EV_STOP) {
+                stopping_ = true;
+            } else {
+                auto it = conns_.find(id);
+                if (it == conns_.end() || it->second->doomed)
+                    continue;
+                if (kind == OV_EV_BELL) {
+                    uint64_t v;
+                    if (read(it->second->doorbell.get(), &v, sizeof(v)) < 0) {
+                        /* EAGAIN: already drained */
+                    }
+                } else {
+                    on_readable(it->second.get());
+                }
+            }
+        }
+        reap_doomed();
+    }
+    return OV_OK;
+}
+
+ov_backend::~ov_backend()
+{
+    for (auto &g : guests_)
+        g.second->region->mark_shutdown();
+    for (auto &c : conns_)
+        close_conn(c.second.get(), "backend shutdown");
+    conns_.clear();
+    guests_.clear();
+    if (started_) {
+        unlink(sock_path_.c_str());
+        OV_LOG_INFO("shut down; removed %s", sock_path_.c_str());
+    }
+    if (lock_fd_.valid())
+        unlink(lock_path_.c_str()); /* still holding the lock: see take_lock's inode check */
+    ov_place_fini();
+}

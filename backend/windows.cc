@@ -1,0 +1,225 @@
+/*
+ * windows.cc — attach, rings, windows, grants and the release of a process.
+ */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend.h"
+#include "log.h"
+
+ov_backend::guest *ov_backend::find_guest(const std::string &name, uint64_t job_key)
+{
+    auto it = guests_.find({name, job_key});
+    return it == guests_.end() ? nullptr : it->second.get();
+}
+
+ov_status_t ov_backend::do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep)
+{
+    ov_attach_req r;
+    if (ov_decode_attach(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (!ov_comm_can_pass_fds(c->kind))
+        return OV_ERR_NO_FD_TRANSPORT;
+    guest *g = find_guest(c->guest_name, c->job_key);
+    if (!g) {
+        auto ng = std::make_unique<guest>();
+        ng->name = c->guest_name;
+        ng->job_key = c->job_key;
+        ng->handle = next_region_++;
+        ov_status_t s = ov_region::create(ng->name, ng->job_key, opts_.region_size, instance_, &ng->region);
+        if (s != OV_OK)
+            return s == OV_ERR_SYS ? OV_ERR_NOMEM : s;
+        g = ng.get();
+        regions_[g->handle] = g;
+        guests_.emplace(std::make_pair(ng->name, ng->job_key), std::move(ng));
+        OV_LOG_INFO("region %u for guest %s job %016llx (%llu bytes)", g->handle, g->name.c_str(),
+                    (unsigned long long) g->job_key, (unsigned long long) opts_.region_size);
+    }
+    g->nprocs++;
+    c->g = g;
+    c->state = 2;
+    rep->map_mode = OV_MAP_MEMFD;
+    rep->region_size = g->region->size();
+    return OV_OK;
+}
+
+ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db)
+{
+    ov_rings_req r;
+    if (ov_decode_rings(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (!ov_is_pow2(r.rq_slots) || !ov_is_pow2(r.cq_slots) || r.rq_slots < OV_RING_MIN_SLOTS ||
+        r.cq_slots > OV_RING_MAX_SLOTS || r.cq_slots < r.rq_slots)
+        return OV_ERR_BAD_ARG;
+    ov_proc_block_layout l = ov_proc_block(r.rq_slots, r.cq_slots);
+    uint64_t off;
+    ov_region &reg = *c->g->region;
+    if (reg.heap().alloc(l.size, &off) != OV_OK)
+        return OV_ERR_NOMEM;
+    ov_fd bell(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = OV_EV_BELL << 32 | c->id;
+    if (!bell.valid() || epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, bell.get(), &ev) != 0) {
+        OV_LOG_ERR("doorbell for conn %u: %s", c->id, strerror(errno));
+        reg.heap().free(off);
+        return OV_ERR_SYS;
+    }
+    char *b = reg.base() + off;
+    std::memset(b, 0, l.size);
+    auto *ctl = new (b + l.ctl_off) ov_proc_ctl;
+    ctl->proc_id = c->id;
+    ctl->rq_slots = r.rq_slots;
+    ctl->cq_slots = r.cq_slots;
+    auto *rqi = new (b + l.rq_off) ov_ring_idx;
+    auto *cqi = new (b + l.cq_off) ov_ring_idx;
+    ov_ring_init(rqi);
+    ov_ring_init(cqi);
+    c->block_off = off;
+    c->ctl = ctl;
+    c->rq = ov_ring_consumer<ov_req_desc>(rqi, reinterpret_cast<ov_req_desc *>(rqi + 1), r.rq_slots, 0);
+    c->cq = ov_ring_producer<ov_completion>(cqi, reinterpret_cast<ov_completion *>(cqi + 1), r.cq_slots, 0);
+    c->doorbell = std::move(bell);
+    c->state = 3;
+    ready_.push_back(c);
+    *db = ov_fd(dup(c->doorbell.get()));
+    rep->rq_slots = r.rq_slots;
+    rep->cq_slots = r.cq_slots;
+    rep->ctl_off = off + l.ctl_off;
+    rep->rq_off = off + l.rq_off;
+    rep->cq_off = off + l.cq_off;
+    return OV_OK;
+}
+
+ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep)
+{
+    ov_win_create_req r;
+    if (ov_decode_win_create(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    ov_region &reg = *c->g->region;
+    if (r.size == 0 || r.size > reg.heap().capacity())
+        return OV_ERR_BAD_ARG;
+    if (free_win_ids_.empty() && wins_.size() > opts_.max_windows)
+        return OV_ERR_NOMEM;
+    uint64_t off;
+    if (reg.heap().alloc(r.size, &off) != OV_OK)
+        return OV_ERR_NOMEM;
+    std::memset(reg.base() + off, 0, r.size);
+    uint32_t id;
+    if (!free_win_ids_.empty()) {
+        id = free_win_ids_.back();
+        free_win_ids_.pop_back();
+    } else {
+        id = uint32_t(wins_.size());
+        wins_.emplace_back();
+    }
+    window &w = wins_[id];
+    w.live = true;
+    w.info.id = id;
+    w.info.epoch++;
+    w.info.owner_proc = c->id;
+    w.info.job_key = c->job_key;
+    w.info.region = c->g->handle;
+    w.info.region_off = off;
+    w.info.size = r.size;
+    w.grants.clear();
+    c->g->nwins++;
+    rep->win_id = id;
+    rep->win_epoch = w.info.epoch;
+    rep->offset = off;
+    rep->size = r.size;
+    OV_LOG_DEBUG("conn %u: window %u.%u (%llu bytes at %llu)", c->id, id, w.info.epoch,
+                 (unsigned long long) r.size, (unsigned long long) off);
+    return OV_OK;
+}
+
+ov_status_t ov_backend::do_win_free(conn *c, const uint8_t *p, uint32_t len)
+{
+    ov_win_ref_req r;
+    if (ov_decode_win_ref(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (r.win_id == 0 || r.win_id >= wins_.size() || !wins_[r.win_id].live)
+        return OV_ERR_NO_WINDOW;
+    window &w = wins_[r.win_id];
+    if (w.info.epoch != r.win_epoch)
+        return OV_ERR_STALE_WINDOW;
+    if (w.info.owner_proc != c->id)
+        return OV_ERR_DENIED;
+    free_window(w);
+    return OV_OK;
+}
+
+ov_status_t ov_backend::do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant)
+{
+    ov_grant_req r;
+    if (ov_decode_grant(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (r.win_id == 0 || r.win_id >= wins_.size() || !wins_[r.win_id].live)
+        return OV_ERR_NO_WINDOW;
+    window &w = wins_[r.win_id];
+    if (w.info.epoch != r.win_epoch)
+        return OV_ERR_STALE_WINDOW;
+    if (w.info.owner_proc != c->id)
+        return OV_ERR_DENIED;
+    if (grant != (r.perms != 0))
+        return OV_ERR_BAD_ARG;
+    if (grant)
+        w.grants[r.grantee_rank] = r.perms;
+    else
+        w.grants.erase(r.grantee_rank);
+    return OV_OK;
+}
+
+void ov_backend::free_window(window &w)
+{
+    auto it = regions_.find(w.info.region);
+    if (it != regions_.end()) {
+        it->second->region->heap().free(w.info.region_off);
+        it->second->nwins--;
+    }
+    w.live = false;
+    w.info.epoch++;
+    w.grants.clear();
+    free_win_ids_.push_back(w.info.id);
+}
+
+void ov_backend::release_process(conn *c)
+{
+    if (c->state == 0)
+        return;
+    for (auto &w : wins_) {
+        if (!w.live)
+            continue;
+        if (w.info.owner_proc == c->id)
+            free_window(w);
+        else if (w.info.job_key == c->job_key)
+            w.grants.erase(c->rank);
+    }
+    if (c->state == 3) {
+        for (size_t i = 0; i < ready_.size(); i++)
+            if (ready_[i] == c) {
+                ready_.erase(ready_.begin() + long(i));
+                break;
+            }
+        epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->doorbell.get(), nullptr);
+        c->doorbell.reset();
+        c->g->region->heap().free(c->block_off);
+        c->ctl = nullptr;
+    }
+    if (c->kind == OV_COMM_UNIX) {
+        auto it = ns_bind_.find(c->guest_name);
+        if (it != ns_bind_.end() && --it->second.second == 0)
+            ns_bind_.erase(it);
+    }
+    if (c->g && --c->g->nprocs == 0) {
+        OV_LOG_INFO("region %u of guest %s released (last process gone)", c->g->handle, c->g->name.c_str());
+        regions_.erase(c->g->handle);
+        guests_.erase({c->g->name, c->g->job_key});
+    }
+    c->g = nullptr;
+    nprocs_--;
+    c->state = 0;
+}

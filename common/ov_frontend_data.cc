@@ -1,0 +1,113 @@
+/*
+ * ov_frontend_data.cc — frontend data plane: submit, poll, wait, liveness.
+ */
+#include "ov_frontend_impl.h"
+
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "ov_futex.h"
+
+static int64_t now_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+extern "C" ov_status_t ov_fe_check_alive(ov_fe_t *fe) noexcept
+{
+    if (fe->gone)
+        return OV_ERR_BACKEND_GONE;
+    if (fe->hdr && fe->hdr->state.load(std::memory_order_acquire) != OV_REGION_LIVE)
+        return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "backend shut down");
+    char c;
+    ssize_t r = ::recv(fe->ctl.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "control connection closed");
+    return OV_OK;
+}
+
+extern "C" ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept
+{
+    if (fe->state != OV_FE_READY)
+        return ov_fe_fail(fe, OV_ERR_STATE, "submit before rings");
+    if (fe->gone)
+        return OV_ERR_BACKEND_GONE;
+    ov_ring_result r = fe->rq.push(*d);
+    if (r == OV_RING_FULL)
+        return OV_ERR_AGAIN;
+    if (r != OV_RING_OK)
+        return ov_fe_fail(fe, OV_ERR_RING_CORRUPT, "request ring");
+    /* Dekker with the backend's sleep: publish (tail release) / fence / check flag. */
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed)) {
+        uint64_t one = 1;
+        if (::write(fe->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN)
+            return ov_fe_fail(fe, OV_ERR_SYS, "doorbell");
+    }
+    return OV_OK;
+}
+
+extern "C" ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept
+{
+    if (fe->state != OV_FE_READY)
+        return ov_fe_fail(fe, OV_ERR_STATE, "poll before rings");
+    ov_ring_result r = fe->cq.pop(out);
+    if (r == OV_RING_OK)
+        return OV_OK;
+    if (r == OV_RING_CORRUPT)
+        return ov_fe_fail(fe, OV_ERR_RING_CORRUPT, "completion ring");
+    if (fe->gone)
+        return OV_ERR_BACKEND_GONE;
+    return OV_ERR_AGAIN;
+}
+
+extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
+{
+    ov_status_t s = ov_fe_poll(fe, out);
+    if (s != OV_ERR_AGAIN)
+        return s;
+    int64_t start = now_ns();
+    int64_t spin_end = start + int64_t(fe->params.spin_us) * 1000;
+    int64_t deadline = start + int64_t(timeout_ms ? timeout_ms : fe->params.timeout_ms) * 1000000;
+    while (now_ns() < spin_end) {
+        s = ov_fe_poll(fe, out);
+        if (s != OV_ERR_AGAIN)
+            return s;
+    }
+    for (;;) {
+        uint32_t seq = fe->pctl->cq_seq.load(std::memory_order_acquire);
+        fe->pctl->fe_waiting.store(1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        s = ov_fe_poll(fe, out);
+        if (s != OV_ERR_AGAIN) {
+            fe->pctl->fe_waiting.store(0, std::memory_order_relaxed);
+            return s;
+        }
+        /* The backend may have gone to sleep with requests pending because our
+         * completion ring was full; we just made room, so wake it before blocking. */
+        if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed)) {
+            uint64_t one = 1;
+            if (::write(fe->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN)
+                return ov_fe_fail(fe, OV_ERR_SYS, "doorbell");
+        }
+        int64_t left_ms = (deadline - now_ns()) / 1000000;
+        int slice = int(left_ms < OV_FE_LIVENESS_MS ? left_ms : OV_FE_LIVENESS_MS);
+        if (slice > 0)
+            ov_futex_wait(&fe->pctl->cq_seq, seq, slice);
+        fe->pctl->fe_waiting.store(0, std::memory_order_relaxed);
+        s = ov_fe_poll(fe, out);
+        if (s != OV_ERR_AGAIN)
+            return s;
+        s = ov_fe_check_alive(fe);
+        if (s != OV_OK)
+            return s;
+        if (now_ns() >= deadline)
+            return ov_fe_fail(fe, OV_ERR_TIMEOUT, "no completion within %u ms",
+                              timeout_ms ? timeout_ms : fe->params.timeout_ms);
+    }
+}

@@ -1,0 +1,39 @@
+/*
+ * ov_frontend_impl.h — private state of a frontend handle (library internal).
+ */
+#ifndef OMPI_VIRT_COMMON_OV_FRONTEND_IMPL_H
+#define OMPI_VIRT_COMMON_OV_FRONTEND_IMPL_H
+
+#include <string>
+
+#include "ov_comm.h"
+#include "ov_frontend.h"
+#include "ov_layout.h"
+#include "ov_ring.h"
+
+enum ov_fe_state { OV_FE_OPEN = 1, OV_FE_ATTACHED = 2, OV_FE_READY = 3 };
+
+struct ov_fe {
+    ov_fe_params_t params{};
+    std::string uri, guest;
+    ov_comm_kind kind = OV_COMM_UNIX;
+    ov_fd ctl;                 /* control connection */
+    uint32_t seq = 0;
+    ov_fe_state state = OV_FE_OPEN;
+    bool gone = false;         /* backend gone: sticky */
+    char err[256] = "";
+    uint32_t proc_id = 0;
+    uint64_t backend_instance = 0;
+    ov_mapping region;         /* this guest's region */
+    const ov_region_hdr *hdr = nullptr;
+    ov_fd doorbell;            /* eventfd: wakes the sleeping backend */
+    ov_proc_ctl *pctl = nullptr;
+    ov_ring_producer<ov_req_desc> rq;
+    ov_ring_consumer<ov_completion> cq;
+};
+
+/* Record an error (printf-style) and return s.  Appends strerror(errno) for OV_ERR_SYS. */
+ov_status_t ov_fe_fail(ov_fe *fe, ov_status_t s, const char *fmt, ...) noexcept
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * ov_protocol.h — contract between a frontend (an MPI process inside a guest)
+ * and the host backend (ompi-virt-backend).  MPI-free; included by both sides,
+ * by the unit tests and by the fuzz target.
+ *
+ * ---------------------------------------------------------------- lifecycle
+ *
+ *   frontend                                   backend
+ *   connect(uri)  ----------------------------> accept         conn state NEW
+ *   HELLO {job_key, rank, pid, guest} -------> identity check  -> HELLO
+ *             <----- HELLO reply {proc_id, backend_instance, layout_version}
+ *   ATTACH {} ---------------------------------> region of (guest, job) created
+ *             <----- ATTACH reply {region_size, mode} + memfd  -> ATTACHED
+ *   RINGS {rq_slots, cq_slots} ---------------> process block allocated
+ *             <----- RINGS reply {offsets}  + doorbell eventfd -> READY
+ *   WIN_CREATE / WIN_FREE / GRANT / REVOKE  (READY only)
+ *   data plane: descriptors on the request ring, completions on the
+ *               completion ring (see "data plane" below)
+ *   DETACH {} ---------------------------------> releases everything -> closed
+ *   (or: the socket closes because the process died: same release)
+ *
+ *   STATUS may be sent in state NEW by an admin connection (peer in the
+ *   backend's own network namespace); guests get OV_ERR_DENIED.
+ *
+ * Forbidden transitions get OV_ERR_STATE and the connection stays usable
+ * (HELLO twice, ATTACH before HELLO, RINGS before ATTACH, RINGS twice,
+ * WIN_* before RINGS).  A message that cannot be decoded (bad magic, version,
+ * unknown type, wrong payload length, non-zero reserved bytes, unterminated
+ * string) gets an OV_ERR_PROTO reply and the backend closes the connection,
+ * which releases the process like a death.
+ *
+ * ---------------------------------------------------------------- framing
+ *
+ * Every control message, in both directions, is an ov_msg_hdr followed by
+ * exactly `len` payload bytes (len <= OV_MSG_MAX_PAYLOAD).  Every request gets
+ * exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
+ * of every reply starts with an int32 ov_status_t.  File descriptors travel
+ * as SCM_RIGHTS ancillary data on the reply header (unix transport only);
+ * the backend closes any descriptor a frontend sends it.
+ *
+ * ---------------------------------------------------------------- identity
+ *
+ * A process is (job_key, rank) and lives in a guest, named by HELLO.guest.
+ * On the unix transport the backend binds a guest name to the kernel
+ * identity of the first peer that claims it (network namespace inode via
+ * SO_PEERCRED + /proc/PID/ns/net); a later claim from another namespace gets
+ * OV_ERR_DENIED.  Each (guest, job) has its own region, so no guest (and no
+ * other job in the same guest) can map another's memory.  Cross-guest access
+ * exists only through GRANTs, only inside one job.  (job_key, rank) is unique
+ * among live processes (OV_ERR_EXISTS).
+ *
+ * ---------------------------------------------------------------- transports
+ *
+ * unix:PATH   control + region fd (memfd, sealed against shrink/grow).
+ * tcp:H:P     control only.  A region cannot be passed: ATTACH replies
+ *             OV_ERR_NO_FD_TRANSPORT.  The VM seam is OV_MAP_IVSHMEM (the
+ *             region is a host file that QEMU maps as the guest's ivshmem
+ *             BAR; the frontend would mmap /sys/bus/pci/devices/D/resource2);
+ *             it is designed but not implemented: the backend never offers it
+ *             yet and the frontend refuses it with OV_ERR_NOT_SUPPORTED.
+ *
+ * ---------------------------------------------------------------- data plane
+ *
+ * Request ring (frontend produces ov_req_desc, backend consumes) and
+ * completion ring (backend produces ov_completion, frontend consumes), both in
+ * the process block of the guest region (ov_layout.h, ov_ring.h).  Each
+ * descriptor gets exactly one completion, in ring order.  The backend copies a
+ * descriptor out of the ring ONCE, validates the copy (ov_validate in
+ * backend/validate.h: reserved fields, op, datatype size, windows, epoch,
+ * grant, bounds with overflow-safe arithmetic, length limit), then executes.
+ * A bad descriptor gets an error completion; memory outside the granted
+ * window range is never touched.  The backend consumes a descriptor only when
+ * a completion slot is free, so a frontend that does not drain completions
+ * only stalls itself.  Ring indices that are impossible (more entries than
+ * slots) mark the process corrupt: the backend closes its connection.
+ *
+ * Notification: frontend sets ov_proc_ctl.fe_waiting, re-checks, futex-waits
+ * on cq_seq; the backend bumps cq_seq and FUTEX_WAKEs after posting if
+ * fe_waiting.  The backend spins, then sets backend_sleeping in every process
+ * block, re-checks, and sleeps in epoll; a frontend that sees backend_sleeping
+ * after publishing a descriptor writes 1 to its doorbell eventfd.  Both sides
+ * use seq_cst fences between "publish" and "check the other's flag".
+ */
+#ifndef OMPI_VIRT_COMMON_OV_PROTOCOL_H
+#define OMPI_VIRT_COMMON_OV_PROTOCOL_H
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+/* ---------------------------------------------------------------- status codes
+ * One status type everywhere (frontend API, control replies, completions).
+ * "caller does" says what the frontend (osc virt / btl vmshm) should do. */
+enum ov_status : int32_t {
+    OV_OK = 0,
+    /* -- local / control plane -- */
+    OV_ERR_AGAIN = -1,           /* ring full or nothing completed yet: progress, retry */
+    OV_ERR_TIMEOUT = -2,         /* bounded wait expired, backend alive but silent: fail the op (MPI_ERR_OTHER) */
+    OV_ERR_BACKEND_GONE = -3,    /* control socket closed / backend shut down: fail, do not retry on this handle; reconnect later */
+    OV_ERR_SYS = -4,             /* a system call failed (errno in ov_fe_last_error): fail */
+    OV_ERR_PROTO = -5,           /* malformed control message: connection is closed; fail */
+    OV_ERR_VERSION = -6,         /* protocol or layout version mismatch: disable the component */
+    OV_ERR_STATE = -7,           /* message not allowed in this connection state: programming error */
+    OV_ERR_DENIED = -8,          /* identity check failed (guest name bound to another namespace), or STATUS from a guest */
+    OV_ERR_NOMEM = -9,           /* region heap or a backend table is full: fall back / MPI_ERR_NO_MEM */
+    OV_ERR_NO_FD_TRANSPORT = -10,/* transport cannot pass the region (tcp): disable the shared-memory path */
+    OV_ERR_BAD_ARG = -11,        /* invalid argument to a frontend call or control request */
+    OV_ERR_RING_CORRUPT = -12,   /* impossible ring indices: peer is broken; connection closed */
+    OV_ERR_BUSY = -13,           /* another backend holds the directory lock */
+    OV_ERR_LAYOUT = -14,         /* region header magic/version/size mismatch on attach: disable */
+    OV_ERR_EXISTS = -15,         /* (job_key, rank) already attached */
+    OV_ERR_NOT_SUPPORTED = -16,  /* mapping mode or feature not implemented */
+    /* -- request validation: the status of an error completion -- */
+    OV_ERR_BAD_OP = -20,         /* unknown op: MPI_ERR_OP */
+    OV_ERR_BAD_FLAGS = -21,      /* unknown flag bits or non-zero reserved field: MPI_ERR_ARG */
+    OV_ERR_BAD_DTYPE = -22,      /* datatype size not 1/2/4/8/16, or length not a multiple: MPI_ERR_TYPE */
+    OV_ERR_NO_WINDOW = -23,      /* no such window id: MPI_ERR_WIN */
+    OV_ERR_STALE_WINDOW = -24,   /* window epoch (generation) differs: window freed/owner died: MPI_ERR_WIN */
+    OV_ERR_NO_GRANT = -25,       /* caller holds no grant on the target window (or other job): MPI_ERR_RMA_RANGE... treat as MPI_ERR_WIN */
+    OV_ERR_PERM = -26,           /* grant lacks read (get) or write (put) permission: MPI_ERR_RMA_ATTACH */
+    OV_ERR_BOUNDS = -27,         /* offset+length outside the target or local window: MPI_ERR_RMA_RANGE */
+    OV_ERR_TOO_LARGE = -28,      /* length above the backend's per-request limit: split and resubmit */
+    OV_ERR_LOCAL_ACCESS = -29,   /* local window not owned by the caller, or stale: MPI_ERR_BUFFER */
+};
+typedef enum ov_status ov_status_t;
+
+extern "C" const char *ov_strerror(ov_status_t s) noexcept;
+
+/* ---------------------------------------------------------------- control messages */
+#define OV_MSG_MAGIC 0x4f564d31u /* "OVM1" */
+#define OV_PROTOCOL_VERSION 1u
+#define OV_MSG_MAX_PAYLOAD (1u << 20)
+#define OV_MSG_REPLY 0x8000u
+#define OV_GUEST_NAME_MAX 32 /* including the terminating NUL */
+
+enum ov_msg_type : uint16_t {
+    OV_MSG_HELLO = 1,      /* ov_hello_req   -> ov_hello_rep */
+    OV_MSG_ATTACH = 2,     /* ov_attach_req  -> ov_attach_rep + region fd */
+    OV_MSG_RINGS = 3,      /* ov_rings_req   -> ov_rings_rep + doorbell eventfd */
+    OV_MSG_WIN_CREATE = 4, /* ov_win_create_req -> ov_win_create_rep */
+    OV_MSG_WIN_FREE = 5,   /* ov_win_ref_req -> ov_simple_rep */
+    OV_MSG_GRANT = 6,      /* ov_grant_req   -> ov_simple_rep */
+    OV_MSG_REVOKE = 7,     /* ov_grant_req (perms must be 0) -> ov_simple_rep */
+    OV_MSG_STATUS = 8,     /* ov_status_req  -> ov_status_rep + records (ov_status_wire.h) */
+    OV_MSG_DETACH = 9,     /* ov_detach_req  -> ov_simple_rep, then the backend closes */
+    OV_MSG_TYPE_MAX = 10,
+};
+
+struct ov_msg_hdr {   /* written by the sender */
+    uint32_t magic;   /* OV_MSG_MAGIC */
+    uint16_t version; /* OV_PROTOCOL_VERSION */
+    uint16_t type;    /* ov_msg_type, | OV_MSG_REPLY on replies */
+    uint32_t len;     /* payload bytes following the header */
+    uint32_t seq;     /* chosen by the requester, echoed in the reply */
+};
+
+struct ov_hello_req {                 /* frontend */
+    uint64_t job_key;                 /* job identity (e.g. hash of the PMIx namespace) */
+    uint32_t rank;                    /* rank in the job */
+    uint32_t pid;                     /* pid as the guest sees it (informational) */
+    char guest[OV_GUEST_NAME_MAX];    /* NUL-terminated, [A-Za-z0-9._-], non-empty */
+    uint64_t reserved[2];             /* must be 0 */
+};
+struct ov_hello_rep {
+    int32_t status;
+    uint32_t proc_id;                 /* backend's handle for this process */
+    uint64_t backend_instance;        /* changes on every backend start */
+    uint32_t layout_version;          /* OV_LAYOUT_VERSION of the backend */
+    uint32_t reserved;
+};
+struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
+enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
+struct ov_attach_rep {
+    int32_t status;
+    uint32_t map_mode;                /* ov_map_mode; MEMFD: region fd attached */
+    uint64_t region_size;             /* bytes to mmap */
+};
+struct ov_rings_req {
+    uint32_t rq_slots;                /* power of two, OV_RING_MIN_SLOTS..OV_RING_MAX_SLOTS */
+    uint32_t cq_slots;                /* power of two, >= rq_slots */
+};
+struct ov_rings_rep {
+    int32_t status;
+    uint32_t rq_slots, cq_slots;
+    uint32_t reserved;
+    uint64_t ctl_off;                 /* region offset of ov_proc_ctl */
+    uint64_t rq_off;                  /* region offset of the request ring (ov_ring_idx + slots) */
+    uint64_t cq_off;                  /* region offset of the completion ring */
+};
+struct ov_win_create_req { uint64_t size; /* 1..region heap size */ uint64_t reserved; };
+struct ov_win_create_rep {
+    int32_t status;
+    uint32_t win_id;                  /* backend-wide window id, never 0 */
+    uint32_t win_epoch;               /* generation; bumped when the id is freed */
+    uint32_t reserved;
+    uint64_t offset;                  /* region offset of the window memory (64-byte aligned) */
+    uint64_t size;
+};
+struct ov_win_ref_req { uint32_t win_id, win_epoch; };
+#define OV_PERM_READ 1u
+#define OV_PERM_WRITE 2u
+struct ov_grant_req {
+    uint32_t win_id, win_epoch;       /* window owned by the sender */
+    uint32_t grantee_rank;            /* a rank of the sender's job */
+    uint32_t perms;                   /* OV_PERM_* (GRANT: non-zero; REVOKE: 0) */
+};
+struct ov_detach_req { uint64_t reserved; };
+struct ov_status_req { uint64_t reserved; };
+struct ov_simple_rep { int32_t status; uint32_t reserved; };
+
+/* ---------------------------------------------------------------- data plane */
+enum ov_req_op : uint16_t {
+    OV_OP_NOP = 0, /* no memory access; completes with OV_OK */
+    OV_OP_PUT = 1, /* local window [local_off, +length) -> target window [target_off, +length) */
+    OV_OP_GET = 2, /* target window -> local window */
+    OV_OP_MAX = 3,
+};
+
+struct ov_req_desc {      /* one request-ring slot; written by the frontend only */
+    uint64_t cookie;      /* opaque, echoed in the completion */
+    uint16_t op;          /* ov_req_op */
+    uint16_t flags;       /* no flags defined yet: must be 0 */
+    uint32_t dtype_size;  /* element size: 1, 2, 4, 8, 16; length % dtype_size == 0 */
+    uint32_t target_win;  /* target window id (any window the caller owns or holds a grant on) */
+    uint32_t target_epoch;/* its generation as returned by WIN_CREATE */
+    uint64_t target_off;  /* byte offset inside the target window */
+    uint32_t local_win;   /* origin buffer: a window the caller owns */
+    uint32_t local_epoch;
+    uint64_t local_off;   /* byte offset inside the local window */
+    uint64_t length;      /* bytes; 0 is allowed (validated, copies nothing) */
+    uint64_t reserved;    /* must be 0 */
+};
+
+struct ov_completion {    /* one completion-ring slot; written by the backend only */
+    uint64_t cookie;      /* from the descriptor */
+    int32_t status;       /* OV_OK or a validation error */
+    uint32_t op;          /* op of the descriptor (as copied) */
+    uint64_t bytes;       /* bytes moved */
+    uint64_t reserved;
+};
+
+static_assert(sizeof(ov_msg_hdr) == 16, "wire size");
+static_assert(sizeof(ov_hello_req) == 64, "wire size");
+static_assert(sizeof(ov_hello_rep) == 24, "wire size");
+static_assert(sizeof(ov_attach_rep) == 16, "wire size");
+static_assert(sizeof(ov_rings_req) == 8, "wire size");
+static_assert(sizeof(ov_rings_rep) == 40, "wire size");
+static_assert(sizeof(ov_win_create_req) == 16, "wire size");
+static_assert(sizeof(ov_win_create_rep) == 32, "wire size");
+static_assert(sizeof(ov_grant_req) == 16, "wire size");
+static_assert(sizeof(ov_simple_rep) == 8, "wire size");
+static_assert(sizeof(ov_req_desc) == 64, "one descriptor per cache line");
+static_assert(offsetof(ov_req_desc, length) == 48, "wire offset");
+static_assert(sizeof(ov_completion) == 32, "two completions per cache line");
+static_assert(std::is_standard_layout_v<ov_req_desc> && std::is_trivially_copyable_v<ov_req_desc>, "shm");
+static_assert(std::is_standard_layout_v<ov_completion> && std::is_trivially_copyable_v<ov_completion>, "shm");
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * ov_strerror.cc — text for every ov_status_t.
+ */
+#include "ov_protocol.h"
+
+extern "C" const char *ov_strerror(ov_status_t s) noexcept
+{
+    switch (s) {
+    case OV_OK: return "success";
+    case OV_ERR_AGAIN: return "resource temporarily unavailable (ring full or empty)";
+    case OV_ERR_TIMEOUT: return "timed out waiting for the backend";
+    case OV_ERR_BACKEND_GONE: return "the ompi-virt backend is gone (control connection closed)";
+    case OV_ERR_SYS: return "system call failed";
+    case OV_ERR_PROTO: return "malformed control message";
+    case OV_ERR_VERSION: return "protocol or layout version mismatch";
+    case OV_ERR_STATE: return "request not allowed in this connection state";
+    case OV_ERR_DENIED: return "permission denied";
+    case OV_ERR_NOMEM: return "out of region memory or backend table space";
+    case OV_ERR_NO_FD_TRANSPORT: return "transport cannot pass the region (use a unix socket)";
+    case OV_ERR_BAD_ARG: return "invalid argument";
+    case OV_ERR_RING_CORRUPT: return "ring indices corrupt";
+    case OV_ERR_BUSY: return "another backend owns the directory";
+    case OV_ERR_LAYOUT: return "region header mismatch";
+    case OV_ERR_EXISTS: return "job rank already attached";
+    case OV_ERR_NOT_SUPPORTED: return "not supported";
+    case OV_ERR_BAD_OP: return "unknown request operation";
+    case OV_ERR_BAD_FLAGS: return "unknown flags or non-zero reserved field";
+    case OV_ERR_BAD_DTYPE: return "bad datatype size or length not a multiple of it";
+    case OV_ERR_NO_WINDOW: return "no such window";
+    case OV_ERR_STALE_WINDOW: return "window epoch mismatch (window freed)";
+    case OV_ERR_NO_GRANT: return "no grant on the target window";
+    case OV_ERR_PERM: return "grant does not permit this access";
+    case OV_ERR_BOUNDS: return "access outside the window";
+    case OV_ERR_TOO_LARGE: return "request longer than the backend limit";
+    case OV_ERR_LOCAL_ACCESS: return "local window not owned by the caller";
+    }
+    return "unknown ov_status";
+}
