@@ -1,0 +1,169 @@
+/*
+ * harness.h — run a backend in a child process on a temporary directory, and
+ * a raw protocol client for driving the control plane by hand.
+ */
+#ifndef OMPI_VIRT_TEST_UNIT_HARNESS_H
+#define OMPI_VIRT_TEST_UNIT_HARNESS_H
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "backend.h"
+#include "log.h"
+#include "ov_comm.h"
+#include "ov_frontend.h"
+
+/* A fresh temporary directory, removed (with the backend's files) at the end. */
+struct TempDir {
+    std::string path;
+    TempDir()
+    {
+        char t[] = "/tmp/ov-unit-XXXXXX";
+        if (!mkdtemp(t))
+            abort();
+        path = t;
+    }
+    ~TempDir()
+    {
+        unlink((path + "/backend.sock").c_str());
+        unlink((path + "/backend.lock").c_str());
+        rmdir(path.c_str());
+    }
+};
+
+/* ov_backend in a forked child (the test process has no threads, so fork is safe). */
+struct BackendChild {
+    pid_t pid = -1;
+    std::string dir;
+    ov_backend_options opts;
+    explicit BackendChild(const std::string &d) : dir(d)
+    {
+        opts.dir = d;
+        opts.region_size = 4u << 20;
+        opts.spin_us = 50;
+    }
+    bool start()
+    {
+        pid = fork();
+        if (pid == 0) {
+            int rc;
+            {
+                ov_backend b(opts);
+                rc = b.start() == OV_OK && b.run() == OV_OK ? 0 : 3;
+            }
+            _exit(rc);
+        }
+        /* ready when the socket accepts */
+        ov_comm_uri u{OV_COMM_UNIX, dir + "/backend.sock", "", 0};
+        for (int i = 0; i < 500; i++) {
+            ov_fd fd;
+            if (ov_comm_connect(u, &fd) == OV_OK)
+                return true;
+            if (waitpid(pid, nullptr, WNOHANG) == pid) {
+                pid = -1;
+                return false;
+            }
+            usleep(10000);
+        }
+        return false;
+    }
+    /* signal and reap; returns the exit status (or 128+signal) */
+    int stop(int sig = SIGTERM)
+    {
+        if (pid <= 0)
+            return -1;
+        kill(pid, sig);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        pid = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    ~BackendChild() { stop(SIGKILL); }
+    std::string uri() const { return "unix:" + dir + "/backend.sock"; }
+};
+
+/* Frontend params for (guest, job, rank) against a backend dir. */
+inline ov_fe_params_t fe_params(const std::string &uri, const char *guest, uint64_t job, uint32_t rank)
+{
+    ov_fe_params_t p;
+    ov_fe_params_default(&p);
+    static thread_local std::string keep[64];
+    static thread_local int k = 0;
+    keep[k % 64] = uri;
+    p.uri = keep[k++ % 64].c_str();
+    p.guest = guest;
+    p.job_key = job;
+    p.rank = rank;
+    p.timeout_ms = 3000;
+    return p;
+}
+
+/* Raw control-plane client. */
+struct Raw {
+    ov_fd fd;
+    uint32_t seq = 0;
+    ov_fd fds[OV_MSG_MAX_FDS];
+    int nfds = 0;
+    ov_msg_hdr last{};
+    bool connect(const std::string &uri)
+    {
+        ov_comm_uri u;
+        return ov_comm_parse_uri(uri.c_str(), &u) == OV_OK && ov_comm_connect(u, &fd) == OV_OK;
+    }
+    /* returns the status in the reply (or a transport error) */
+    ov_status_t call(uint16_t type, const void *req, uint32_t len, void *rep, uint32_t replen)
+    {
+        ov_status_t s = ov_msg_send(fd.get(), type, ++seq, req, len, nullptr, 0, false);
+        if (s != OV_OK)
+            return s;
+        for (auto &f : fds)
+            f.reset();
+        s = ov_msg_recv(fd.get(), &last, rep, replen, fds, &nfds, 3000);
+        if (s != OV_OK)
+            return s;
+        int32_t st;
+        memcpy(&st, rep, 4);
+        return ov_status_t(st);
+    }
+    ov_status_t hello(const char *guest, uint64_t job, uint32_t rank)
+    {
+        ov_hello_req h{};
+        h.job_key = job;
+        h.rank = rank;
+        strncpy(h.guest, guest, sizeof(h.guest) - 1);
+        ov_hello_rep r{};
+        return call(OV_MSG_HELLO, &h, sizeof(h), &r, sizeof(r));
+    }
+    ov_status_t attach()
+    {
+        ov_attach_req a{};
+        ov_attach_rep r{};
+        return call(OV_MSG_ATTACH, &a, sizeof(a), &r, sizeof(r));
+    }
+    ov_status_t rings(uint32_t rq = 8, uint32_t cq = 8)
+    {
+        ov_rings_req q{rq, cq};
+        ov_rings_rep r{};
+        return call(OV_MSG_RINGS, &q, sizeof(q), &r, sizeof(r));
+    }
+    /* true once the backend has closed the connection */
+    bool closed_by_peer()
+    {
+        char c;
+        for (int i = 0; i < 300; i++) {
+            ssize_t n = recv(fd.get(), &c, 1, MSG_DONTWAIT);
+            if (n == 0)
+                return true;
+            usleep(10000);
+        }
+        return false;
+    }
+};
+
+#endif
