@@ -1,0 +1,256 @@
+#!/bin/bash
+# run-integration.sh: run an MPI test program in three placements
+#   host     2 ranks on the host (plain mpirun, no guests)
+#   2guests  2 ranks in two namespace guests, one per guest (btl tcp between them)
+#   4ranks   4 ranks, two per guest (vader inside a guest, tcp across)
+#
+# usage: test/mpi/run-integration.sh [options] [-- EXTRA-MPIRUN-ARGS...]
+#   --prog PATH          MPI program (default test/mpi/rma_test)
+#   --prog-args "ARGS"   arguments for the program (split on white space)
+#   --mca-args "ARGS"    extra mpirun arguments (split on white space), e.g.
+#                        --mca-args "--mca osc virt"; arguments after '--' are
+#                        added too, unsplit
+#   --timeout S          per-placement time limit in seconds (default 300)
+#   --placements LIST    comma-separated subset of host,2guests,4ranks (default all)
+#   --verbose            show the full output of every placement
+#
+# Sources test/mpi/component-env.sh (components of this build tree first) unless
+# OMPI_VIRT_NO_COMPONENT_ENV=1.
+#
+# Guests: if fewer than two guests are up, brings two up ('ompi-virt guests up
+# 2'), and takes them down at exit (also on failure or Ctrl-C) if they were
+# brought up by this runner -- unless another run-integration.sh is still using
+# them, in which case the last one to finish takes them down. Guests that
+# someone brought up by hand are never taken down. OMPI_VIRT_GUESTS_STATE
+# selects a non-default set of guests.
+#
+# Each placement prints "PASS placement" or "FAIL placement (exit code, last
+# lines of output)"; the last line is "N passed, N failed"; exit status 1 if any
+# placement failed (2 for bad usage). A placement passes when the program exits
+# 0 and prints no line starting with FAIL. After every placement, processes
+# left over from it (mpirun, orted, ranks; on the host or in guests) are killed;
+# they are recognised by a tag in their environment (OMPI_VIRT_RUN_TAG).
+set -uo pipefail
+
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd -- "$HERE/../.." && pwd)
+TOOL=${OMPI_VIRT_TOOL:-$TOP/tools/ompi-virt}
+STATE=${OMPI_VIRT_GUESTS_STATE:-/run/ompi-virt-guests}
+export OMPI_VIRT_GUESTS_STATE=$STATE
+
+# make Open MPI find the components built in this tree (skip with
+# OMPI_VIRT_NO_COMPONENT_ENV=1)
+if [ -f "$HERE/component-env.sh" ] && [ "${OMPI_VIRT_NO_COMPONENT_ENV:-0}" != 1 ]; then
+    # shellcheck source=/dev/null
+    . "$HERE/component-env.sh"
+fi
+
+PROG=$HERE/rma_test
+PROG_ARGS=()
+EXTRA=()
+TIMEOUT=300
+PLACEMENTS=host,2guests,4ranks
+VERBOSE=0
+TAIL=20
+
+usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        -h|--help) usage; exit 0 ;;
+        --prog) [ $# -ge 2 ] || { echo "--prog needs a path" >&2; exit 2; }; PROG=$2; shift 2 ;;
+        --prog=*) PROG=${1#*=}; shift ;;
+        --prog-args) [ $# -ge 2 ] || { echo "--prog-args needs a value" >&2; exit 2; }
+            read -r -a a <<<"$2"; PROG_ARGS+=("${a[@]}"); shift 2 ;;
+        --prog-args=*) read -r -a a <<<"${1#*=}"; PROG_ARGS+=("${a[@]}"); shift ;;
+        --mca-args) [ $# -ge 2 ] || { echo "--mca-args needs a value" >&2; exit 2; }
+            read -r -a a <<<"$2"; EXTRA+=("${a[@]}"); shift 2 ;;
+        --mca-args=*) read -r -a a <<<"${1#*=}"; EXTRA+=("${a[@]}"); shift ;;
+        --timeout) [ $# -ge 2 ] || { echo "--timeout needs seconds" >&2; exit 2; }; TIMEOUT=$2; shift 2 ;;
+        --timeout=*) TIMEOUT=${1#*=}; shift ;;
+        --placements) [ $# -ge 2 ] || { echo "--placements needs a list" >&2; exit 2; }; PLACEMENTS=$2; shift 2 ;;
+        --placements=*) PLACEMENTS=${1#*=}; shift ;;
+        -v|--verbose) VERBOSE=1; shift ;;
+        --) shift; EXTRA+=("$@"); break ;;
+        *) echo "run-integration.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -ge 1 ] || { echo "--timeout must be a positive integer" >&2; exit 2; }
+IFS=, read -r -a PL <<<"$PLACEMENTS"
+for p in "${PL[@]}"; do
+    case $p in host|2guests|4ranks) ;; *) echo "unknown placement '$p' (want host, 2guests, 4ranks)" >&2; exit 2 ;; esac
+done
+[ ${#PL[@]} -gt 0 ] || { echo "no placements selected" >&2; exit 2; }
+[[ $PROG == */* ]] || PROG=./$PROG
+PROG_ABS=$(realpath -m -- "$PROG")
+
+npass=0 nfail=0
+LOGDIR=$(mktemp -d /tmp/run-integration.XXXXXX)
+RUN_TAG=rit-$$-$RANDOM
+CUR_PID=""          # pid of the running timeout(1)
+WE_USE_GUESTS=0
+
+log() { echo "# $*"; }
+
+# kill_tagged TAG: kill every process whose environment holds OMPI_VIRT_RUN_TAG=TAG
+# (mpirun, orted inside guests, ranks). Prints how many were killed.
+kill_tagged() {
+    local tag=$1 sig p n=0 found
+    for sig in TERM KILL; do
+        found=()
+        for p in /proc/[0-9]*; do
+            p=${p#/proc/}
+            [ "$p" != $$ ] && [ "$p" != "$BASHPID" ] || continue
+            if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "OMPI_VIRT_RUN_TAG=$tag"; then
+                found+=("$p")
+            fi
+        done
+        [ ${#found[@]} -gt 0 ] || break
+        [ "$sig" = TERM ] && n=${#found[@]}
+        kill -"$sig" "${found[@]}" 2>/dev/null || true
+        [ "$sig" = TERM ] && sleep 2
+    done
+    echo "$n"
+}
+
+guests_release() {
+    # called at exit: drop our shared claim; whoever finishes last (and can
+    # take the lock exclusively) takes down guests that a runner brought up
+    [ "$WE_USE_GUESTS" = 1 ] || return 0
+    exec 8>&-
+    WE_USE_GUESTS=0
+    if [ -e "$STATE/auto" ]; then
+        if flock -xn "$STATE.users" timeout 120 "$TOOL" guests down >"$LOGDIR/down.log" 2>&1; then
+            log "guests taken down (this runner or another one had brought them up)"
+        elif [ -e "$STATE/auto" ]; then
+            log "guests left up: another run-integration.sh is still using them"
+        fi
+    fi
+}
+
+# finish RC: kill leftovers, release guests, print the summary line last, exit
+finish() {
+    local rc=$1 k
+    trap - EXIT INT TERM
+    if [ -n "$CUR_PID" ]; then
+        kill -TERM "$CUR_PID" 2>/dev/null || true
+        sleep 1
+        kill -KILL "$CUR_PID" 2>/dev/null || true
+        wait "$CUR_PID" 2>/dev/null || true
+        CUR_PID=""
+        fail_placement "$CUR_NAME" "interrupted" "$LOGDIR/$CUR_NAME.log"
+    fi
+    k=$(kill_tagged "$RUN_TAG")
+    [ "$k" = 0 ] || log "killed $k leftover processes"
+    guests_release
+    rm -rf -- "$LOGDIR"
+    echo "$npass passed, $nfail failed"
+    if [ "$rc" = 0 ] && [ "$nfail" != 0 ]; then rc=1; fi
+    exit "$rc"
+}
+CUR_NAME=""
+trap 'finish $?' EXIT
+trap 'echo "# interrupted" >&2; finish 130' INT
+trap 'echo "# terminated" >&2; finish 143' TERM
+
+fail_placement() {   # NAME WHY [LOGFILE]
+    echo "FAIL $1 ($2)"
+    nfail=$((nfail + 1))
+    if [ -n "${3:-}" ] && [ -s "$3" ]; then
+        tail -n "$TAIL" "$3" | sed 's/^/    | /'
+    fi
+}
+
+# ensure_guests: at least vg1 and vg2 up and alive
+ensure_guests() {
+    [ "$WE_USE_GUESTS" = 1 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        GUEST_ERR="guest placements need root"; return 1
+    fi
+    mkdir -p "${STATE%/*}"
+    exec 8>"$STATE.users"
+    flock -s 8
+    WE_USE_GUESTS=1
+    if ! timeout 60 "$TOOL" guests up 2 --auto >"$LOGDIR/up.log" 2>&1; then
+        # maybe more than two are up: fine if vg1 and vg2 are alive
+        local l
+        l=$(timeout 30 "$TOOL" guests list 2>/dev/null || true)
+        if ! grep -qE '^vg1 .* yes$' <<<"$l" || ! grep -qE '^vg2 .* yes$' <<<"$l"; then
+            GUEST_ERR="could not bring guests up: $(tr '\n' ' ' <"$LOGDIR/up.log")"
+            return 1
+        fi
+    fi
+    log "guests: $(tail -n1 "$LOGDIR/up.log" | sed 's/^ompi-virt: //')"
+    return 0
+}
+
+run_placement() {
+    local name=$1; shift
+    local out=$LOGDIR/$name.log rc t0 t1 k
+    export OMPI_VIRT_RUN_TAG=$RUN_TAG-$name
+    t0=$(date +%s%N)
+    # timeout puts the command in its own process group and signals the group;
+    # -k: SIGKILL 10 s after SIGTERM. fd 8 (guest-users lock) is not inherited.
+    timeout -k 10 "$TIMEOUT" "$@" </dev/null >"$out" 2>&1 8>&- &
+    CUR_PID=$!
+    CUR_NAME=$name
+    wait "$CUR_PID"; rc=$?
+    CUR_PID=""
+    t1=$(date +%s%N)
+    unset OMPI_VIRT_RUN_TAG
+    k=$(kill_tagged "$RUN_TAG-$name")
+    if [ "$VERBOSE" = 1 ]; then sed "s/^/    $name| /" "$out"; fi
+    local secs
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        fail_placement "$name" "exit $rc: timed out after $TIMEOUT s; killed $k leftover processes" "$out"
+    elif [ "$rc" != 0 ]; then
+        fail_placement "$name" "exit $rc after $secs s$([ "$k" = 0 ] || echo "; killed $k leftover processes")" "$out"
+    elif grep -q '^FAIL' "$out"; then
+        fail_placement "$name" "exit 0 but the program reported FAIL lines" "$out"
+    else
+        echo "PASS $name ($secs s, $(grep -c '^PASS' "$out") PASS lines$([ "$k" = 0 ] || echo "; killed $k leftover processes"))"
+        npass=$((npass + 1))
+    fi
+}
+
+log "program: $PROG_ABS ${PROG_ARGS[*]}"
+log "extra mpirun args: ${EXTRA[*]:-(none)}"
+if [ ! -x "$PROG_ABS" ]; then
+    for p in "${PL[@]}"; do
+        fail_placement "$p" "program $PROG_ABS not found or not executable; build it first (e.g. make -C test/mpi) or pass --prog"
+    done
+    finish 1
+fi
+if ! command -v mpirun >/dev/null 2>&1; then
+    for p in "${PL[@]}"; do fail_placement "$p" "mpirun not found; apt-get install -y openmpi-bin"; done
+    finish 1
+fi
+
+ROOTARGS=()
+[ "$(id -u)" != 0 ] || ROOTARGS=(--allow-run-as-root)
+
+for p in "${PL[@]}"; do
+    case $p in
+        host)
+            run_placement host mpirun "${ROOTARGS[@]}" --oversubscribe -np 2 \
+                "${EXTRA[@]}" "$PROG_ABS" "${PROG_ARGS[@]}"
+            ;;
+        2guests|4ranks)
+            GUEST_ERR=""
+            if ! ensure_guests; then
+                fail_placement "$p" "$GUEST_ERR"
+                continue
+            fi
+            if [ "$p" = 2guests ]; then
+                hosts=(-np 2 --host "vg1,vg2")
+            else
+                hosts=(-np 4 --host "vg1:2,vg2:2")
+            fi
+            run_placement "$p" "$TOOL" guests mpirun -- "${hosts[@]}" \
+                "${EXTRA[@]}" "$PROG_ABS" "${PROG_ARGS[@]}"
+            ;;
+    esac
+done
+
+finish 0
