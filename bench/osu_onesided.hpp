@@ -19,6 +19,52 @@ namespace ovb {
 
 enum class Pattern { Latency, Bandwidth, BiBandwidth };
 
+// Passive-target epochs (lock, flush, flush_local, lock_all), shared by the
+// latency and bandwidth kernels: rank 0 runs `issue` `skip + iters` times and
+// times the last `iters`.  Returns false for an active-target `sync`.
+template <class Issue>
+bool passive_kernel(Sync sync, int rank, int peer, MPI_Win win, long iters, long skip,
+                    Issue &&issue, double &t0, double &t1) {
+    if (rank != 0) {
+        return sync == Sync::Lock || sync == Sync::Flush || sync == Sync::FlushLocal ||
+               sync == Sync::LockAll;
+    }
+    switch (sync) {
+        case Sync::Lock:
+            for (long i = 0; i < skip + iters; ++i) {
+                if (i == skip) t0 = MPI_Wtime();
+                OVB_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win));
+                issue();
+                OVB_CHECK(MPI_Win_unlock(peer, win));
+            }
+            t1 = MPI_Wtime();
+            return true;
+        case Sync::Flush:
+        case Sync::FlushLocal:
+            OVB_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win));
+            for (long i = 0; i < skip + iters; ++i) {
+                if (i == skip) t0 = MPI_Wtime();
+                issue();
+                if (sync == Sync::Flush) OVB_CHECK(MPI_Win_flush(peer, win));
+                else OVB_CHECK(MPI_Win_flush_local(peer, win));
+            }
+            t1 = MPI_Wtime();
+            OVB_CHECK(MPI_Win_unlock(peer, win));
+            return true;
+        case Sync::LockAll:
+            for (long i = 0; i < skip + iters; ++i) {
+                if (i == skip) t0 = MPI_Wtime();
+                OVB_CHECK(MPI_Win_lock_all(0, win));
+                issue();
+                OVB_CHECK(MPI_Win_unlock_all(win));
+            }
+            t1 = MPI_Wtime();
+            return true;
+        default:
+            return false;
+    }
+}
+
 // Latency kernel (OSU run_put_with_*): returns the elapsed time on rank 0 over
 // `iters` timed iterations after `skip` warm-up ones.
 template <class Ops>
@@ -26,43 +72,11 @@ double latency_kernel(Ops &ops, Sync sync, int rank, MPI_Win win, MPI_Aint disp,
                       long iters, long skip, MPI_Group peer_group) {
     const int peer = 1 - rank;
     double t0 = 0.0, t1 = 0.0;
+    if (passive_kernel(sync, rank, peer, win, iters, skip,
+                       [&] { ops.issue(win, peer, disp, size, 0); }, t0, t1)) {
+        return t1 - t0;
+    }
     switch (sync) {
-        case Sync::Lock:
-            if (rank == 0) {
-                for (long i = 0; i < skip + iters; ++i) {
-                    if (i == skip) t0 = MPI_Wtime();
-                    OVB_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win));
-                    ops.issue(win, peer, disp, size, 0);
-                    OVB_CHECK(MPI_Win_unlock(peer, win));
-                }
-                t1 = MPI_Wtime();
-            }
-            break;
-        case Sync::Flush:
-        case Sync::FlushLocal:
-            if (rank == 0) {
-                OVB_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win));
-                for (long i = 0; i < skip + iters; ++i) {
-                    if (i == skip) t0 = MPI_Wtime();
-                    ops.issue(win, peer, disp, size, 0);
-                    if (sync == Sync::Flush) OVB_CHECK(MPI_Win_flush(peer, win));
-                    else OVB_CHECK(MPI_Win_flush_local(peer, win));
-                }
-                t1 = MPI_Wtime();
-                OVB_CHECK(MPI_Win_unlock(peer, win));
-            }
-            break;
-        case Sync::LockAll:
-            if (rank == 0) {
-                for (long i = 0; i < skip + iters; ++i) {
-                    if (i == skip) t0 = MPI_Wtime();
-                    OVB_CHECK(MPI_Win_lock_all(0, win));
-                    ops.issue(win, peer, disp, size, 0);
-                    OVB_CHECK(MPI_Win_unlock_all(win));
-                }
-                t1 = MPI_Wtime();
-            }
-            break;
         case Sync::Fence:
             // Ping-pong of epochs: rank 0 acts in the first, rank 1 in the second.
             OVB_CHECK(MPI_Barrier(MPI_COMM_WORLD));
@@ -102,6 +116,8 @@ double latency_kernel(Ops &ops, Sync sync, int rank, MPI_Win win, MPI_Aint disp,
             }
             t1 = MPI_Wtime();
             break;
+        default:  // passive target: handled by passive_kernel above
+            break;
     }
     return t1 - t0;
 }
@@ -135,43 +151,10 @@ double bandwidth_kernel(Ops &ops, Sync sync, bool bidir, int rank, MPI_Win win, 
         t1 = MPI_Wtime();
         return t1 - t0;
     }
+    if (passive_kernel(sync, rank, peer, win, iters, skip, issue_all, t0, t1)) {
+        return t1 - t0;
+    }
     switch (sync) {
-        case Sync::Lock:
-            if (rank == 0) {
-                for (long i = 0; i < skip + iters; ++i) {
-                    if (i == skip) t0 = MPI_Wtime();
-                    OVB_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win));
-                    issue_all();
-                    OVB_CHECK(MPI_Win_unlock(peer, win));
-                }
-                t1 = MPI_Wtime();
-            }
-            break;
-        case Sync::Flush:
-        case Sync::FlushLocal:
-            if (rank == 0) {
-                OVB_CHECK(MPI_Win_lock(MPI_LOCK_SHARED, peer, 0, win));
-                for (long i = 0; i < skip + iters; ++i) {
-                    if (i == skip) t0 = MPI_Wtime();
-                    issue_all();
-                    if (sync == Sync::Flush) OVB_CHECK(MPI_Win_flush(peer, win));
-                    else OVB_CHECK(MPI_Win_flush_local(peer, win));
-                }
-                t1 = MPI_Wtime();
-                OVB_CHECK(MPI_Win_unlock(peer, win));
-            }
-            break;
-        case Sync::LockAll:
-            if (rank == 0) {
-                for (long i = 0; i < skip + iters; ++i) {
-                    if (i == skip) t0 = MPI_Wtime();
-                    OVB_CHECK(MPI_Win_lock_all(0, win));
-                    issue_all();
-                    OVB_CHECK(MPI_Win_unlock_all(win));
-                }
-                t1 = MPI_Wtime();
-            }
-            break;
         case Sync::Fence:
             OVB_CHECK(MPI_Barrier(MPI_COMM_WORLD));
             for (long i = 0; i < skip + iters; ++i) {
@@ -196,6 +179,8 @@ double bandwidth_kernel(Ops &ops, Sync sync, bool bidir, int rank, MPI_Win win, 
                 }
             }
             t1 = MPI_Wtime();
+            break;
+        default:  // passive target: handled by passive_kernel above
             break;
     }
     return t1 - t0;

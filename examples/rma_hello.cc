@@ -10,6 +10,8 @@
 #include <cstring>
 #include <unistd.h>
 
+#include <vector>
+
 namespace {
 constexpr int kMsg = 128;
 struct Slot {
@@ -44,13 +46,16 @@ int main(int argc, char **argv)
     rc |= MPI_Accumulate(&mine, 1, MPI_LONG, 0, offsetof(Slot, counter), 1, MPI_LONG, MPI_SUM, win);
     MPI_Win_fence(0, win);
 
-    /* print in rank order */
-    for (int r = 0; r < size; ++r) {
-        if (r == rank) {
-            std::printf("rank %d on %s received: \"%s\"\n", rank, host, slot->greeting);
-            std::fflush(stdout);
+    /* rank 0 prints every rank's line: output forwarded from several
+     * guests would interleave in any order */
+    char line[2 * kMsg];
+    std::snprintf(line, sizeof(line), "rank %d on %s received: \"%s\"", rank, host, slot->greeting);
+    std::vector<char> lines(rank == 0 ? sizeof(line) * size : 0);
+    MPI_Gather(line, sizeof(line), MPI_CHAR, lines.data(), sizeof(line), MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        for (int r = 0; r < size; ++r) {
+            std::printf("%s\n", &lines[static_cast<size_t>(r) * sizeof(line)]);
         }
-        MPI_Barrier(MPI_COMM_WORLD);
     }
 
     const int left = (rank + size - 1) % size;

@@ -6,7 +6,9 @@
 _here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${OMPI_VIRT_BUILDDIR:=$(cd "$_here/../.." && pwd)}"
 : "${OMPI_PKGLIBDIR:=$(ompi_info --parsable --path pkglibdir | sed -e 's/^path:pkglibdir://')}"
-export OMPI_MCA_mca_base_component_path="$OMPI_PKGLIBDIR:$OMPI_VIRT_BUILDDIR/components"
+# The tree's components first: when two directories hold a component of the
+# same name, Open MPI keeps the first it finds (e.g. an older `make install`).
+export OMPI_MCA_mca_base_component_path="$OMPI_VIRT_BUILDDIR/components:$OMPI_PKGLIBDIR"
 : "${OMPI_VIRT_HELPDIR:=$(cd "$_here/../.." && pwd)/ompi/mca/osc/virt}"
 export OMPI_VIRT_HELPDIR
 if [ "$(id -u)" = 0 ]; then
