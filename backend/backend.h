@@ -121,6 +121,7 @@ private:
     ov_status_t do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
     ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
     ov_status_t do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant);
+    ov_status_t owned_window(conn *c, uint32_t id, uint32_t epoch, window **out);
     void release_process(conn *c);
     void free_window(window &w);
     guest *find_guest(const std::string &name, uint64_t job_key);

@@ -136,19 +136,31 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     return OV_OK;
 }
 
+/* The live window `id` at `epoch` that `c` owns: what free/grant/revoke may
+ * act on.  Liveness is the data path's test (find()). */
+ov_status_t ov_backend::owned_window(conn *c, uint32_t id, uint32_t epoch, window **out)
+{
+    if (find(id) == nullptr)
+        return OV_ERR_NO_WINDOW;
+    window &w = wins_[id];
+    if (w.info.epoch != epoch)
+        return OV_ERR_STALE_WINDOW;
+    if (w.info.owner_proc != c->id)
+        return OV_ERR_DENIED;
+    *out = &w;
+    return OV_OK;
+}
+
 ov_status_t ov_backend::do_win_free(conn *c, const uint8_t *p, uint32_t len)
 {
     ov_win_ref_req r;
     if (ov_decode_win_ref(p, len, &r) != OV_OK)
         return OV_ERR_PROTO;
-    if (r.win_id == 0 || r.win_id >= wins_.size() || !wins_[r.win_id].live)
-        return OV_ERR_NO_WINDOW;
-    window &w = wins_[r.win_id];
-    if (w.info.epoch != r.win_epoch)
-        return OV_ERR_STALE_WINDOW;
-    if (w.info.owner_proc != c->id)
-        return OV_ERR_DENIED;
-    free_window(w);
+    window *w = nullptr;
+    ov_status_t st = owned_window(c, r.win_id, r.win_epoch, &w);
+    if (st != OV_OK)
+        return st;
+    free_window(*w);
     return OV_OK;
 }
 
@@ -157,19 +169,16 @@ ov_status_t ov_backend::do_grant(conn *c, const uint8_t *p, uint32_t len, bool g
     ov_grant_req r;
     if (ov_decode_grant(p, len, &r) != OV_OK)
         return OV_ERR_PROTO;
-    if (r.win_id == 0 || r.win_id >= wins_.size() || !wins_[r.win_id].live)
-        return OV_ERR_NO_WINDOW;
-    window &w = wins_[r.win_id];
-    if (w.info.epoch != r.win_epoch)
-        return OV_ERR_STALE_WINDOW;
-    if (w.info.owner_proc != c->id)
-        return OV_ERR_DENIED;
+    window *w = nullptr;
+    ov_status_t st = owned_window(c, r.win_id, r.win_epoch, &w);
+    if (st != OV_OK)
+        return st;
     if (grant != (r.perms != 0))
         return OV_ERR_BAD_ARG;
     if (grant)
-        w.grants[r.grantee_rank] = r.perms;
+        w->grants[r.grantee_rank] = r.perms;
     else
-        w.grants.erase(r.grantee_rank);
+        w->grants.erase(r.grantee_rank);
     return OV_OK;
 }
 
