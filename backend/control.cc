@@ -17,23 +17,8 @@ void ov_backend::on_readable(conn *c)
 {
     uint8_t buf[4096];
     for (;;) {
-        iovec iov{buf, sizeof(buf)};
-        alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-        msghdr m{};
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = cbuf;
-        m.msg_controllen = sizeof(cbuf);
-        ssize_t n = recvmsg(c->fd.get(), &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n > 0 && m.msg_controllen > 0) {
-            for (cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
-                if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
-                    for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                        int f;
-                        std::memcpy(&f, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-                        close(f); /* frontends never send fds */
-                    }
-        }
+        int nfds = 0; /* frontends never send fds: any that come are closed */
+        ssize_t n = ov_recv_keep_fds(c->fd.get(), buf, sizeof(buf), nullptr, &nfds, 0);
         if (n == 0) {
             close_conn(c, "peer closed the connection");
             return;

@@ -195,6 +195,36 @@ static int64_t now_ms()
     return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+ssize_t ov_recv_keep_fds(int fd, void *buf, size_t len, ov_fd *fds, int *nfds, int cap) noexcept
+{
+    iovec iov{buf, len};
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof(cbuf);
+    ssize_t r = ::recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (r < 0)
+        return r;
+    const int saved_errno = errno;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int f;
+            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*nfds < cap)
+                fds[(*nfds)++].reset(f);
+            else
+                ::close(f);
+        }
+    }
+    errno = saved_errno;
+    return r;
+}
+
 /* Read exactly len bytes before the deadline; collect fds from any chunk. */
 static ov_status_t read_full(int fd, void *buf, size_t len, int64_t deadline, ov_fd *fds,
                              int *nfds)
@@ -212,31 +242,12 @@ static ov_status_t read_full(int fd, void *buf, size_t len, int64_t deadline, ov
             return OV_ERR_SYS;
         if (pr == 0)
             return OV_ERR_TIMEOUT;
-        iovec iov{static_cast<char *>(buf) + got, len - got};
-        alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-        msghdr m{};
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = cbuf;
-        m.msg_controllen = sizeof(cbuf);
-        ssize_t r = ::recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        ssize_t r = ov_recv_keep_fds(fd, static_cast<char *>(buf) + got, len - got, fds, nfds,
+                                     fds ? OV_MSG_MAX_FDS : 0);
         if (r < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (r < 0)
             return errno == ECONNRESET ? OV_ERR_BACKEND_GONE : OV_ERR_SYS;
-        for (cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < n; i++) {
-                int f;
-                std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                if (fds && *nfds < OV_MSG_MAX_FDS)
-                    fds[(*nfds)++].reset(f);
-                else
-                    ::close(f);
-            }
-        }
         if (r == 0)
             return OV_ERR_BACKEND_GONE;
         got += size_t(r);

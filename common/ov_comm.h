@@ -55,6 +55,12 @@ ov_status_t ov_msg_send(int fd, uint16_t type, uint32_t seq, const void *payload
 ov_status_t ov_msg_recv(int fd, ov_msg_hdr *hdr, void *payload, uint32_t cap, ov_fd *fds,
                         int *nfds, int timeout_ms) noexcept;
 
+/* One non-blocking recvmsg of up to len bytes, shared by both receivers.
+ * File descriptors passed with the bytes are kept in fds[] while *nfds < cap
+ * (cap 0: keep none) and closed otherwise, so none ever leaks.  Returns what
+ * recvmsg returned, errno intact for the caller. */
+ssize_t ov_recv_keep_fds(int fd, void *buf, size_t len, ov_fd *fds, int *nfds, int cap) noexcept;
+
 /* Header check used by both receivers (and fuzzed).  is_reply: expect the
  * OV_MSG_REPLY bit.  OV_OK or OV_ERR_PROTO / OV_ERR_VERSION. */
 ov_status_t ov_msg_check_hdr(const ov_msg_hdr &h, bool is_reply) noexcept;
