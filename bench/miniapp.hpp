@@ -35,6 +35,20 @@ inline bool opt_flag(int argc, char **argv, const char *flag) {
 }
 
 // Prints the result line on rank 0; returns the exit status (same on all ranks).
+// Common main() prologue: MPI_Init, this rank and the rank count.  With -h,
+// rank 0 prints `usage`, MPI is finalized and false returned (exit 0).
+inline bool start(int &argc, char **&argv, const char *usage, int *rank, int *nprocs) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, nprocs);
+    if (opt_flag(argc, argv, "-h")) {
+        if (*rank == 0) std::fputs(usage, stdout);
+        MPI_Finalize();
+        return false;
+    }
+    return true;
+}
+
 inline int report(int rank, int nprocs, const char *app, const std::string &params, double seconds,
                   double checksum, double reference, double rel_tol) {
     double err = std::fabs(checksum - reference) / std::max(1.0, std::fabs(reference));

@@ -65,9 +65,22 @@ static const char *sync_help(Sync s) {
     std::abort();
 }
 
-bool require_two(int nprocs, int rank) {
+bool start_program(const Spec &spec, int &argc, char **&argv, Options &opt, int *rank,
+                   int *exit_status) {
+    MPI_Init(&argc, &argv);
+    int nprocs = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
+    int po = parse_options(spec, argc, argv, opt, *rank);
+    if (po != 0) {
+        MPI_Finalize();
+        *exit_status = po < 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return false;
+    }
     if (nprocs != 2) {
-        if (rank == 0) std::fprintf(stderr, "This test requires exactly two processes\n");
+        if (*rank == 0) std::fprintf(stderr, "This test requires exactly two processes\n");
+        MPI_Finalize();
+        *exit_status = EXIT_FAILURE;
         return false;
     }
     return true;

@@ -118,7 +118,11 @@ int all_ok(bool ok, MPI_Comm comm = MPI_COMM_WORLD);
     } while (0)
 [[noreturn]] void mpi_fail(const char *what, const char *file, int line, int rc);
 
-// Common main() prologue: exactly two ranks, as OSU requires.
-bool require_two(int nprocs, int rank);
+// Common main() prologue of every OSU program: MPI_Init, parse the options,
+// require exactly two ranks (as OSU does).  Returns true to run; false after
+// -h/-v, bad usage or a wrong rank count, with MPI already finalized and
+// *exit_status set.
+bool start_program(const Spec &spec, int &argc, char **&argv, Options &opt, int *rank,
+                   int *exit_status);
 
 }  // namespace ovb

@@ -189,20 +189,9 @@ double bandwidth_kernel(Ops &ops, Sync sync, bool bidir, int rank, MPI_Win win, 
 // The whole program: MPI_Init .. MPI_Finalize.  Exit status 1 if -c found bad data.
 template <class Ops>
 int run_one_sided(const Spec &spec, Pattern pat, int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    int rank = 0, nprocs = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
     Options opt;
-    int po = parse_options(spec, argc, argv, opt, rank);
-    if (po != 0) {
-        MPI_Finalize();
-        return po < 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-    }
-    if (!require_two(nprocs, rank)) {
-        MPI_Finalize();
-        return EXIT_FAILURE;
-    }
+    int rank = 0, status = EXIT_SUCCESS;
+    if (!start_program(spec, argc, argv, opt, &rank, &status)) return status;
     const int peer = 1 - rank;
     MPI_Group world_group, peer_group;
     OVB_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &world_group));

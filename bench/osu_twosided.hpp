@@ -70,20 +70,9 @@ inline double two_sided_kernel(TwoSided kind, int rank, char *s, char *r, std::s
 }
 
 inline int run_two_sided(const Spec &spec, TwoSided kind, int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    int rank = 0, nprocs = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
     Options opt;
-    int po = parse_options(spec, argc, argv, opt, rank);
-    if (po != 0) {
-        MPI_Finalize();
-        return po < 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-    }
-    if (!require_two(nprocs, rank)) {
-        MPI_Finalize();
-        return EXIT_FAILURE;
-    }
+    int rank = 0, status = EXIT_SUCCESS;
+    if (!start_program(spec, argc, argv, opt, &rank, &status)) return status;
     const int peer = 1 - rank;
     const int W = kind == TwoSided::Latency ? 1 : opt.window_size;
     if (rank == 0) print_header(spec, opt);

@@ -60,15 +60,11 @@ double cg(long lx, long n, long iters, MPI_Comm comm, int up, int down, double *
 }  // namespace
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    int rank, P;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &P);
-    if (ovm::opt_flag(argc, argv, "-h")) {
-        if (rank == 0) std::printf("usage: ov_cg [-n N (grid side, default 256)] [-i ITERS (default 100)]\n");
-        MPI_Finalize();
+    int rank = 0, P = 0;
+    if (!ovm::start(argc, argv,
+                    "usage: ov_cg [-n N (grid side, default 256)] [-i ITERS (default 100)]\n",
+                    &rank, &P))
         return 0;
-    }
     const long n = ovm::opt_long(argc, argv, "-n", 256), iters = ovm::opt_long(argc, argv, "-i", 100);
     if (n < P || iters < 1) {
         if (rank == 0) std::fprintf(stderr, "ov_cg: bad options (need n >= ranks)\n");

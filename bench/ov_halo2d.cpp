@@ -179,17 +179,12 @@ int run(const std::string &mode, long n, long iters, double reference, int rank,
 }  // namespace
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    int rank, nprocs;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
-    if (ovm::opt_flag(argc, argv, "-h")) {
-        if (rank == 0)
-            std::printf("usage: ov_halo2d [-n N (grid, default 512)] [-i ITERS (default 200)]\n"
-                        "                 [-m put-fence|put-pscw|sendrecv|all (default all)]\n");
-        MPI_Finalize();
+    int rank = 0, nprocs = 0;
+    if (!ovm::start(argc, argv,
+                    "usage: ov_halo2d [-n N (grid, default 512)] [-i ITERS (default 200)]\n"
+                    "                 [-m put-fence|put-pscw|sendrecv|all (default all)]\n",
+                    &rank, &nprocs))
         return 0;
-    }
     const long n = ovm::opt_long(argc, argv, "-n", 512), iters = ovm::opt_long(argc, argv, "-i", 200);
     const std::string m = ovm::opt_str(argc, argv, "-m", "all");
     if (n < 2 || iters < 1 || (m != "all" && m != "put-fence" && m != "put-pscw" && m != "sendrecv")) {

@@ -26,17 +26,12 @@ long key(long it, int rank, long i, long buckets) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    int rank, P;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &P);
-    if (ovm::opt_flag(argc, argv, "-h")) {
-        if (rank == 0)
-            std::printf("usage: ov_histogram [-k KEYS_PER_RANK (default 1048576)] [-b BUCKETS (default 65536)]\n"
-                        "                    [-i ITERS (default 10)] [-s fence|lock_all (default fence)]\n");
-        MPI_Finalize();
+    int rank = 0, P = 0;
+    if (!ovm::start(argc, argv,
+                    "usage: ov_histogram [-k KEYS_PER_RANK (default 1048576)] [-b BUCKETS (default 65536)]\n"
+                    "                    [-i ITERS (default 10)] [-s fence|lock_all (default fence)]\n",
+                    &rank, &P))
         return 0;
-    }
     const long nkeys = ovm::opt_long(argc, argv, "-k", 1 << 20), buckets = ovm::opt_long(argc, argv, "-b", 1 << 16);
     const long iters = ovm::opt_long(argc, argv, "-i", 10);
     const std::string sync = ovm::opt_str(argc, argv, "-s", "fence");

@@ -14,15 +14,11 @@ double weight(long i, long j, long n) { return double((i * 31 + j * 17) % 97 + 1
 }  // namespace
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    int rank, P;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &P);
-    if (ovm::opt_flag(argc, argv, "-h")) {
-        if (rank == 0) std::printf("usage: ov_transpose [-n N (default 1024)] [-i ITERS (default 20)]\n");
-        MPI_Finalize();
+    int rank = 0, P = 0;
+    if (!ovm::start(argc, argv,
+                    "usage: ov_transpose [-n N (default 1024)] [-i ITERS (default 20)]\n",
+                    &rank, &P))
         return 0;
-    }
     long n = ovm::opt_long(argc, argv, "-n", 1024);
     const long iters = ovm::opt_long(argc, argv, "-i", 20);
     if (n < 1 || iters < 1) {
