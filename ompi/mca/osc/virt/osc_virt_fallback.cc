@@ -147,20 +147,31 @@ int FallbackComponent::acquire(const char *name, FallbackComponent **out)
             dlclose(handle);
             return ret;
         }
-        fc->owned_ = true;
         OSC_VIRT_VERBOSE(10, "fallback '%s': loaded from %s", name, path.c_str());
     }
 
     try {
         g_components.push_back(fc.get());
     } catch (const std::bad_alloc &) {
-        if (fc->owned_) {
-            fc->component_->osc_finalize();
-        }
+        fc->unload();
         return OMPI_ERR_OUT_OF_RESOURCE;
     }
     *out = fc.release();
     return OMPI_SUCCESS;
+}
+
+void FallbackComponent::unload()
+{
+    if (nullptr == dl_handle_) {
+        return; /* the framework's instance: the framework finalizes it */
+    }
+    const mca_base_component_t *v = &component_->osc_version;
+    component_->osc_finalize();
+    if (nullptr != v->mca_close_component) {
+        v->mca_close_component();
+    }
+    dlclose(dl_handle_);
+    dl_handle_ = nullptr;
 }
 
 void FallbackComponent::release_all()
@@ -168,18 +179,8 @@ void FallbackComponent::release_all()
     std::lock_guard<std::mutex> guard(g_components_lock);
     /* reverse order of loading */
     for (auto it = g_components.rbegin(); it != g_components.rend(); ++it) {
-        FallbackComponent *fc = *it;
-        if (fc->owned_) {
-            const mca_base_component_t *v = &fc->component_->osc_version;
-            fc->component_->osc_finalize();
-            if (nullptr != v->mca_close_component) {
-                v->mca_close_component();
-            }
-        }
-        if (nullptr != fc->dl_handle_) {
-            dlclose(fc->dl_handle_);
-        }
-        delete fc;
+        (*it)->unload();
+        delete *it;
     }
     g_components.clear();
 }

@@ -51,9 +51,12 @@ public:
 
 private:
     FallbackComponent() = default;
+    /** Finalize, close and dlclose what acquire() loaded itself; no-op otherwise. */
+    void unload();
     const ompi_osc_base_component_t *component_ = nullptr;
-    void *dl_handle_ = nullptr; /* non-null when we loaded it ourselves */
-    bool owned_ = false;        /* we ran register/open/init */
+    /* Non-null when we loaded the DSO ourselves, and so also ran its
+     * register/open/init and must run finalize/close. */
+    void *dl_handle_ = nullptr;
 };
 
 class FallbackWindow {
