@@ -6,9 +6,9 @@
 ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_win_lookup &wins,
                         const ov_limits &lim, ov_copy_plan *plan) noexcept
 {
-    if (d.reserved != 0 || d.flags != 0)
+    if (d.result_off != 0 || d.flags != 0 || d.acc_op != 0)
         return OV_ERR_BAD_FLAGS;
-    if (d.op >= OV_OP_MAX)
+    if (d.op > OV_OP_GET) /* ACC..UNLOCK: protocol v2, not served yet */
         return OV_ERR_BAD_OP;
     if (d.op == OV_OP_NOP) {
         *plan = ov_copy_plan{OV_OP_NOP, 0, 0, 0, 0, 0};

@@ -131,6 +131,7 @@ extern "C" ov_status_t ov_fe_open(const ov_fe_params_t *p, ov_fe_t **out) noexce
                           rep.layout_version, OV_LAYOUT_VERSION);
     fe->proc_id = rep.proc_id;
     fe->backend_instance = rep.backend_instance;
+    fe->features = rep.features;
     fe->state = OV_FE_OPEN;
     return OV_OK;
 }
@@ -278,3 +279,4 @@ extern "C" uint32_t ov_fe_proc_id(const ov_fe_t *fe) noexcept { return fe->proc_
 extern "C" void *ov_fe_region_base(const ov_fe_t *fe) noexcept { return fe->region.data(); }
 extern "C" uint64_t ov_fe_region_size(const ov_fe_t *fe) noexcept { return fe->region.size(); }
 extern "C" uint64_t ov_fe_backend_instance(const ov_fe_t *fe) noexcept { return fe->backend_instance; }
+extern "C" uint32_t ov_fe_features(const ov_fe_t *fe) noexcept { return fe->features; }

@@ -89,6 +89,8 @@ uint32_t ov_fe_proc_id(const ov_fe_t *fe) noexcept;
 void *ov_fe_region_base(const ov_fe_t *fe) noexcept;
 uint64_t ov_fe_region_size(const ov_fe_t *fe) noexcept;
 uint64_t ov_fe_backend_instance(const ov_fe_t *fe) noexcept;
+/* OV_FEAT_* the backend offers this handle (valid after ov_fe_open). */
+uint32_t ov_fe_features(const ov_fe_t *fe) noexcept;
 
 /* Window memory comes from this guest's region.  OV_ERR_NOMEM, OV_ERR_BAD_ARG. */
 ov_status_t ov_fe_win_create(ov_fe_t *fe, uint64_t size, ov_win_t *out) noexcept;

@@ -111,16 +111,19 @@ enum ov_status : int32_t {
     OV_ERR_EXISTS = -15,         /* (job_key, rank) already attached */
     OV_ERR_NOT_SUPPORTED = -16,  /* mapping mode or feature not implemented */
     /* -- request validation: the status of an error completion -- */
-    OV_ERR_BAD_OP = -20,         /* unknown op: MPI_ERR_OP */
-    OV_ERR_BAD_FLAGS = -21,      /* unknown flag bits or non-zero reserved field: MPI_ERR_ARG */
-    OV_ERR_BAD_DTYPE = -22,      /* datatype size not 1/2/4/8/16, or length not a multiple: MPI_ERR_TYPE */
+    OV_ERR_BAD_OP = -20,         /* unknown op, or acc_op not valid for dtype_kind: MPI_ERR_OP */
+    OV_ERR_BAD_FLAGS = -21,      /* unknown flag bits, flag not valid for the op, or a field that must be 0 is not: MPI_ERR_ARG */
+    OV_ERR_BAD_DTYPE = -22,      /* unknown kind, size not valid for the kind, length not a multiple: MPI_ERR_TYPE */
     OV_ERR_NO_WINDOW = -23,      /* no such window id: MPI_ERR_WIN */
     OV_ERR_STALE_WINDOW = -24,   /* window epoch (generation) differs: window freed/owner died: MPI_ERR_WIN */
     OV_ERR_NO_GRANT = -25,       /* caller holds no grant on the target window (or other job): MPI_ERR_RMA_RANGE... treat as MPI_ERR_WIN */
     OV_ERR_PERM = -26,           /* grant lacks read (get) or write (put) permission: MPI_ERR_RMA_ATTACH */
     OV_ERR_BOUNDS = -27,         /* offset+length outside the target or local window: MPI_ERR_RMA_RANGE */
     OV_ERR_TOO_LARGE = -28,      /* length above the backend's per-request limit: split and resubmit */
-    OV_ERR_LOCAL_ACCESS = -29,   /* local window not owned by the caller, or stale: MPI_ERR_BUFFER */
+    OV_ERR_LOCAL_ACCESS = -29,   /* local window not owned by the caller, or stale; or a LOCAL_VA address the
+                                  * kernel refused (EFAULT): MPI_ERR_BUFFER */
+    OV_ERR_LOCK_BUSY = -30,      /* LOCK: held by another process in a conflicting mode: retry later */
+    OV_ERR_LOCK_STATE = -31,     /* LOCK of a slot the caller already holds, UNLOCK of one it does not: MPI_ERR_RMA_SYNC */
 };
 typedef enum ov_status ov_status_t;
 
@@ -128,7 +131,7 @@ extern "C" const char *ov_strerror(ov_status_t s) noexcept;
 
 /* ---------------------------------------------------------------- control messages */
 #define OV_MSG_MAGIC 0x4f564d31u /* "OVM1" */
-#define OV_PROTOCOL_VERSION 1u
+#define OV_PROTOCOL_VERSION 2u
 #define OV_MSG_MAX_PAYLOAD (1u << 20)
 #define OV_MSG_REPLY 0x8000u
 #define OV_GUEST_NAME_MAX 32 /* including the terminating NUL */
@@ -166,8 +169,10 @@ struct ov_hello_rep {
     uint32_t proc_id;                 /* backend's handle for this process */
     uint64_t backend_instance;        /* changes on every backend start */
     uint32_t layout_version;          /* OV_LAYOUT_VERSION of the backend */
-    uint32_t reserved;
+    uint32_t features;                /* OV_FEAT_* this backend offers this connection */
 };
+#define OV_FEAT_SINGLE_COPY 0x1u /* OV_REQ_LOCAL_VA accepted (unix peer with a known pid,
+                                  * backend started with single copy enabled) */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {
@@ -210,25 +215,80 @@ struct ov_simple_rep { int32_t status; uint32_t reserved; };
 
 /* ---------------------------------------------------------------- data plane */
 enum ov_req_op : uint16_t {
-    OV_OP_NOP = 0, /* no memory access; completes with OV_OK */
-    OV_OP_PUT = 1, /* local window [local_off, +length) -> target window [target_off, +length) */
-    OV_OP_GET = 2, /* target window -> local window */
-    OV_OP_MAX = 3,
+    OV_OP_NOP = 0,     /* no memory access; completes with OV_OK */
+    OV_OP_PUT = 1,     /* origin [local_off, +length) -> target [target_off, +length) */
+    OV_OP_GET = 2,     /* target -> origin */
+    OV_OP_ACC = 3,     /* per element: target[i] = acc_op(target[i], origin[i]) */
+    OV_OP_GET_ACC = 4, /* per element: result[i] = target[i]; target[i] = acc_op(target[i], origin[i]);
+                        * acc_op NO_OP leaves target alone and reads no origin (fetch only) */
+    OV_OP_CAS = 5,     /* one element (length == dtype_size): result = target;
+                        * if target == compare (bytewise) then target = origin.
+                        * origin at local_off, compare at local_off + dtype_size */
+    OV_OP_LOCK = 6,    /* acquire lock slot `target_off` of the target window, shared, or
+                        * exclusive with OV_REQ_EXCLUSIVE.  Never waits: completes OV_OK
+                        * (held) or OV_ERR_LOCK_BUSY (retry later).  length/local ignored. */
+    OV_OP_UNLOCK = 7,  /* release the caller's lock on that slot; OV_ERR_LOCK_STATE if not held */
+    OV_OP_MAX = 8,
 };
+
+/* Element arithmetic of OV_OP_ACC / OV_OP_GET_ACC.  The backend is the only
+ * agent that executes accumulates on a window's memory and runs one
+ * descriptor at a time, so every accumulate is atomic per element (and
+ * per descriptor) with respect to every other backend request; requests of
+ * one process are executed in ring order (MPI's default accumulate_ordering
+ * rar,raw,war,waw holds).  Which acc_op is valid for which dtype_kind is
+ * MPI's table (MPI-3.1 5.9.2), checked by ov_acc_valid() (ov_acc.h). */
+enum ov_acc_op : uint8_t {
+    OV_ACC_NONE = 0, /* PUT, GET, CAS, LOCK, UNLOCK, NOP: must be 0 */
+    OV_ACC_SUM = 1, OV_ACC_PROD, OV_ACC_MIN, OV_ACC_MAX,
+    OV_ACC_LAND, OV_ACC_LOR, OV_ACC_LXOR,
+    OV_ACC_BAND, OV_ACC_BOR, OV_ACC_BXOR,
+    OV_ACC_REPLACE, OV_ACC_NO_OP,
+    OV_ACC_MAX_OP,
+};
+
+/* What an element is.  dtype_size says how wide:
+ *   BYTES    any size in {1,2,4,8,16,32}: opaque (PUT/GET, REPLACE, NO_OP, BAND/BOR/BXOR, CAS)
+ *   INT      signed two's complement, 1/2/4/8
+ *   UINT     unsigned, 1/2/4/8
+ *   FLOAT    IEEE float 4, double 8, x86 long double 16 (80-bit in 16 bytes)
+ *   COMPLEX  pair of FLOAT: 8, 16, 32
+ *   BOOL     C _Bool, 1 (0 false, else true; results are 0/1)
+ *   LOGICAL  Fortran LOGICAL, 4 (0 false, else true; results are 0/1) */
+enum ov_dtype_kind : uint8_t {
+    OV_DT_BYTES = 0, OV_DT_INT, OV_DT_UINT, OV_DT_FLOAT, OV_DT_COMPLEX, OV_DT_BOOL, OV_DT_LOGICAL,
+    OV_DT_KIND_MAX,
+};
+
+/* ov_req_desc.flags */
+#define OV_REQ_LOCAL_VA 0x1u  /* local_off and result_off are virtual addresses in the
+                               * caller's own process (single copy, container guests only:
+                               * the backend reads/writes them with process_vm_readv/writev).
+                               * local_win/local_epoch must be 0.  OV_ERR_NOT_SUPPORTED unless
+                               * HELLO reply features has OV_FEAT_SINGLE_COPY. */
+#define OV_REQ_EXCLUSIVE 0x2u /* OV_OP_LOCK only */
+#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE)
+
+/* Lock slots per window: a window's owner decides what a slot means (osc virt:
+ * the target rank whose part of the window it locks). */
+#define OV_LOCK_SLOTS 65536u
 
 struct ov_req_desc {      /* one request-ring slot; written by the frontend only */
     uint64_t cookie;      /* opaque, echoed in the completion */
     uint16_t op;          /* ov_req_op */
-    uint16_t flags;       /* no flags defined yet: must be 0 */
-    uint32_t dtype_size;  /* element size: 1, 2, 4, 8, 16; length % dtype_size == 0 */
+    uint16_t flags;       /* OV_REQ_* */
+    uint8_t acc_op;       /* ov_acc_op (ACC, GET_ACC); else 0 */
+    uint8_t dtype_kind;   /* ov_dtype_kind */
+    uint16_t dtype_size;  /* element bytes: 1, 2, 4, 8, 16, 32; length % dtype_size == 0 */
     uint32_t target_win;  /* target window id (any window the caller owns or holds a grant on) */
     uint32_t target_epoch;/* its generation as returned by WIN_CREATE */
-    uint64_t target_off;  /* byte offset inside the target window */
-    uint32_t local_win;   /* origin buffer: a window the caller owns */
+    uint64_t target_off;  /* byte offset inside the target window (LOCK/UNLOCK: lock slot) */
+    uint32_t local_win;   /* origin/result buffers: a window the caller owns (0 with OV_REQ_LOCAL_VA) */
     uint32_t local_epoch;
-    uint64_t local_off;   /* byte offset inside the local window */
+    uint64_t local_off;   /* origin operand: offset inside the local window (or address) */
     uint64_t length;      /* bytes; 0 is allowed (validated, copies nothing) */
-    uint64_t reserved;    /* must be 0 */
+    uint64_t result_off;  /* GET_ACC, CAS: where the old target bytes go, [result_off, +length)
+                           * in the local window (or address); other ops: must be 0 */
 };
 
 struct ov_completion {    /* one completion-ring slot; written by the backend only */
@@ -251,6 +311,7 @@ static_assert(sizeof(ov_grant_req) == 16, "wire size");
 static_assert(sizeof(ov_simple_rep) == 8, "wire size");
 static_assert(sizeof(ov_req_desc) == 64, "one descriptor per cache line");
 static_assert(offsetof(ov_req_desc, length) == 48, "wire offset");
+static_assert(offsetof(ov_req_desc, result_off) == 56, "wire offset");
 static_assert(sizeof(ov_completion) == 32, "two completions per cache line");
 static_assert(std::is_standard_layout_v<ov_req_desc> && std::is_trivially_copyable_v<ov_req_desc>, "shm");
 static_assert(std::is_standard_layout_v<ov_completion> && std::is_trivially_copyable_v<ov_completion>, "shm");

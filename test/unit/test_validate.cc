@@ -74,7 +74,7 @@ static std::vector<Case> cases()
     add("zero-length put", put(2, 3, 1024, 0), OV_OK);
     d = ov_req_desc{}; d.op = OV_OP_NOP; d.target_win = 12345; d.length = UINT64_MAX;
     add("nop ignores other fields", d, OV_OK);
-    d = put(2, 3, 0, 8); d.reserved = 1;
+    d = put(2, 3, 0, 8); d.result_off = 1;
     add("reserved nonzero", d, OV_ERR_BAD_FLAGS);
     d = put(2, 3, 0, 8); d.flags = 0x8000;
     add("unknown flag", d, OV_ERR_BAD_FLAGS);
