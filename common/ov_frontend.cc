@@ -280,3 +280,4 @@ extern "C" void *ov_fe_region_base(const ov_fe_t *fe) noexcept { return fe->regi
 extern "C" uint64_t ov_fe_region_size(const ov_fe_t *fe) noexcept { return fe->region.size(); }
 extern "C" uint64_t ov_fe_backend_instance(const ov_fe_t *fe) noexcept { return fe->backend_instance; }
 extern "C" uint32_t ov_fe_features(const ov_fe_t *fe) noexcept { return fe->features; }
+extern "C" const char *ov_fe_guest(const ov_fe_t *fe) noexcept { return fe->guest.c_str(); }

@@ -91,6 +91,8 @@ uint64_t ov_fe_region_size(const ov_fe_t *fe) noexcept;
 uint64_t ov_fe_backend_instance(const ov_fe_t *fe) noexcept;
 /* OV_FEAT_* the backend offers this handle (valid after ov_fe_open). */
 uint32_t ov_fe_features(const ov_fe_t *fe) noexcept;
+/* The guest name this handle claimed in HELLO. */
+const char *ov_fe_guest(const ov_fe_t *fe) noexcept;
 
 /* Window memory comes from this guest's region.  OV_ERR_NOMEM, OV_ERR_BAD_ARG. */
 ov_status_t ov_fe_win_create(ov_fe_t *fe, uint64_t size, ov_win_t *out) noexcept;
