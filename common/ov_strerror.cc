@@ -23,16 +23,18 @@ extern "C" const char *ov_strerror(ov_status_t s) noexcept
     case OV_ERR_LAYOUT: return "region header mismatch";
     case OV_ERR_EXISTS: return "job rank already attached";
     case OV_ERR_NOT_SUPPORTED: return "not supported";
-    case OV_ERR_BAD_OP: return "unknown request operation";
-    case OV_ERR_BAD_FLAGS: return "unknown flags or non-zero reserved field";
-    case OV_ERR_BAD_DTYPE: return "bad datatype size or length not a multiple of it";
+    case OV_ERR_BAD_OP: return "unknown request operation or accumulate op not valid for the datatype";
+    case OV_ERR_BAD_FLAGS: return "flags not valid for the operation, or a field that must be 0 is not";
+    case OV_ERR_BAD_DTYPE: return "bad datatype kind or size, or length not a multiple of it";
     case OV_ERR_NO_WINDOW: return "no such window";
     case OV_ERR_STALE_WINDOW: return "window epoch mismatch (window freed)";
     case OV_ERR_NO_GRANT: return "no grant on the target window";
     case OV_ERR_PERM: return "grant does not permit this access";
     case OV_ERR_BOUNDS: return "access outside the window";
     case OV_ERR_TOO_LARGE: return "request longer than the backend limit";
-    case OV_ERR_LOCAL_ACCESS: return "local window not owned by the caller";
+    case OV_ERR_LOCAL_ACCESS: return "local window not owned by the caller, or local address refused";
+    case OV_ERR_LOCK_BUSY: return "lock held by another process in a conflicting mode";
+    case OV_ERR_LOCK_STATE: return "lock already held by the caller, or not held";
     }
     return "unknown ov_status";
 }
