@@ -26,11 +26,14 @@
  *   finalize  unloads the fallback component if this component loaded it.
  *
  * Paths.  Each target rank of a window is served by exactly one path:
+ *   - "backend": a target whose window memory is in a guest region of our
+ *     host backend (osc_virt_bwin.h says exactly which, and which locks and
+ *     accumulates the backend keeps);
+ *   - "direct": a backend-served target in our own guest, reached by
+ *     load/store (put and get);
  *   - "fallback": another osc component driven on a shadow window
- *     (osc_virt_fallback.h).  Today every target takes this path.
- *   - the backend path for co-located guests arrives with the backend
- *     (DESIGN.md, "osc virt"); it slots in beside the fallback in
- *     ompi_osc_virt_module_t without changing this contract.
+ *     (osc_virt_fallback.h): every other target, and accumulates on types the
+ *     backend does not compute (pair types).
  *
  * MCA parameters (ompi_info --param osc virt --level 9):
  *   osc_virt_priority  (int, default 5)   selection priority; below osc rdma
@@ -43,6 +46,20 @@
  *                      targets the backend does not serve.  Loaded by virt
  *                      itself, so it works even when excluded by the osc
  *                      selection (Debian's default "osc = ^ucx,pt2pt").
+ *   osc_virt_backend_uri (string, default "") backend to use; empty:
+ *                      $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock,
+ *                      OMPI_VIRT_DIR defaulting to /run/ompi-virt.
+ *   osc_virt_guest_mode (string, default "auto") container: the backend
+ *                      copies origin buffers by address (single copy; needs a
+ *                      backend that offers it); vm: every byte is staged
+ *                      through the region (what a VM guest can do); auto:
+ *                      container when offered, else vm.
+ *   osc_virt_single_copy_min (int, default 16384) pieces smaller than this
+ *                      are staged even in container mode (a memcpy beats the
+ *                      backend's process_vm_readv for small sizes).
+ *   osc_virt_staging_kb (int, default 8192) staging area per process.
+ *   osc_virt_timeout_ms (int, default 10000) how long a silent backend is
+ *                      waited for before the operation fails.
  */
 #ifndef OMPI_OSC_VIRT_H
 #define OMPI_OSC_VIRT_H
@@ -54,8 +71,11 @@
 #include <atomic>
 #include <cstdint>
 
+#include <vector>
+
 namespace ov::osc {
 class FallbackWindow;
+class BackendWindow;
 }
 
 extern "C" {
@@ -68,6 +88,11 @@ struct ompi_osc_virt_component_t {
     int priority;
     int verbose;
     char *fallback_name;
+    char *backend_uri;    /* "" : $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock */
+    char *guest_mode;     /* auto | container | vm */
+    int single_copy_min;  /* bytes: smaller pieces are staged even in container mode */
+    int staging_kb;       /* per-process staging area in the region */
+    int timeout_ms;       /* bound on every wait for the backend */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;
@@ -81,7 +106,7 @@ extern ompi_osc_virt_component_t mca_osc_virt_component;
 } /* extern "C" */
 
 /** Which path served an operation: index into the per-window counters. */
-enum class ov_osc_path : int { fallback = 0, count };
+enum class ov_osc_path : int { fallback = 0, backend, direct, count };
 
 /** What an origin knows of each target's window, for the range check
  *  (osc_virt_range.h).  Exchanged once at window creation. */
@@ -95,6 +120,14 @@ struct ompi_osc_virt_module_t {
     ompi_osc_base_module_t super;
     /** The fallback window serving targets off the backend (never null). */
     ov::osc::FallbackWindow *fallback;
+    /** The backend path (null when the window's memory is not in a region:
+     *  create and dynamic windows, or no backend). */
+    ov::osc::BackendWindow *backend;
+    /** Per target, for windows with a backend path: the fallback has ops in
+     *  flight to it (so a flush must reach the fallback too), and a passive
+     *  epoch the fallback opened on it has been confirmed (flushed once) so
+     *  backend requests may touch its memory. */
+    std::vector<bool> fallback_dirty, fallback_confirmed;
     /** Per-target window extents, indexed by rank in the window's group;
      *  null for dynamic windows (attached regions are checked by the path). */
     ompi_osc_virt_target_t *targets;

@@ -6,7 +6,9 @@
  * unwind into Open MPI.
  */
 #include "osc_virt.h"
+#include "osc_virt_bwin.h"
 #include "osc_virt_fallback.h"
+#include "osc_virt_link.h"
 
 #include "ompi/communicator/communicator.h"
 #include "ompi/win/win.h"
@@ -75,6 +77,11 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .priority = 5,
     .verbose = 0,
     .fallback_name = nullptr,
+    .backend_uri = nullptr,
+    .guest_mode = nullptr,
+    .single_copy_min = 16384,
+    .staging_kb = 8192,
+    .timeout_ms = 10000,
     .output = -1,
     .enable_progress_threads = false,
     .enable_mpi_threads = false,
@@ -85,6 +92,8 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
 namespace {
 
 char g_default_fallback[] = "pt2pt";
+char g_default_uri[] = "";
+char g_default_mode[] = "auto";
 
 int component_register(void)
 {
@@ -114,6 +123,47 @@ int component_register(void)
         "excludes it (Debian's default \"osc = ^ucx,pt2pt\"). Supported: pt2pt",
         MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
         &mca_osc_virt_component.fallback_name);
+
+    mca_osc_virt_component.backend_uri = g_default_uri;
+    (void) mca_base_component_var_register(
+        v, "backend_uri",
+        "Host backend to use (unix:PATH or tcp:HOST:PORT). Empty: $OMPI_VIRT_URI, else "
+        "unix:$OMPI_VIRT_DIR/backend.sock with OMPI_VIRT_DIR defaulting to /run/ompi-virt",
+        MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.backend_uri);
+
+    mca_osc_virt_component.guest_mode = g_default_mode;
+    (void) mca_base_component_var_register(
+        v, "guest_mode",
+        "How origin buffers reach the backend: \"container\" = the backend copies them by "
+        "address (single copy, container guests only); \"vm\" = staged through the guest "
+        "region (all a VM can offer); \"auto\" = container when the backend offers it",
+        MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.guest_mode);
+
+    mca_osc_virt_component.single_copy_min = 16384;
+    (void) mca_base_component_var_register(
+        v, "single_copy_min",
+        "In container mode, contiguous pieces smaller than this many bytes are still staged "
+        "(a memcpy is cheaper than the backend's process_vm_readv for them)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.single_copy_min);
+
+    mca_osc_virt_component.staging_kb = 8192;
+    (void) mca_base_component_var_register(
+        v, "staging_kb",
+        "Staging area per process in the guest region, KiB (pieces of a quarter of it "
+        "pipeline large transfers)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.staging_kb);
+
+    mca_osc_virt_component.timeout_ms = 10000;
+    (void) mca_base_component_var_register(
+        v, "timeout_ms",
+        "How long a silent (but connected) backend is waited for before the operation "
+        "fails with an MPI error",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.timeout_ms);
 
     return OMPI_SUCCESS;
 }
@@ -153,6 +203,7 @@ int component_init(bool enable_progress_threads, bool enable_mpi_threads)
 int component_finalize(void)
 {
     try {
+        ov::osc::BackendLink::release();
         ov::osc::FallbackComponent::release_all();
         return OMPI_SUCCESS;
     } catch (...) {
@@ -165,11 +216,12 @@ int component_query(ompi_win_t *win, void **base, size_t size, int disp_unit,
 {
     try {
         if (MPI_WIN_FLAVOR_SHARED == flavor) {
-            /* Shared windows need memory every rank can load/store: that is
-             * the backend path, not there yet.  pt2pt refuses them too. */
-            OSC_VIRT_VERBOSE(10, "declining an allocate_shared window: needs the backend path");
-            /* osc base turns this into MPI_ERR_RMA_SHARED for the caller */
-            return OMPI_ERR_RMA_SHARED;
+            /* Shared windows need memory every rank can load/store: the
+             * guest region.  Whether all ranks share one (and reach a
+             * backend at all) is collective knowledge: select finds out and
+             * fails on every rank alike with MPI_ERR_RMA_SHARED, where a
+             * local "no" here could let ranks pick different components. */
+            flavor = MPI_WIN_FLAVOR_CREATE; /* what the fallback will be asked for */
         }
         ov::osc::FallbackComponent *fallback = nullptr;
         if (OMPI_SUCCESS !=
@@ -206,11 +258,31 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
         }
         ompi_osc_virt_module_init_ops(module);
 
+        /* Collective: window memory from the guest region where a backend
+         * serves it, and the locality table. */
+        int fallback_flavor = flavor;
+        if (MPI_WIN_FLAVOR_ALLOCATE == flavor || MPI_WIN_FLAVOR_SHARED == flavor) {
+            ret = ov::osc::BackendWindow::create(win, base, size, disp_unit, comm, info, flavor,
+                                                 &module->backend);
+            if (OMPI_SUCCESS != ret) {
+                delete module;
+                return ret;
+            }
+            if (module->backend->owns_memory()) {
+                /* the fallback serves the same memory */
+                fallback_flavor = MPI_WIN_FLAVOR_CREATE;
+            }
+        }
+
         /* Collective: every rank reaches this call, and the fallback agrees
          * on failure itself (its select is collective over comm). */
         ret = ov::osc::FallbackWindow::create(fallback_component, win, base, size, disp_unit,
-                                              comm, info, flavor, model, &module->fallback);
+                                              comm, info, fallback_flavor, model,
+                                              &module->fallback);
         if (OMPI_SUCCESS != ret) {
+            if (nullptr != module->backend) {
+                module->backend->destroy();
+            }
             delete module;
             return ret;
         }
@@ -219,17 +291,27 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
             ret = ompi_osc_virt_module_exchange_extents(module, comm, size, disp_unit);
             if (OMPI_SUCCESS != ret) {
                 module->fallback->destroy();
+                if (nullptr != module->backend) {
+                    module->backend->destroy();
+                }
                 delete module;
                 return ret;
             }
+        }
+        const int n = ompi_comm_size(comm);
+        module->fallback_dirty.assign(n, false);
+        module->fallback_confirmed.assign(n, false);
+        if (MPI_WIN_FLAVOR_SHARED == flavor) {
+            *model = MPI_WIN_UNIFIED;
         }
         win->w_osc_module = &module->super;
         /* ompi_win_set_name truncates to MPI_MAX_OBJECT_NAME */
         std::string name = std::string("virt (") + module->fallback->shadow()->w_name + ")";
         ompi_win_set_name(win, name.c_str());
 
-        OSC_VIRT_VERBOSE(10, "rank %d: %s window of %zu bytes over %d ranks: all targets via %s",
-                         ompi_comm_rank(comm), flavor_name(flavor), size, ompi_comm_size(comm),
+        OSC_VIRT_VERBOSE(10, "rank %d: %s window of %zu bytes over %d ranks; targets the "
+                         "backend does not serve go through %s", ompi_comm_rank(comm),
+                         flavor_name(flavor), size, ompi_comm_size(comm),
                          module->fallback->component_name());
         return OMPI_SUCCESS;
     } catch (...) {

@@ -209,7 +209,7 @@ int FallbackWindow::create(FallbackComponent *component, ompi_win_t *user_win, v
     shadow->super.s_info = nullptr;
     shadow->w_group = user_win->w_group;
     OBJ_RETAIN(shadow->w_group);
-    shadow->w_flavor = user_win->w_flavor;
+    shadow->w_flavor = flavor; /* may differ: allocate windows whose memory we provide */
     shadow->w_flags = user_win->w_flags;
     shadow->w_acc_ops = user_win->w_acc_ops;
     shadow->w_acc_order = user_win->w_acc_order;

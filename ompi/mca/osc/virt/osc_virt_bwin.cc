@@ -1,0 +1,292 @@
+/*
+ * osc_virt_bwin.cc — creating and freeing a window's backend path: memory from
+ * the guest region, the locality table, grants (contract: osc_virt_bwin.h).
+ */
+#include "osc_virt.h"
+#include "osc_virt_bwin.h"
+#include "osc_virt_dtype.h"
+
+#include "ompi/mca/pml/pml.h"
+#include "opal/util/info.h"
+
+#include <cstring>
+#include <memory>
+#include <new>
+
+namespace ov::osc {
+
+namespace {
+
+/** What each rank tells the others at creation (one allgather). */
+struct Announce {
+    uint64_t instance;   /* backend instance; 0: no backend */
+    uint64_t guest_hash; /* which region it maps */
+    uint64_t job_key;
+    uint64_t size;
+    int64_t disp_unit;
+    uint64_t region_off; /* of its backend window */
+    uint32_t win_id, win_epoch; /* 0: its memory is not in a region */
+    uint32_t vpid;       /* rank in the job: what grants name */
+    uint32_t pad;
+};
+static_assert(sizeof(Announce) == 64, "allgathered as 8 uint64");
+
+int allgather(ompi_communicator_t *comm, const Announce &mine, std::vector<Announce> *all)
+{
+    all->assign(ompi_comm_size(comm), Announce{});
+    return comm->c_coll->coll_allgather(&mine, 8, MPI_UINT64_T, all->data(), 8, MPI_UINT64_T,
+                                        comm, comm->c_coll->coll_allgather_module);
+}
+
+bool info_true(opal_info_t *info, const char *key)
+{
+    if (nullptr == info) {
+        return false;
+    }
+    int flag = 0;
+    bool value = false;
+    opal_info_get_bool(info, const_cast<char *>(key), &value, &flag);
+    return flag && value;
+}
+
+} // namespace
+
+int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                          ompi_communicator_t *comm, opal_info_t *info, int flavor,
+                          BackendWindow **out)
+{
+    std::unique_ptr<BackendWindow> bw(new (std::nothrow) BackendWindow());
+    if (!bw) {
+        return OMPI_ERR_OUT_OF_RESOURCE;
+    }
+    bw->win_ = win;
+    bw->me_ = ompi_comm_rank(comm);
+    bw->n_ = ompi_comm_size(comm);
+    bw->shared_ = MPI_WIN_FLAVOR_SHARED == flavor;
+    BackendLink *link = (MPI_WIN_FLAVOR_ALLOCATE == flavor || MPI_WIN_FLAVOR_SHARED == flavor)
+                            ? BackendLink::get() : nullptr;
+    bw->link_ = link;
+
+    Announce mine{};
+    mine.size = size;
+    mine.disp_unit = disp_unit;
+    mine.vpid = OMPI_PROC_MY_NAME->vpid;
+    if (nullptr != link) {
+        mine.instance = link->instance();
+        mine.guest_hash = link->guest_hash();
+        mine.job_key = link->job_key();
+    }
+
+    /* Allocate windows: each rank's memory is its own, from its region. */
+    if (MPI_WIN_FLAVOR_ALLOCATE == flavor && nullptr != link) {
+        std::unique_lock<std::mutex> guard(link->mutex());
+        ov_status_t s = ov_fe_win_create(link->fe(), size ? size : 64, &bw->mine_);
+        if (OV_OK == s) {
+            mine.win_id = bw->mine_.id;
+            mine.win_epoch = bw->mine_.epoch;
+            mine.region_off = bw->mine_.offset;
+            *base = size ? bw->mine_.base : nullptr;
+        } else {
+            /* Region full: this rank's memory comes from the heap and its
+             * peers reach it through the fallback. */
+            OSC_VIRT_VERBOSE(10, "region allocation of %zu bytes failed (%s): this rank's "
+                             "window memory is served by the fallback", size,
+                             ov_fe_last_error(link->fe()));
+            mine.instance = 0;
+        }
+    }
+
+    std::vector<Announce> all;
+    int ret = allgather(comm, mine, &all);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+
+    if (bw->shared_) {
+        /* Every rank must map the same region. */
+        for (const Announce &a : all) {
+            if (0 == a.instance || a.instance != all[0].instance ||
+                a.guest_hash != all[0].guest_hash || a.job_key != all[0].job_key) {
+                OSC_VIRT_VERBOSE(10, "allocate_shared over ranks that do not share one guest "
+                                 "region: MPI_ERR_RMA_SHARED");
+                return OMPI_ERR_RMA_SHARED;
+            }
+        }
+        const bool noncontig = info_true(info, "alloc_shared_noncontig");
+        std::vector<uint64_t> part(bw->n_);
+        uint64_t total = 0;
+        for (int i = 0; i < bw->n_; ++i) {
+            if (noncontig) {
+                total = (total + 4095) & ~uint64_t{4095};
+            }
+            part[i] = total;
+            total += all[i].size;
+        }
+        uint64_t ids[3] = {0, 0, 0}; /* win id, epoch, region offset; 0 id: failed */
+        if (0 == bw->me_) {
+            std::unique_lock<std::mutex> guard(link->mutex());
+            if (OV_OK == ov_fe_win_create(link->fe(), total ? total : 64, &bw->mine_)) {
+                ids[0] = bw->mine_.id;
+                ids[1] = bw->mine_.epoch;
+                ids[2] = bw->mine_.offset;
+                for (int i = 1; i < bw->n_; ++i) {
+                    if (OV_OK != ov_fe_grant(link->fe(), &bw->mine_, all[i].vpid,
+                                             OV_PERM_READ | OV_PERM_WRITE)) {
+                        (void) ov_fe_win_free(link->fe(), &bw->mine_);
+                        bw->mine_ = ov_win_t{};
+                        ids[0] = 0;
+                        break;
+                    }
+                }
+            }
+        }
+        ret = comm->c_coll->coll_bcast(ids, 3, MPI_UINT64_T, 0, comm,
+                                       comm->c_coll->coll_bcast_module);
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+        if (0 == ids[0]) {
+            return OMPI_ERR_OUT_OF_RESOURCE;
+        }
+        bw->peers_.resize(bw->n_);
+        for (int i = 0; i < bw->n_; ++i) {
+            Peer &p = bw->peers_[i];
+            p.served = true;
+            p.same_guest = true;
+            p.win_id = static_cast<uint32_t>(ids[0]);
+            p.win_epoch = static_cast<uint32_t>(ids[1]);
+            p.region_off = ids[2];
+            p.part_off = part[i];
+            p.size = all[i].size;
+            p.disp_unit = all[i].disp_unit;
+        }
+        *base = link->region_base() + ids[2] + part[bw->me_];
+        bw->all_local_ = bw->any_served_ = true;
+    } else {
+        bw->peers_.resize(bw->n_);
+        const Announce &self = all[bw->me_];
+        bool all_local = true;
+        for (int i = 0; i < bw->n_; ++i) {
+            Peer &p = bw->peers_[i];
+            const Announce &a = all[i];
+            p.size = a.size;
+            p.disp_unit = a.disp_unit;
+            p.served = 0 != self.instance && 0 != a.win_id && a.instance == self.instance &&
+                       a.job_key == self.job_key;
+            p.same_guest = p.served && a.guest_hash == self.guest_hash;
+            p.win_id = a.win_id;
+            p.win_epoch = a.win_epoch;
+            p.region_off = a.region_off;
+            /* from the table alone, so every rank reaches the same verdict */
+            if (0 == a.instance || 0 == a.win_id || a.instance != all[0].instance ||
+                a.job_key != all[0].job_key) {
+                all_local = false;
+            }
+            bw->any_served_ = bw->any_served_ || (0 != a.win_id && 0 != a.instance);
+        }
+        bw->all_local_ = all_local;
+        /* Grant every served peer access to our memory. */
+        if (0 != bw->mine_.id) {
+            std::unique_lock<std::mutex> guard(link->mutex());
+            for (int i = 0; i < bw->n_; ++i) {
+                if (i != bw->me_ && bw->peers_[i].served) {
+                    ov_status_t s = ov_fe_grant(link->fe(), &bw->mine_, all[i].vpid,
+                                                OV_PERM_READ | OV_PERM_WRITE);
+                    if (OV_OK != s) {
+                        OSC_VIRT_VERBOSE(1, "grant to rank %d failed: %s", i,
+                                         ov_fe_last_error(link->fe()));
+                        return ompi_error_from_ov(s);
+                    }
+                }
+            }
+        }
+    }
+
+    bw->tracker_.outstanding.assign(bw->n_, 0);
+    bw->lock_type_.assign(bw->n_, 0);
+    bw->backend_locked_.assign(bw->n_, false);
+    bw->fallback_locked_.assign(bw->n_, false);
+    bw->lazy_fallback_.assign(bw->n_, false);
+    bw->post_reqs_.assign(bw->n_, MPI_REQUEST_NULL);
+    bw->access_.assign(bw->n_, false);
+
+    if (bw->any_served_) {
+        /* Collective (any_served_ is the same on every rank): the private
+         * communicator carries barriers and PSCW notifications. */
+        ret = ompi_comm_dup(comm, &bw->comm_);
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+        /* Grants exist before anybody's first request. */
+        ret = bw->comm_->c_coll->coll_barrier(bw->comm_, bw->comm_->c_coll->coll_barrier_module);
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+    }
+    int nserved = 0, nguest = 0;
+    for (const Peer &p : bw->peers_) {
+        nserved += p.served;
+        nguest += p.same_guest;
+    }
+    OSC_VIRT_VERBOSE(10, "rank %d: %d of %d targets via the backend (%d in this guest by "
+                     "load/store)%s", bw->me_, nserved, bw->n_, nguest,
+                     bw->all_local_ ? "; locks and accumulates in the backend" : "");
+    *out = bw.release();
+    return OMPI_SUCCESS;
+}
+
+int BackendWindow::destroy()
+{
+    int ret = OMPI_SUCCESS;
+    if (nullptr != link_) {
+        ret = drain();
+    }
+    if (nullptr != comm_) {
+        /* Nobody may still be reaching into our memory when it goes back. */
+        int r = comm_->c_coll->coll_barrier(comm_, comm_->c_coll->coll_barrier_module);
+        if (OMPI_SUCCESS == ret) {
+            ret = r;
+        }
+        ompi_comm_free(&comm_);
+    }
+    if (nullptr != link_ && 0 != mine_.id) {
+        std::unique_lock<std::mutex> guard(link_->mutex());
+        (void) ov_fe_win_free(link_->fe(), &mine_);
+    }
+    delete this;
+    return ret;
+}
+
+int BackendWindow::shared_query(int rank, size_t *size, int *disp_unit, void *baseptr)
+{
+    if (!shared_) {
+        return OMPI_ERR_NOT_SUPPORTED;
+    }
+    if (MPI_PROC_NULL == rank) {
+        /* the first rank that exposes memory, else rank 0 with size 0 */
+        rank = 0;
+        for (int i = 0; i < n_; ++i) {
+            if (peers_[i].size > 0) {
+                rank = i;
+                break;
+            }
+        }
+    }
+    if (rank < 0 || rank >= n_) {
+        return MPI_ERR_RANK;
+    }
+    const Peer &p = peers_[rank];
+    *size = p.size;
+    *disp_unit = static_cast<int>(p.disp_unit);
+    *static_cast<void **>(baseptr) = link_->region_base() + p.region_off + p.part_off;
+    return OMPI_SUCCESS;
+}
+
+bool BackendWindow::accumulates_here(int t, ompi_datatype_t *dt) const
+{
+    uint8_t kind;
+    uint16_t size;
+    return all_local_ && peers_[t].served && accumulate_kind(dt, &kind, &size);
+}
+
+} // namespace ov::osc

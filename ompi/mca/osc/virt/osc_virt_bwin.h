@@ -1,0 +1,176 @@
+/*
+ * osc_virt_bwin.h — the backend path of one window: which targets the host
+ * backend serves, their memory, and the operations and synchronization
+ * on them.
+ *
+ * Who serves a target (decided once, collectively, at window creation from
+ * one allgather every rank sees identically):
+ *   served(t)      t's window memory lives in a guest region of the same
+ *                  backend as ours (same backend instance, same job), i.e.
+ *                  MPI_Win_allocate / MPI_Win_allocate_shared windows while a
+ *                  backend is reachable.  Put and get go to the backend, or
+ *                  straight to memory when same_guest(t).
+ *   same_guest(t)  t maps the very region we map: load/store, no backend hop.
+ *   all_local()    every rank of the window is served by every other: then
+ *                  the backend also holds the window's locks (passive target
+ *                  needs no progress from the target) and executes every
+ *                  accumulate whose basic type it knows (osc_virt_dtype.h).
+ *                  In a window that also has off-host ranks, locks and
+ *                  accumulates stay with the fallback for everybody, so that
+ *                  one agent sees every accumulate of a location and one lock
+ *                  table sees every lock.
+ *
+ * Synchronization with the fallback (osc_virt_module.cc calls both sides):
+ *   every synchronization call first waits for this window's backend requests
+ *   (drain / drain_target), then lets the fallback do its part.  Fence and
+ *   PSCW keep their own notification on a private communicator, because the
+ *   fallback's start may return before the target posted, and a backend
+ *   request must not reach memory whose exposure epoch has not begun.
+ *
+ * Errors: a request the backend fails is reported by the next call that
+ * waits for it (flush, unlock, fence, complete) as its MPI error class.
+ * All member functions take the process's BackendLink lock themselves.
+ */
+#ifndef OMPI_OSC_VIRT_BWIN_H
+#define OMPI_OSC_VIRT_BWIN_H
+
+#include "ompi_cxx_compat.h"
+
+#include "osc_virt_link.h"
+
+#include "ompi/communicator/communicator.h"
+#include "ompi/group/group.h"
+#include "ompi/request/request.h"
+#include "ompi/win/win.h"
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace ov::osc {
+
+struct Peer {
+    bool served = false;
+    bool same_guest = false;
+    uint32_t win_id = 0, win_epoch = 0;
+    uint64_t region_off = 0; /* of the backend window */
+    uint64_t part_off = 0;   /* of this rank's part inside it (shared windows) */
+    uint64_t size = 0;
+    int64_t disp_unit = 1;
+};
+
+class BackendWindow {
+public:
+    /** Collective over comm.  For ALLOCATE and SHARED with a backend, the
+     *  memory comes from the region and *base is set.  SHARED needs every rank
+     *  in one guest: OMPI_ERR_RMA_SHARED otherwise (on every rank).  On
+     *  success *out is never null; it may serve no target at all. */
+    static int create(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                      ompi_communicator_t *comm, opal_info_t *info, int flavor,
+                      BackendWindow **out);
+    /** Collective (window free): waits for our requests, a barrier, then
+     *  frees the backend window(s) and deletes this. */
+    int destroy();
+
+    bool served(int t) const { return peers_[t].served; }
+    bool same_guest(int t) const { return peers_[t].same_guest; }
+    bool all_local() const { return all_local_; }
+    /** The backend holds target t's lock. */
+    bool locks_here(int t) const { return all_local_ && peers_[t].served; }
+    /** The backend executes accumulates of `dt` on target t. */
+    bool accumulates_here(int t, ompi_datatype_t *dt) const;
+    bool any_served() const { return any_served_; }
+    bool is_shared() const { return shared_; }
+    /** Our window memory came from the region (so *base was set by create). */
+    bool owns_memory() const { return shared_ || 0 != mine_.id; }
+
+    /* ---- data ops (range already checked; access epoch checked here).
+     * `req` non-null: request-based variant, completed when done. */
+    int put(const void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp, int tc,
+            ompi_datatype_t *tdt, ompi_request_t **req);
+    int get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp, int tc,
+            ompi_datatype_t *tdt, ompi_request_t **req);
+    int accumulate(const void *o, int oc, ompi_datatype_t *odt, void *r, int rc,
+                   ompi_datatype_t *rdt, int t, ptrdiff_t disp, int tc, ompi_datatype_t *tdt,
+                   ompi_op_t *op, bool fetch, ompi_request_t **req);
+    int compare_and_swap(const void *o, const void *cmp, void *r, ompi_datatype_t *dt, int t,
+                         ptrdiff_t disp);
+    int shared_query(int rank, size_t *size, int *disp_unit, void *baseptr);
+
+    /* ---- synchronization (the backend side only) */
+    int drain();             /* every request of this window */
+    int drain_target(int t); /* requests to t */
+    int lock(int type, int t, int assert_flags);
+    int unlock(int t);
+    int lock_all(int assert_flags);
+    int unlock_all();
+    void fence_done(int assert_flags);
+    int post(ompi_group_t *group);
+    int start(ompi_group_t *group);
+    int complete();
+    int wait();
+    int test(int *flag);
+    /** A passive epoch the fallback opened on t (lock via fallback). */
+    void note_fallback_lock(int t, bool on) { fallback_locked_[t] = on; }
+    void note_fallback_lock_all(bool on) { fallback_lock_all_ = on; }
+    /** True when target t may be accessed now through the backend. */
+    bool in_epoch(int t) const;
+    /** Backend-locked epoch on t that also needs the fallback lazily locked
+     *  (a fallback op inside it): returns whether it is already. */
+    bool fallback_inside_backend_lock(int t) const { return lazy_fallback_[t]; }
+    void set_fallback_inside_backend_lock(int t, bool on) { lazy_fallback_[t] = on; }
+    int lock_type_held(int t) const { return lock_type_[t]; }
+    bool lock_all_held() const { return lock_all_; }
+    /** A passive epoch on t, opened by either path. */
+    bool passive_epoch(int t) const
+    {
+        return 0 != lock_type_[t] || lock_all_ || fallback_locked_[t] || fallback_lock_all_;
+    }
+    bool fallback_passive_epoch(int t) const { return fallback_locked_[t] || fallback_lock_all_; }
+    bool any_passive_epoch() const
+    {
+        for (int t = 0; t < n_; ++t) {
+            if (passive_epoch(t)) {
+                return true;
+            }
+        }
+        return n_ > 0 && passive_epoch(0);
+    }
+    /** A PSCW exposure epoch (post) not yet waited for. */
+    bool exposure_open() const { return posted_; }
+
+private:
+    BackendWindow() = default;
+    /** Access epoch check and, in a PSCW epoch, waiting for t's post (the
+     *  link lock is dropped while waiting on MPI requests). */
+    int issue_check(int t, std::unique_lock<std::mutex> &guard);
+    int take_error();
+    int rank_of(ompi_group_t *group, std::vector<int> *out) const;
+
+    BackendLink *link_ = nullptr;
+    ompi_win_t *win_ = nullptr;
+    ompi_communicator_t *comm_ = nullptr; /* private dup: barrier, PSCW messages */
+    std::vector<Peer> peers_;
+    int me_ = 0, n_ = 0;
+    bool all_local_ = false, any_served_ = false, shared_ = false;
+    ov_win_t mine_{};          /* backend window this rank owns (id 0: none) */
+    Tracker tracker_;
+    /* epochs */
+    bool fence_active_ = false;
+    std::vector<int> lock_type_;        /* 0 none, else MPI_LOCK_SHARED/EXCLUSIVE (+NOCHECK bit) */
+    std::vector<bool> backend_locked_;  /* the backend holds our lock on t */
+    std::vector<bool> fallback_locked_, lazy_fallback_;
+    bool lock_all_ = false, fallback_lock_all_ = false;
+    std::vector<int> start_group_;      /* PSCW access epoch targets */
+    std::vector<bool> access_;          /* t is in start_group_ */
+    std::vector<ompi_request_t *> post_reqs_; /* per target: its post, not yet seen */
+    bool started_ = false;
+    std::vector<int> post_group_;       /* PSCW exposure epoch origins */
+    std::vector<ompi_request_t *> done_reqs_;
+    bool posted_ = false;
+    char msg_byte_ = 0;
+};
+
+} // namespace ov::osc
+
+#endif /* OMPI_OSC_VIRT_BWIN_H */

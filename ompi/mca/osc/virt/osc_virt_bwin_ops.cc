@@ -1,0 +1,360 @@
+/*
+ * osc_virt_bwin_ops.cc — put, get, accumulate, get_accumulate, fetch_and_op
+ * and compare_and_swap on backend-served targets (contract: osc_virt_bwin.h).
+ *
+ * Every operation walks the origin (and result) layout and the target layout
+ * in lockstep (RawCursor) and issues one piece per contiguous run:
+ *   - same guest, put/get: memcpy, done before the call returns;
+ *   - container mode, pieces >= osc_virt_single_copy_min: the backend copies
+ *     straight from/to our address (one copy, process_vm_readv/writev);
+ *   - otherwise (VM mode, small pieces, accumulates): the piece goes through
+ *     this process's staging area in the region, at most `chunk` bytes at a
+ *     time, so copying the next piece in overlaps the backend copying this one.
+ * Accumulates always go to the backend, even in the same guest, so that one
+ * agent applies every accumulate of a location (atomic per element).
+ */
+#include "osc_virt.h"
+#include "osc_virt_bwin.h"
+#include "osc_virt_dtype.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ov::osc {
+
+namespace {
+
+/* Target layouts are walked at this fake address: only differences matter,
+ * and it keeps negative lower bounds away from address 0. */
+constexpr uintptr_t kTargetBias = uintptr_t{1} << 40;
+
+int request_free(ompi_request_t **req)
+{
+    if (!REQUEST_COMPLETE(*req)) {
+        return MPI_ERR_REQUEST;
+    }
+    OMPI_REQUEST_FINI(*req);
+    OBJ_RELEASE(*req);
+    *req = MPI_REQUEST_NULL;
+    return OMPI_SUCCESS;
+}
+
+int request_cancel(ompi_request_t *, int) { return MPI_ERR_REQUEST; }
+
+ompi_request_t *new_request(ompi_win_t *win)
+{
+    ompi_request_t *r = OBJ_NEW(ompi_request_t);
+    if (nullptr == r) {
+        return nullptr;
+    }
+    OMPI_REQUEST_INIT(r, false);
+    r->req_type = OMPI_REQUEST_WIN;
+    r->req_mpi_object.win = win;
+    r->req_state = OMPI_REQUEST_ACTIVE;
+    r->req_free = request_free;
+    r->req_cancel = request_cancel;
+    return r;
+}
+
+void complete_request(ompi_request_t *r, int status)
+{
+    r->req_status.MPI_ERROR = status;
+    ompi_request_complete(r, true);
+}
+
+/** Completes an MPI request when the last piece of its operation completes. */
+struct RequestFinisher final : Finisher {
+    ompi_request_t *req;
+    explicit RequestFinisher(ompi_request_t *r) : req(r) {}
+    void finish(int status) override { complete_request(req, status); }
+};
+
+/** Ends issuing: drops the guard part; finishes at once if nothing is in flight. */
+void issued(Finisher *f, int status)
+{
+    if (nullptr == f) {
+        return;
+    }
+    if (OMPI_SUCCESS != status && OMPI_SUCCESS == f->status) {
+        f->status = status;
+    }
+    if (0 == --f->parts) {
+        f->finish(f->status);
+        delete f;
+    }
+}
+
+/** Walks two cursors in lockstep, calling fn(a, b, n) per common piece. */
+template <class Fn> int walk2(RawCursor &a, RawCursor &b, size_t max_piece, Fn fn)
+{
+    for (;;) {
+        const size_t na = a.avail(), nb = b.avail();
+        if (0 == na || 0 == nb) {
+            return OMPI_SUCCESS;
+        }
+        const size_t n = std::min({na, nb, max_piece});
+        int ret = fn(a.pos(), b.pos(), n);
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+        a.advance(n);
+        b.advance(n);
+    }
+}
+
+} // namespace
+
+int BackendWindow::put(const void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp,
+                       int tc, ompi_datatype_t *tdt, ompi_request_t **req)
+{
+    std::unique_lock<std::mutex> guard(link_->mutex());
+    int ret = issue_check(t, guard);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    const Peer &p = peers_[t];
+    RawCursor oc_(o, oc, odt);
+    RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
+    if (p.same_guest) {
+        char *tmem = link_->region_base() + p.region_off + p.part_off;
+        ret = walk2(oc_, tc_, SIZE_MAX, [&](char *src, char *dst, size_t n) {
+            memcpy(tmem + (reinterpret_cast<uintptr_t>(dst) - kTargetBias), src, n);
+            return OMPI_SUCCESS;
+        });
+        if (nullptr != req) {
+            *req = new_request(win_);
+            complete_request(*req, ret);
+        }
+        return ret;
+    }
+    Finisher *fin = nullptr;
+    if (nullptr != req) {
+        *req = new_request(win_);
+        fin = new RequestFinisher(*req);
+    }
+    ret = walk2(oc_, tc_, link_->chunk(), [&](char *src, char *dst, size_t n) {
+        ov_req_desc d{};
+        d.op = OV_OP_PUT;
+        d.dtype_kind = OV_DT_BYTES;
+        d.dtype_size = 1;
+        d.target_win = p.win_id;
+        d.target_epoch = p.win_epoch;
+        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(dst) - kTargetBias);
+        d.length = n;
+        if (link_->single_copy() && n >= link_->single_copy_min()) {
+            d.flags = OV_REQ_LOCAL_VA;
+            d.local_off = reinterpret_cast<uintptr_t>(src);
+        } else {
+            int64_t off = link_->stage(n);
+            if (off < 0) {
+                return static_cast<int>(off);
+            }
+            memcpy(link_->staging_ptr(off), src, n);
+            d.local_win = link_->staging().id;
+            d.local_epoch = link_->staging().epoch;
+            d.local_off = static_cast<uint64_t>(off);
+        }
+        Completion c;
+        c.tracker = &tracker_;
+        c.target = t;
+        c.finisher = fin;
+        return link_->submit(d, c);
+    });
+    issued(fin, ret);
+    return ret;
+}
+
+int BackendWindow::get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp, int tc,
+                       ompi_datatype_t *tdt, ompi_request_t **req)
+{
+    std::unique_lock<std::mutex> guard(link_->mutex());
+    int ret = issue_check(t, guard);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    const Peer &p = peers_[t];
+    RawCursor oc_(o, oc, odt);
+    RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
+    if (p.same_guest) {
+        char *tmem = link_->region_base() + p.region_off + p.part_off;
+        ret = walk2(oc_, tc_, SIZE_MAX, [&](char *dst, char *src, size_t n) {
+            memcpy(dst, tmem + (reinterpret_cast<uintptr_t>(src) - kTargetBias), n);
+            return OMPI_SUCCESS;
+        });
+        if (nullptr != req) {
+            *req = new_request(win_);
+            complete_request(*req, ret);
+        }
+        return ret;
+    }
+    Finisher *fin = nullptr;
+    if (nullptr != req) {
+        *req = new_request(win_);
+        fin = new RequestFinisher(*req);
+    }
+    ret = walk2(oc_, tc_, link_->chunk(), [&](char *dst, char *src, size_t n) {
+        ov_req_desc d{};
+        d.op = OV_OP_GET;
+        d.dtype_kind = OV_DT_BYTES;
+        d.dtype_size = 1;
+        d.target_win = p.win_id;
+        d.target_epoch = p.win_epoch;
+        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(src) - kTargetBias);
+        d.length = n;
+        Completion c;
+        c.tracker = &tracker_;
+        c.target = t;
+        c.finisher = fin;
+        if (link_->single_copy() && n >= link_->single_copy_min()) {
+            d.flags = OV_REQ_LOCAL_VA;
+            d.local_off = reinterpret_cast<uintptr_t>(dst);
+        } else {
+            int64_t off = link_->stage(n);
+            if (off < 0) {
+                return static_cast<int>(off);
+            }
+            d.local_win = link_->staging().id;
+            d.local_epoch = link_->staging().epoch;
+            d.local_off = static_cast<uint64_t>(off);
+            c.copy_to = dst;
+            c.copy_from = static_cast<uint64_t>(off);
+            c.copy_len = n;
+        }
+        return link_->submit(d, c);
+    });
+    issued(fin, ret);
+    return ret;
+}
+
+int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void *r, int rc,
+                              ompi_datatype_t *rdt, int t, ptrdiff_t disp, int tc,
+                              ompi_datatype_t *tdt, ompi_op_t *op, bool fetch,
+                              ompi_request_t **req)
+{
+    uint8_t kind = 0, acc_op = 0;
+    uint16_t esize = 0;
+    if (!accumulate_kind(tdt, &kind, &esize) || !accumulate_op(op, &acc_op)) {
+        return OMPI_ERR_NOT_SUPPORTED; /* the module routes these to the fallback */
+    }
+    std::unique_lock<std::mutex> guard(link_->mutex());
+    int ret = issue_check(t, guard);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    const Peer &p = peers_[t];
+    const bool no_origin = OV_ACC_NO_OP == acc_op;
+    Finisher *fin = nullptr;
+    if (nullptr != req) {
+        *req = new_request(win_);
+        fin = new RequestFinisher(*req);
+    }
+    RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
+    /* No origin data (NO_OP): walk the target against itself. */
+    RawCursor oc_(no_origin ? reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit) : o,
+                  no_origin ? tc : oc, no_origin ? tdt : odt);
+    RawCursor rc_(fetch ? r : nullptr, fetch ? rc : 0, fetch ? rdt : tdt);
+    /* Pieces are whole elements: every layout is built from the same basic type. */
+    const size_t max_piece = link_->chunk() - link_->chunk() % esize;
+    for (;;) {
+        size_t n = std::min({tc_.avail(), oc_.avail(), max_piece});
+        if (fetch) {
+            n = std::min(n, rc_.avail());
+        }
+        if (0 == n) {
+            break;
+        }
+        ov_req_desc d{};
+        d.op = fetch ? OV_OP_GET_ACC : OV_OP_ACC;
+        d.acc_op = acc_op;
+        d.dtype_kind = kind;
+        d.dtype_size = esize;
+        d.target_win = p.win_id;
+        d.target_epoch = p.win_epoch;
+        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(tc_.pos()) - kTargetBias);
+        d.length = n;
+        d.local_win = link_->staging().id;
+        d.local_epoch = link_->staging().epoch;
+        Completion c;
+        c.tracker = &tracker_;
+        c.target = t;
+        c.finisher = fin;
+        int64_t src = link_->stage(n);
+        if (src < 0) {
+            ret = static_cast<int>(src);
+            break;
+        }
+        if (!no_origin) {
+            memcpy(link_->staging_ptr(src), oc_.pos(), n);
+        }
+        d.local_off = static_cast<uint64_t>(src);
+        if (fetch) {
+            int64_t res = link_->stage(n);
+            if (res < 0) {
+                ret = static_cast<int>(res);
+                break;
+            }
+            d.result_off = static_cast<uint64_t>(res);
+            c.copy_to = rc_.pos();
+            c.copy_from = static_cast<uint64_t>(res);
+            c.copy_len = n;
+        }
+        ret = link_->submit(d, c);
+        if (OMPI_SUCCESS != ret) {
+            break;
+        }
+        tc_.advance(n);
+        oc_.advance(n);
+        if (fetch) {
+            rc_.advance(n);
+        }
+    }
+    issued(fin, ret);
+    return ret;
+}
+
+int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, ompi_datatype_t *dt,
+                                    int t, ptrdiff_t disp)
+{
+    uint8_t kind = 0;
+    uint16_t esize = 0;
+    if (!accumulate_kind(dt, &kind, &esize)) {
+        return OMPI_ERR_NOT_SUPPORTED;
+    }
+    std::unique_lock<std::mutex> guard(link_->mutex());
+    int ret = issue_check(t, guard);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    const Peer &p = peers_[t];
+    int64_t src = link_->stage(2 * esize);
+    if (src < 0) {
+        return static_cast<int>(src);
+    }
+    memcpy(link_->staging_ptr(src), o, esize);
+    memcpy(link_->staging_ptr(src) + esize, cmp, esize);
+    int64_t res = link_->stage(esize);
+    if (res < 0) {
+        return static_cast<int>(res);
+    }
+    ov_req_desc d{};
+    d.op = OV_OP_CAS;
+    d.dtype_kind = kind;
+    d.dtype_size = esize;
+    d.target_win = p.win_id;
+    d.target_epoch = p.win_epoch;
+    d.target_off = p.part_off + static_cast<uint64_t>(disp * p.disp_unit);
+    d.length = esize;
+    d.local_win = link_->staging().id;
+    d.local_epoch = link_->staging().epoch;
+    d.local_off = static_cast<uint64_t>(src);
+    d.result_off = static_cast<uint64_t>(res);
+    Completion c;
+    c.tracker = &tracker_;
+    c.target = t;
+    c.copy_to = r;
+    c.copy_from = static_cast<uint64_t>(res);
+    c.copy_len = esize;
+    return link_->submit(d, c);
+}
+
+} // namespace ov::osc

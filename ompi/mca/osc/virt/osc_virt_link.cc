@@ -1,0 +1,364 @@
+/*
+ * osc_virt_link.cc — the process's backend connection (contract: osc_virt_link.h).
+ */
+#include "osc_virt.h"
+#include "osc_virt_link.h"
+
+#include "ompi/mca/rte/rte.h"
+#include "mpi.h"
+#include "opal/runtime/opal_progress.h"
+#include "opal/util/show_help.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+namespace ov::osc {
+
+namespace {
+
+BackendLink *g_link = nullptr;
+bool g_tried = false;
+std::mutex g_link_mu;
+std::string g_reason;
+
+uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; ++s) {
+        h = (h ^ static_cast<unsigned char>(*s)) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Registered with opal_progress while the link exists: retires completions
+ * for callers blocked in MPI_Wait on an rput/rget/... request.  try_lock,
+ * because the link's own waits never call opal_progress while holding it
+ * and another thread holding it is making progress anyway. */
+int progress_callback()
+{
+    BackendLink *link = g_link;
+    if (nullptr == link || !link->mutex().try_lock()) {
+        return 0;
+    }
+    const uint64_t before = link->requests_retired();
+    (void) link->progress();
+    const int events = static_cast<int>(link->requests_retired() - before);
+    link->mutex().unlock();
+    return events;
+}
+
+} // namespace
+
+int ompi_error_from_ov(int s)
+{
+    switch (s) {
+    case OV_OK: return OMPI_SUCCESS;
+    case OV_ERR_NOMEM: return OMPI_ERR_OUT_OF_RESOURCE;
+    case OV_ERR_BAD_OP: return MPI_ERR_OP; /* MPI classes pass through unchanged */
+    case OV_ERR_BAD_DTYPE: return MPI_ERR_TYPE;
+    case OV_ERR_BAD_FLAGS: return OMPI_ERR_BAD_PARAM;
+    case OV_ERR_BOUNDS: return OMPI_ERR_RMA_RANGE;
+    case OV_ERR_LOCK_STATE: return OMPI_ERR_RMA_SYNC;
+    case OV_ERR_PERM:
+    case OV_ERR_NO_GRANT:
+    case OV_ERR_NO_WINDOW:
+    case OV_ERR_STALE_WINDOW: return OMPI_ERR_WIN;
+    case OV_ERR_LOCAL_ACCESS: return OMPI_ERR_BUFFER;
+    default: return OMPI_ERROR;
+    }
+}
+
+const std::string &BackendLink::unavailable_reason() { return g_reason; }
+
+BackendLink *BackendLink::get()
+{
+    std::lock_guard<std::mutex> guard(g_link_mu);
+    if (g_tried) {
+        return g_link;
+    }
+    g_tried = true;
+    auto *link = new (std::nothrow) BackendLink();
+    if (nullptr == link) {
+        g_reason = "out of memory";
+        return nullptr;
+    }
+    if (OMPI_SUCCESS != link->connect()) {
+        delete link;
+        return nullptr;
+    }
+    g_link = link;
+    opal_progress_register(progress_callback);
+    return g_link;
+}
+
+void BackendLink::release()
+{
+    std::lock_guard<std::mutex> guard(g_link_mu);
+    if (nullptr != g_link) {
+        opal_progress_unregister(progress_callback);
+        if (nullptr != g_link->fe_) {
+            if (0 != g_link->staging_.id) {
+                (void) ov_fe_win_free(g_link->fe_, &g_link->staging_);
+            }
+            ov_fe_close(g_link->fe_);
+        }
+        delete g_link;
+        g_link = nullptr;
+    }
+    g_tried = false;
+    g_reason.clear();
+}
+
+int BackendLink::connect()
+{
+    const ompi_osc_virt_component_t &c = mca_osc_virt_component;
+    ov_fe_params_t p;
+    ov_fe_params_default(&p);
+    /* One job: the ORTE jobid names it on every node of this mpirun. */
+    job_key_ = (uint64_t{0x6f76} << 48) | OMPI_PROC_MY_NAME->jobid;
+    rank_ = OMPI_PROC_MY_NAME->vpid;
+    p.job_key = job_key_;
+    p.rank = rank_;
+    p.uri = (nullptr != c.backend_uri && '\0' != c.backend_uri[0]) ? c.backend_uri : nullptr;
+    p.timeout_ms = static_cast<uint32_t>(c.timeout_ms);
+    ov_fe_t *fe = nullptr;
+    ov_status_t s = ov_fe_connect(&p, &fe);
+    if (OV_OK != s) {
+        char uri[512] = "";
+        (void) ov_fe_default_uri(uri, sizeof uri);
+        g_reason = std::string(nullptr != fe ? ov_fe_last_error(fe) : ov_strerror(s));
+        opal_show_help("help-osc-virt.txt", "no backend", true, ompi_process_info.nodename,
+                       p.uri ? p.uri : uri, g_reason.c_str());
+        ov_fe_close(fe);
+        return OMPI_ERR_UNREACH;
+    }
+    fe_ = fe;
+    instance_ = ov_fe_backend_instance(fe);
+    guest_hash_ = fnv1a(ov_fe_guest(fe));
+
+    const char *mode = c.guest_mode;
+    const bool offered = 0 != (ov_fe_features(fe) & OV_FEAT_SINGLE_COPY);
+    if (0 == strcmp(mode, "vm")) {
+        single_copy_ = false;
+    } else if (0 == strcmp(mode, "container")) {
+        if (!offered) {
+            g_reason = "osc_virt_guest_mode is \"container\" but the backend offers no single "
+                       "copy to this process (backend started with --single-copy off, or "
+                       "connected over tcp)";
+            opal_show_help("help-osc-virt.txt", "no single copy", true,
+                           ompi_process_info.nodename);
+            return OMPI_ERR_NOT_SUPPORTED;
+        }
+        single_copy_ = true;
+    } else {
+        single_copy_ = offered;
+    }
+    single_copy_min_ = static_cast<uint64_t>(c.single_copy_min);
+    uint64_t staging_bytes = static_cast<uint64_t>(c.staging_kb) * 1024;
+    chunk_ = staging_bytes / 4;
+    s = ov_fe_win_create(fe, staging_bytes, &staging_);
+    if (OV_OK != s) {
+        g_reason = std::string("staging area: ") + ov_fe_last_error(fe);
+        opal_show_help("help-osc-virt.txt", "no backend", true, ompi_process_info.nodename,
+                       "(attached)", g_reason.c_str());
+        return OMPI_ERR_OUT_OF_RESOURCE;
+    }
+    OSC_VIRT_VERBOSE(10, "backend instance %016llx, guest %s, %s mode, staging %llu KiB",
+                     static_cast<unsigned long long>(instance_), ov_fe_guest(fe),
+                     single_copy_ ? "container (single copy)" : "vm (staged)",
+                     static_cast<unsigned long long>(staging_bytes / 1024));
+    return OMPI_SUCCESS;
+}
+
+int64_t BackendLink::stage(uint64_t len)
+{
+    const uint64_t cap = staging_.size;
+    len = (len + 63) & ~uint64_t{63};
+    if (len == 0) {
+        return static_cast<int64_t>(head_);
+    }
+    if (len > cap / 2) {
+        return OMPI_ERR_BAD_PARAM;
+    }
+    for (;;) {
+        if (used_ == 0) {
+            head_ = tail_ = 0;
+        }
+        const uint64_t free_bytes = cap - used_;
+        if (head_ >= tail_) {
+            /* free: [head_, cap) and [0, tail_) */
+            if (cap - head_ >= len && free_bytes > len) {
+                uint64_t off = head_;
+                head_ = (head_ + len) % cap;
+                used_ += len;
+                return static_cast<int64_t>(off);
+            }
+            if (tail_ > len && free_bytes > (cap - head_) + len) {
+                used_ += (cap - head_) + len; /* the skipped end goes with this reservation */
+                head_ = len;
+                return 0;
+            }
+        } else if (tail_ - head_ > len) {
+            uint64_t off = head_;
+            head_ += len;
+            used_ += len;
+            return static_cast<int64_t>(off);
+        }
+        int ret = wait_one();
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+    }
+}
+
+int BackendLink::submit(ov_req_desc d, const Completion &c)
+{
+    if (dead_) {
+        return OMPI_ERR_UNREACH;
+    }
+    d.cookie = next_cookie_++;
+    for (;;) {
+        ov_status_t s = ov_fe_submit(fe_, &d);
+        if (OV_OK == s) {
+            break;
+        }
+        if (OV_ERR_AGAIN != s) {
+            dead_ = true;
+            opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename,
+                           ov_fe_last_error(fe_));
+            return OMPI_ERR_UNREACH;
+        }
+        int ret = wait_one();
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+    }
+    inflight_.push_back(c);
+    Completion &mine = inflight_.back();
+    mine.staging_end = head_;
+    if (nullptr != c.tracker) {
+        c.tracker->outstanding[c.target]++;
+        c.tracker->total++;
+    }
+    if (nullptr != c.finisher) {
+        c.finisher->parts++;
+    }
+    requests_++;
+    return OMPI_SUCCESS;
+}
+
+int BackendLink::retire(const ov_completion &cpl)
+{
+    if (inflight_.empty()) {
+        dead_ = true;
+        return OMPI_ERR_UNREACH; /* a completion nobody asked for: the backend is broken */
+    }
+    Completion c = inflight_.front();
+    inflight_.pop_front();
+    retired_++;
+    if (OV_OK == cpl.status && nullptr != c.copy_to && 0 != c.copy_len) {
+        memcpy(c.copy_to, staging_ptr(c.copy_from), c.copy_len);
+    }
+    const uint64_t cap = staging_.size;
+    used_ -= (c.staging_end + cap - tail_) % cap;
+    tail_ = c.staging_end;
+    const int err = ompi_error_from_ov(cpl.status);
+    if (nullptr != c.status_out) {
+        *c.status_out = cpl.status;
+    }
+    if (nullptr != c.tracker) {
+        c.tracker->outstanding[c.target]--;
+        c.tracker->total--;
+        if (OMPI_SUCCESS != err && OMPI_SUCCESS == c.tracker->first_error) {
+            c.tracker->first_error = err;
+        }
+        if (OV_OK != cpl.status) {
+            OSC_VIRT_VERBOSE(10, "request to target %d failed in the backend: %s", c.target,
+                             ov_strerror(static_cast<ov_status_t>(cpl.status)));
+        }
+    }
+    if (nullptr != c.finisher) {
+        Finisher *f = c.finisher;
+        if (OMPI_SUCCESS != err && OMPI_SUCCESS == f->status) {
+            f->status = err;
+        }
+        if (0 == --f->parts) {
+            f->finish(f->status);
+            delete f;
+        }
+    }
+    return OMPI_SUCCESS;
+}
+
+int BackendLink::progress()
+{
+    if (dead_) {
+        return OMPI_ERR_UNREACH;
+    }
+    ov_completion cpl;
+    for (;;) {
+        ov_status_t s = ov_fe_poll(fe_, &cpl);
+        if (OV_ERR_AGAIN == s) {
+            return OMPI_SUCCESS;
+        }
+        if (OV_OK != s) {
+            dead_ = true;
+            opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename,
+                           ov_fe_last_error(fe_));
+            return OMPI_ERR_UNREACH;
+        }
+        int ret = retire(cpl);
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+    }
+}
+
+int BackendLink::wait_one()
+{
+    if (dead_) {
+        return OMPI_ERR_UNREACH;
+    }
+    if (inflight_.empty()) {
+        /* Nothing can complete: the caller waits for something that will
+         * never come (a bug, not a backend problem). */
+        return OMPI_ERR_BAD_PARAM;
+    }
+    ov_completion cpl;
+    /* Spin first: a flush usually waits well under a microsecond. */
+    for (int i = 0; i < 4096; ++i) {
+        ov_status_t s = ov_fe_poll(fe_, &cpl);
+        if (OV_OK == s) {
+            return retire(cpl);
+        }
+        if (OV_ERR_AGAIN != s) {
+            break;
+        }
+    }
+    ov_status_t s = ov_fe_wait(fe_, &cpl, 0);
+    if (OV_OK == s) {
+        return retire(cpl);
+    }
+    dead_ = true;
+    opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename,
+                   ov_fe_last_error(fe_));
+    return OMPI_ERR_UNREACH;
+}
+
+int BackendLink::run(const ov_req_desc &d, int *status)
+{
+    int done = 0x7fffffff;
+    Completion c;
+    c.status_out = &done;
+    int ret = submit(d, c);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    ret = wait_until([&] { return 0x7fffffff != done; });
+    *status = done;
+    return ret;
+}
+
+} // namespace ov::osc

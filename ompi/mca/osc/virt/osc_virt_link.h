@@ -1,0 +1,147 @@
+/*
+ * osc_virt_link.h — this process's connection to the host backend, shared by
+ * every osc virt window: the frontend handle, the staging area, the FIFO of
+ * requests in flight and the progress loop that retires them.
+ *
+ * Contract:
+ *   - BackendLink::get() connects on first use (the first window) and returns
+ *     nullptr when no backend can be reached; why is shown once through
+ *     opal_show_help and kept in BackendLink::unavailable_reason().  Windows
+ *     then serve every target through the fallback.  release() (component
+ *     finalize) closes it.
+ *   - Every member function other than get()/release() must be called with
+ *     lock() held (std::unique_lock<std::mutex>): one mutex per process
+ *     serialises the ring, the staging area and the per-window counters, which
+ *     is what makes MPI_THREAD_MULTIPLE safe on this path.
+ *   - Requests complete in ring order (ov_protocol.h), so the in-flight table is
+ *     a FIFO and the staging area a ring allocator freed in the same order.
+ *   - submit() never fails for lack of space: it retires completions (waiting
+ *     for them) until the request ring and the staging area have room.  It
+ *     fails only when the backend is gone or silent past its timeout; the
+ *     caller turns that into an MPI error.
+ *   - A completion with an error status is charged to its Tracker (first error
+ *     wins) and reported by the next synchronization that waits for it.
+ */
+#ifndef OMPI_OSC_VIRT_LINK_H
+#define OMPI_OSC_VIRT_LINK_H
+
+#include "ov_frontend.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ov::osc {
+
+/** Counts one window's requests in flight per target; the sync calls wait on it. */
+struct Tracker {
+    std::vector<uint32_t> outstanding; /* per target rank */
+    uint64_t total = 0;
+    int first_error = 0; /* OMPI_ERR_* of the first failed request since the last sync */
+};
+
+/** What to do when one request completes. */
+struct Completion {
+    Tracker *tracker = nullptr; /* null: internal request (lock, unlock) */
+    int target = -1;
+    void *copy_to = nullptr;    /* staged get: copy the staging bytes here */
+    uint64_t copy_from = 0;     /* staging offset of those bytes */
+    uint64_t copy_len = 0;
+    uint64_t staging_end = 0;   /* staging ring position freed by this completion */
+    int *status_out = nullptr;  /* internal requests: the raw ov_status_t lands here */
+    struct Finisher *finisher = nullptr; /* multi-request op: run when its last part completes */
+};
+
+/** Work to do once every part of a multi-request operation has completed
+ *  (unpack a staged result into a derived datatype, complete an MPI request). */
+struct Finisher {
+    virtual ~Finisher() = default;
+    uint32_t parts = 1; /* requests still in flight + 1 while the op is being issued */
+    int status = 0;     /* first OMPI_ERR_* among the parts */
+    /** Called once, with the link lock held; deletes itself afterwards. */
+    virtual void finish(int status) = 0;
+};
+
+class BackendLink {
+public:
+    static BackendLink *get();
+    static void release();
+    static const std::string &unavailable_reason();
+
+    std::mutex &mutex() { return mu_; }
+
+    ov_fe_t *fe() const { return fe_; }
+    uint64_t instance() const { return instance_; }
+    uint64_t guest_hash() const { return guest_hash_; }
+    uint64_t job_key() const { return job_key_; }
+    uint32_t rank() const { return rank_; }
+    char *region_base() const { return static_cast<char *>(ov_fe_region_base(fe_)); }
+    /** True when origin buffers may be handed to the backend by address. */
+    bool single_copy() const { return single_copy_; }
+    uint64_t single_copy_min() const { return single_copy_min_; }
+    uint64_t chunk() const { return chunk_; }
+    const ov_win_t &staging() const { return staging_; }
+
+    /** Reserves `len` bytes of staging (64-byte aligned), retiring completions
+     *  while it is full.  len <= staging capacity / 2 (callers chunk).  Returns
+     *  the staging offset, or a negative OMPI_ERR_*. */
+    int64_t stage(uint64_t len);
+    char *staging_ptr(uint64_t off) const { return static_cast<char *>(staging_.base) + off; }
+
+    /** Publishes one descriptor (cookie filled in here) with its completion
+     *  action; counts it on c.tracker.  OMPI_SUCCESS or OMPI_ERR_*. */
+    int submit(ov_req_desc d, const Completion &c);
+
+    /** Retires whatever has completed; never blocks.  OMPI_SUCCESS or the
+     *  error that made the backend unusable. */
+    int progress();
+    /** Retires completions until pred() holds (spinning, then blocking in the
+     *  frontend's bounded wait). */
+    template <class Pred> int wait_until(Pred pred)
+    {
+        while (!pred()) {
+            int ret = wait_one();
+            if (ret != 0) {
+                return ret;
+            }
+        }
+        return 0;
+    }
+    /** Runs one internal request (lock, unlock) to completion; returns its
+     *  ov_status_t through *status. */
+    int run(const ov_req_desc &d, int *status);
+
+    /** Bytes and requests moved, for the verbose summary. */
+    uint64_t requests() const { return requests_; }
+    uint64_t requests_retired() const { return retired_; }
+
+private:
+    BackendLink() = default;
+    int connect();
+    int wait_one();
+    int retire(const ov_completion &c);
+
+    std::mutex mu_;
+    ov_fe_t *fe_ = nullptr;
+    uint64_t instance_ = 0, guest_hash_ = 0, job_key_ = 0;
+    uint32_t rank_ = 0;
+    bool single_copy_ = false;
+    uint64_t single_copy_min_ = 0, chunk_ = 0;
+    ov_win_t staging_{};
+    /* staging ring: [tail_, head_) in use (wrapping); head_ is where the next
+     * reservation starts */
+    uint64_t head_ = 0, tail_ = 0, used_ = 0;
+    std::deque<Completion> inflight_;
+    uint64_t next_cookie_ = 1, requests_ = 0, retired_ = 0;
+    bool dead_ = false;
+};
+
+/** ov_status_t -> OMPI_ERR_* (MPI error class the user sees). */
+int ompi_error_from_ov(int ov_status);
+
+} // namespace ov::osc
+
+#endif /* OMPI_OSC_VIRT_LINK_H */
