@@ -118,7 +118,10 @@ struct ompi_osc_virt_target_t {
 /** Per-window module.  `super` must stay first: Open MPI casts win->w_osc_module. */
 struct ompi_osc_virt_module_t {
     ompi_osc_base_module_t super;
-    /** The fallback window serving targets off the backend (never null). */
+    /** The fallback window serving targets off the backend.  Null only for a
+     *  window the backend serves entirely under MPI_THREAD_MULTIPLE (pt2pt
+     *  refuses that level); then what would need it fails with
+     *  MPI_ERR_UNSUPPORTED_OPERATION (pair-type accumulates). */
     ov::osc::FallbackWindow *fallback;
     /** The backend path (null when the window's memory is not in a region:
      *  create and dynamic windows, or no backend). */

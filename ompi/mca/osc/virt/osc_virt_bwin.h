@@ -98,6 +98,8 @@ public:
     int shared_query(int rank, size_t *size, int *disp_unit, void *baseptr);
 
     /* ---- synchronization (the backend side only) */
+    /** Barrier over the window's ranks (fence of a window without fallback). */
+    int barrier() { return comm_->c_coll->coll_barrier(comm_, comm_->c_coll->coll_barrier_module); }
     int drain();             /* every request of this window */
     int drain_target(int t); /* requests to t */
     int lock(int type, int t, int assert_flags);

@@ -274,11 +274,22 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
             }
         }
 
+        /* pt2pt refuses MPI_THREAD_MULTIPLE.  A window the backend serves
+         * entirely does without it (all_local is the same on every rank). */
+        const bool skip_fallback = mca_osc_virt_component.enable_mpi_threads &&
+                                   nullptr != module->backend && module->backend->all_local();
         /* Collective: every rank reaches this call, and the fallback agrees
          * on failure itself (its select is collective over comm). */
-        ret = ov::osc::FallbackWindow::create(fallback_component, win, base, size, disp_unit,
-                                              comm, info, fallback_flavor, model,
-                                              &module->fallback);
+        ret = skip_fallback ? OMPI_SUCCESS
+                            : ov::osc::FallbackWindow::create(fallback_component, win, base, size,
+                                                              disp_unit, comm, info,
+                                                              fallback_flavor, model,
+                                                              &module->fallback);
+        if (skip_fallback) {
+            *model = MPI_WIN_UNIFIED;
+            OSC_VIRT_VERBOSE(10, "MPI_THREAD_MULTIPLE: window served by the backend alone, "
+                             "no fallback");
+        }
         if (OMPI_SUCCESS != ret) {
             if (nullptr != module->backend) {
                 module->backend->destroy();
@@ -290,7 +301,9 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
         if (MPI_WIN_FLAVOR_DYNAMIC != flavor) {
             ret = ompi_osc_virt_module_exchange_extents(module, comm, size, disp_unit);
             if (OMPI_SUCCESS != ret) {
-                module->fallback->destroy();
+                if (nullptr != module->fallback) {
+                    module->fallback->destroy();
+                }
                 if (nullptr != module->backend) {
                     module->backend->destroy();
                 }
@@ -306,13 +319,15 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
         }
         win->w_osc_module = &module->super;
         /* ompi_win_set_name truncates to MPI_MAX_OBJECT_NAME */
-        std::string name = std::string("virt (") + module->fallback->shadow()->w_name + ")";
+        std::string name = nullptr != module->fallback
+                               ? std::string("virt (") + module->fallback->shadow()->w_name + ")"
+                               : std::string("virt (backend)");
         ompi_win_set_name(win, name.c_str());
 
         OSC_VIRT_VERBOSE(10, "rank %d: %s window of %zu bytes over %d ranks; targets the "
                          "backend does not serve go through %s", ompi_comm_rank(comm),
                          flavor_name(flavor), size, ompi_comm_size(comm),
-                         module->fallback->component_name());
+                         nullptr != module->fallback ? module->fallback->component_name() : "nothing");
         return OMPI_SUCCESS;
     } catch (...) {
         return OMPI_ERROR;

@@ -44,6 +44,11 @@ FallbackWindow *route(ompi_win_t *win, const char *op, int target)
 {
     ompi_osc_virt_module_t *m = virt_module(win);
     constexpr ov_osc_path path = ov_osc_path::fallback;
+    if (nullptr == m->fallback) {
+        OSC_VIRT_VERBOSE(10, "%s target %d needs the fallback, which this window does not have "
+                         "(MPI_THREAD_MULTIPLE): MPI_ERR_UNSUPPORTED_OPERATION", op, target);
+        return nullptr;
+    }
     m->ops_by_path[static_cast<int>(path)].fetch_add(1, std::memory_order_relaxed);
     if (target >= 0) {
         OSC_VIRT_VERBOSE(20, "%s target %d -> %s(%s)", op, target, ompi_osc_virt_path_name(path),
@@ -111,6 +116,9 @@ int ensure_fallback_epoch(ompi_win_t *win, int target)
 {
     ompi_osc_virt_module_t *m = virt_module(win);
     ov::osc::BackendWindow *bw = m->backend;
+    if (nullptr == m->fallback) {
+        return OMPI_ERR_NOT_SUPPORTED;
+    }
     if (nullptr != bw && target >= 0 && target < m->ntargets && bw->locks_here(target)) {
         const int held = bw->lock_type_held(target);
         const bool all = bw->lock_all_held();
@@ -156,6 +164,9 @@ int confirm_fallback_lock(ompi_win_t *win, int target)
         }                                                                             \
     } while (0)
 
+/* What a call that needs the fallback returns when the window has none. */
+#define NO_FALLBACK_RESULT(op) OMPI_ERR_NOT_SUPPORTED
+
 #define CONFIRM(target)                                                               \
     do {                                                                              \
         int confirm_ret_ = confirm_fallback_lock(win, target);                        \
@@ -178,6 +189,9 @@ int virt_shared_query(ompi_win_t *win, int rank, size_t *size, int *disp_unit, v
         return m->backend->shared_query(rank, size, disp_unit, baseptr);
     }
     FallbackWindow *fw = route(win, "shared_query", rank);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("shared_query");
+    }
     if (nullptr == fw->ops()->osc_win_shared_query) {
         return OMPI_ERR_NOT_SUPPORTED;
     }
@@ -187,12 +201,18 @@ int virt_shared_query(ompi_win_t *win, int rank, size_t *size, int *disp_unit, v
 int virt_attach(ompi_win_t *win, void *base, size_t len)
 {
     FallbackWindow *fw = route(win, "attach", -1);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("attach");
+    }
     return fw->ops()->osc_win_attach(fw->shadow(), base, len);
 }
 
 int virt_detach(ompi_win_t *win, const void *base)
 {
     FallbackWindow *fw = route(win, "detach", -1);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("detach");
+    }
     return fw->ops()->osc_win_detach(fw->shadow(), base);
 }
 
@@ -207,7 +227,7 @@ int virt_free(ompi_win_t *win)
     /* The fallback first: its free is collective and ends every access to
      * our memory through it; the backend side then waits, barriers and
      * returns the region memory. */
-    int ret = m->fallback->destroy();
+    int ret = nullptr != m->fallback ? m->fallback->destroy() : OMPI_SUCCESS;
     m->fallback = nullptr;
     if (nullptr != m->backend) {
         int r = m->backend->destroy();
@@ -237,6 +257,9 @@ int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, i
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "put", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("put");
+    }
     return fw->ops()->osc_put(origin, origin_count, origin_dt, target, target_disp, target_count,
                               target_dt, fw->shadow());
 }
@@ -253,6 +276,9 @@ int virt_get(void *origin, int origin_count, ompi_datatype_t *origin_dt, int tar
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "get", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("get");
+    }
     return fw->ops()->osc_get(origin, origin_count, origin_dt, target, target_disp, target_count,
                               target_dt, fw->shadow());
 }
@@ -281,6 +307,9 @@ int virt_accumulate(const void *origin, int origin_count, ompi_datatype_t *origi
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "accumulate", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("accumulate");
+    }
     return fw->ops()->osc_accumulate(origin, origin_count, origin_dt, target, target_disp,
                                      target_count, target_dt, op, fw->shadow());
 }
@@ -296,6 +325,9 @@ int virt_compare_and_swap(const void *origin, const void *compare, void *result,
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "compare_and_swap", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("compare_and_swap");
+    }
     return fw->ops()->osc_compare_and_swap(origin, compare, result, dt, target, target_disp,
                                            fw->shadow());
 }
@@ -311,6 +343,9 @@ int virt_fetch_and_op(const void *origin, void *result, ompi_datatype_t *dt, int
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "fetch_and_op", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("fetch_and_op");
+    }
     return fw->ops()->osc_fetch_and_op(origin, result, dt, target, target_disp, op, fw->shadow());
 }
 
@@ -327,6 +362,9 @@ int virt_get_accumulate(const void *origin, int origin_count, ompi_datatype_t *o
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "get_accumulate", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("get_accumulate");
+    }
     return fw->ops()->osc_get_accumulate(origin, origin_count, origin_dt, result, result_count,
                                          result_dt, target, target_disp, target_count, target_dt,
                                          op, fw->shadow());
@@ -345,6 +383,9 @@ int virt_rput(const void *origin, int origin_count, ompi_datatype_t *origin_dt, 
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "rput", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("rput");
+    }
     return fw->ops()->osc_rput(origin, origin_count, origin_dt, target, target_disp,
                                target_count, target_dt, fw->shadow(), request);
 }
@@ -362,6 +403,9 @@ int virt_rget(void *origin, int origin_count, ompi_datatype_t *origin_dt, int ta
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "rget", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("rget");
+    }
     return fw->ops()->osc_rget(origin, origin_count, origin_dt, target, target_disp,
                                target_count, target_dt, fw->shadow(), request);
 }
@@ -379,6 +423,9 @@ int virt_raccumulate(const void *origin, int origin_count, ompi_datatype_t *orig
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "raccumulate", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("raccumulate");
+    }
     return fw->ops()->osc_raccumulate(origin, origin_count, origin_dt, target, target_disp,
                                       target_count, target_dt, op, fw->shadow(), request);
 }
@@ -396,6 +443,9 @@ int virt_rget_accumulate(const void *origin, int origin_count, ompi_datatype_t *
     }
     FALLBACK_EPOCH(target);
     FallbackWindow *fw = route(win, "rget_accumulate", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("rget_accumulate");
+    }
     return fw->ops()->osc_rget_accumulate(origin, origin_count, origin_dt, result, result_count,
                                           result_dt, target, target_disp, target_count,
                                           target_dt, op, fw->shadow(), request);
@@ -413,7 +463,8 @@ int virt_fence(int assert_flags, ompi_win_t *win)
     /* The fallback's fence is collective on every rank and synchronizing:
      * nobody leaves it before everybody drained. */
     FallbackWindow *fw = route(win, "fence", -1);
-    int r = fw->ops()->osc_fence(assert_flags, fw->shadow());
+    int r = nullptr != fw ? fw->ops()->osc_fence(assert_flags, fw->shadow())
+                          : m->backend->barrier();
     if (nullptr != m->backend) {
         m->backend->fence_done(assert_flags);
     }
@@ -430,6 +481,9 @@ int virt_start(ompi_group_t *group, int assert_flags, ompi_win_t *win)
         }
     }
     FallbackWindow *fw = route(win, "start", -1);
+    if (nullptr == fw) {
+        return OMPI_SUCCESS;
+    }
     return fw->ops()->osc_start(group, assert_flags, fw->shadow());
 }
 
@@ -441,6 +495,9 @@ int virt_complete(ompi_win_t *win)
         ret = m->backend->complete();
     }
     FallbackWindow *fw = route(win, "complete", -1);
+    if (nullptr == fw) {
+        return ret;
+    }
     int r = fw->ops()->osc_complete(fw->shadow());
     return OMPI_SUCCESS != ret ? ret : r;
 }
@@ -455,6 +512,9 @@ int virt_post(ompi_group_t *group, int assert_flags, ompi_win_t *win)
         }
     }
     FallbackWindow *fw = route(win, "post", -1);
+    if (nullptr == fw) {
+        return OMPI_SUCCESS;
+    }
     return fw->ops()->osc_post(group, assert_flags, fw->shadow());
 }
 
@@ -466,6 +526,9 @@ int virt_wait(ompi_win_t *win)
         ret = m->backend->wait();
     }
     FallbackWindow *fw = route(win, "wait", -1);
+    if (nullptr == fw) {
+        return ret;
+    }
     int r = fw->ops()->osc_wait(fw->shadow());
     return OMPI_SUCCESS != ret ? ret : r;
 }
@@ -480,6 +543,10 @@ int virt_test(ompi_win_t *win, int *flag)
         }
     }
     FallbackWindow *fw = route(win, "test", -1);
+    if (nullptr == fw) {
+        *flag = 1;
+        return OMPI_SUCCESS;
+    }
     return fw->ops()->osc_test(fw->shadow(), flag);
 }
 
@@ -494,6 +561,9 @@ int virt_lock(int lock_type, int target, int assert_flags, ompi_win_t *win)
         return bw->lock(lock_type, target, assert_flags);
     }
     FallbackWindow *fw = route(win, "lock", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("lock");
+    }
     int ret = fw->ops()->osc_lock(lock_type, target, assert_flags, fw->shadow());
     if (OMPI_SUCCESS == ret && nullptr != bw) {
         bw->note_fallback_lock(target, true);
@@ -524,6 +594,9 @@ int virt_unlock(int target, ompi_win_t *win)
         ret = bw->drain_target(target);
     }
     fw = route(win, "unlock", target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("unlock");
+    }
     int r = fw->ops()->osc_unlock(target, fw->shadow());
     if (nullptr != bw && OMPI_SUCCESS == r) {
         bw->note_fallback_lock(target, false);
@@ -542,6 +615,9 @@ int virt_lock_all(int assert_flags, ompi_win_t *win)
         return bw->lock_all(assert_flags);
     }
     FallbackWindow *fw = route(win, "lock_all", -1);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("lock_all");
+    }
     int ret = fw->ops()->osc_lock_all(assert_flags, fw->shadow());
     if (OMPI_SUCCESS == ret && nullptr != bw) {
         bw->note_fallback_lock_all(true);
@@ -576,6 +652,9 @@ int virt_unlock_all(ompi_win_t *win)
         ret = bw->drain();
     }
     fw = route(win, "unlock_all", -1);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT("unlock_all");
+    }
     int r = fw->ops()->osc_unlock_all(fw->shadow());
     if (nullptr != bw && OMPI_SUCCESS == r) {
         bw->note_fallback_lock_all(false);
@@ -590,6 +669,9 @@ int virt_sync(ompi_win_t *win)
     /* load/store on shared windows: order them against everybody's */
     std::atomic_thread_fence(std::memory_order_seq_cst);
     FallbackWindow *fw = route(win, "sync", -1);
+    if (nullptr == fw) {
+        return OMPI_SUCCESS;
+    }
     return fw->ops()->osc_sync(fw->shadow());
 }
 
