@@ -11,6 +11,9 @@
 //    false; execution continues so the other ranks are not left hanging.
 //  * Use ctx.expect_eq(...) for element checks: the first mismatch is kept
 //    (what, index, expected, actual) and further mismatches are counted.
+//  * Unless a case is about one window flavor, make its window with win_vec()
+//    and use the WinMem it fills: --flavor selects MPI_Win_create or
+//    MPI_Win_allocate for every such case.
 #pragma once
 
 // Plain MPI C API: keep the deprecated C++ bindings (and their warnings) out.
@@ -25,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -35,8 +39,14 @@ namespace rma {
 
 enum class Verdict : int { Pass = 0, Skip = 1, Fail = 2 };
 
+// How the cases that are not about one window flavor get their window memory
+// (--flavor): MPI_Win_create over storage the test owns, or MPI_Win_allocate.
+enum class Flavor : int { Create = 0, Allocate = 1 };
+const char* flavor_name(Flavor f);
+
 struct Options {
     bool verbose = false;
+    Flavor flavor = Flavor::Create;
     int shared_mode = 0;  // 0: probe, 1: forced (--with-shared), -1: off (--no-shared)
     unsigned timeout = 120;
     std::string only;
@@ -203,6 +213,75 @@ template <class T>
 bool win_create_vec(Ctx& ctx, std::vector<T>& v, Window& w) {
     return win_create(ctx, v.data(), static_cast<MPI_Aint>(v.size() * sizeof(T)),
                       static_cast<int>(sizeof(T)), w);
+}
+
+// ------------------------------------------------------------ window memory
+// The local memory of a window made by win_vec(): n elements of T, either
+// owned here (Flavor::Create) or allocated by MPI (Flavor::Allocate; valid
+// until the window is freed).  Declare it BEFORE its Window, so the window is
+// freed first.  Cases read and write it like the std::vector it replaces.
+template <class T>
+class WinMem {
+public:
+    WinMem() = default;
+    WinMem(const WinMem&) = delete;
+    WinMem& operator=(const WinMem&) = delete;
+    T* data() { return p_; }
+    const T* data() const { return p_; }
+    size_t size() const { return n_; }
+    T* begin() { return p_; }
+    T* end() { return p_ + n_; }
+    T& operator[](size_t i) { return p_[i]; }
+    const T& operator[](size_t i) const { return p_[i]; }
+
+private:
+    template <class U>
+    friend bool win_vec(Ctx&, std::vector<U>, Window&, WinMem<U>&);
+    std::vector<T> own_;  // Flavor::Create only
+    T* p_ = nullptr;
+    size_t n_ = 0;
+};
+
+// Window of init.size() elements of T (disp_unit sizeof(T)) holding init, made
+// according to ctx.opt.flavor.  Create: MPI_Win_create over storage in `m`
+// that is initialised before creation (as the cases always did).  Allocate:
+// MPI_Win_allocate, then every rank stores init into its memory inside an
+// exclusive lock epoch on itself (MPI_Win_lock/unlock(self) makes the stores
+// public in the separate model too) and a barrier keeps every other rank's
+// accesses after that.  Returns ctx.all_ok() (collective); on false, m is
+// empty on the ranks where creation failed.
+template <class T>
+bool win_vec(Ctx& ctx, std::vector<T> init, Window& w, WinMem<T>& m) {
+    static_assert(std::is_trivially_copyable_v<T>, "window elements are copied bytewise");
+    const size_t n = init.size();
+    const MPI_Aint bytes = static_cast<MPI_Aint>(n * sizeof(T));
+    const int du = static_cast<int>(sizeof(T));
+    if (ctx.opt.flavor == Flavor::Create) {
+        m.own_ = std::move(init);
+        m.p_ = m.own_.data();
+        m.n_ = n;
+        return win_create(ctx, m.p_, bytes, du, w);
+    }
+    T* base = nullptr;
+    if (!win_allocate(ctx, bytes, du, &base, w)) return false;
+    m.p_ = base;
+    m.n_ = n;
+    if (CK(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, ctx.rank, 0, w.win))) {
+        if (n) std::memcpy(static_cast<void*>(base), init.data(), n * sizeof(T));
+        CK(MPI_Win_unlock(ctx.rank, w.win));
+    }
+    CK(MPI_Barrier(ctx.comm));
+    return ctx.all_ok();
+}
+
+template <class T>
+struct NoDeduce {
+    using type = T;
+};
+// Same, every element = v.
+template <class T>
+bool win_vec(Ctx& ctx, size_t n, const typename NoDeduce<T>::type& v, Window& w, WinMem<T>& m) {
+    return win_vec(ctx, std::vector<T>(n, v), w, m);
 }
 
 // Read the local window memory after remote passive-target updates:

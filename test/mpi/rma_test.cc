@@ -1,8 +1,9 @@
 // rma_test - MPI-3 one-sided conformance / integration test with checked results.
 //
-// Run:  mpirun -np 2 [--mca osc virt] ./rma_test [options]
-// Output (rank 0, stdout): one line per case, "PASS <case>", "FAIL <case>: <detail>"
-// or "SKIP <case>: <reason>", then exactly "N passed, N failed, N skipped".
+// Run:  mpirun -np 2 [--mca osc virt] ./rma_test [--flavor create|allocate] [options]
+// Output (rank 0, stdout): a header "# rma_test: N ranks, window flavor F", one
+// line per case, "PASS <case>", "FAIL <case>: <detail>" or "SKIP <case>: <reason>",
+// then exactly "N passed, N failed, N skipped".
 // Exit code 0 iff no case failed.  See --help.
 //
 // Cases live in rma_cases_*.cc; the harness is declared in rma_harness.h.
@@ -48,6 +49,8 @@ std::string mpi_error_string(int rc) {
     buf[len] = '\0';
     return std::string(mpi_error_class_name(ec)) + " (class " + std::to_string(ec) + "): " + buf;
 }
+
+const char* flavor_name(Flavor f) { return f == Flavor::Allocate ? "allocate" : "create"; }
 
 const char* op_name(MPI_Op op) {
     if (op == MPI_SUM) return "MPI_SUM";
@@ -205,6 +208,8 @@ void usage(const char* prog) {
         "  --list             list case names and exit\n"
         "  --only PATTERN     run only cases whose name contains PATTERN (repeatable: any matches;\n"
         "                     a comma-separated list is also accepted)\n"
+        "  --flavor KIND      window memory of the cases not about one flavor: 'create' (default,\n"
+        "                     MPI_Win_create over memory the test owns) or 'allocate' (MPI_Win_allocate)\n"
         "  --with-shared      run the MPI_Win_allocate_shared case unconditionally (refusal = FAIL)\n"
         "  --no-shared        skip the MPI_Win_allocate_shared case\n"
         "                     (default: probe; if the component refuses, the case is SKIPped)\n"
@@ -212,7 +217,8 @@ void usage(const char* prog) {
         "                     'FAIL timeout in case <name>' and calls MPI_Abort\n"
         "  --verbose          per-case timings, INFO notes and per-rank failure details on stderr\n"
         "Environment: RMA_TEST_INJECT_HANG=<case> makes the last rank hang in <case> (tests the watchdog).\n"
-        "Output: 'PASS <case>' | 'FAIL <case>: <detail>' | 'SKIP <case>: <reason>' per case, then\n"
+        "Output: a header line '# rma_test: N ranks, window flavor KIND', then\n"
+        "'PASS <case>' | 'FAIL <case>: <detail>' | 'SKIP <case>: <reason>' per case, then\n"
         "'N passed, N failed, N skipped'. Exit code 0 iff nothing failed.\n",
         prog);
 }
@@ -263,6 +269,11 @@ int main(int argc, char** argv) {
             for (auto& p : split_commas(need("a pattern"))) patterns.push_back(p);
         } else if (a.rfind("--only=", 0) == 0) {
             for (auto& p : split_commas(a.substr(7))) patterns.push_back(p);
+        } else if (a == "--flavor" || a.rfind("--flavor=", 0) == 0) {
+            std::string v = a == "--flavor" ? need("create or allocate") : a.substr(9);
+            if (v == "create") opt.flavor = rma::Flavor::Create;
+            else if (v == "allocate") opt.flavor = rma::Flavor::Allocate;
+            else if (bad.empty()) bad = "bad --flavor value '" + v + "' (want create or allocate)";
         } else if (a == "--timeout" || a.rfind("--timeout=", 0) == 0) {
             std::string v = a == "--timeout" ? need("seconds") : a.substr(10);
             char* end = nullptr;
@@ -302,8 +313,10 @@ int main(int argc, char** argv) {
     rma::Ctx ctx(comm, opt);
 
     std::signal(SIGALRM, on_alarm);
-    if (g_rank == 0 && opt.verbose) {
-        std::fprintf(stderr, "rma_test: %d ranks, timeout %u s per case\n", ctx.size, opt.timeout);
+    if (g_rank == 0) {
+        std::printf("# rma_test: %d ranks, window flavor %s\n", ctx.size, rma::flavor_name(opt.flavor));
+        std::fflush(stdout);
+        if (opt.verbose) std::fprintf(stderr, "rma_test: %d ranks, timeout %u s per case\n", ctx.size, opt.timeout);
     }
 
     int npass = 0, nfail = 0, nskip = 0;
