@@ -8,9 +8,9 @@ using namespace rma;
 // ===================================================================== concurrency
 RMA_CASE(60, conc_accumulate_sum, "all ranks MPI_Accumulate(SUM) into one element (and into every rank) under lock_all") {
     const int iters = 2000;
-    std::vector<long long> buf(2, 0);
+    WinMem<long long> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 2, 0, w, buf)) return;
     const long long one = 1, mine = ctx.rank + 1;
     CK(MPI_Win_lock_all(0, w.win));
     for (int it = 0; it < iters; ++it) {
@@ -37,9 +37,9 @@ RMA_CASE(60, conc_accumulate_sum, "all ranks MPI_Accumulate(SUM) into one elemen
 
 RMA_CASE(60, conc_fetch_and_op_counter, "shared-lock MPI_Fetch_and_op counter: unique tickets, exact total") {
     const int iters = 500;
-    std::vector<long long> buf(1, 0);
+    WinMem<long long> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 1, 0, w, buf)) return;
     std::vector<long long> tickets(iters, -1);
     const long long one = 1;
     CK(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, w.win));
@@ -71,9 +71,9 @@ RMA_CASE(60, conc_fetch_and_op_counter, "shared-lock MPI_Fetch_and_op counter: u
 
 RMA_CASE(60, conc_exclusive_rmw, "exclusive-lock get/flush/put increments: no lost updates") {
     const int iters = 200;
-    std::vector<long long> buf(2, 0);
+    WinMem<long long> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 2, 0, w, buf)) return;
     std::vector<long long> seen(iters, -1);
     for (int it = 0; it < iters; ++it) {
         long long v = -1;
@@ -100,9 +100,9 @@ RMA_CASE(60, conc_exclusive_rmw, "exclusive-lock get/flush/put increments: no lo
 
 RMA_CASE(60, conc_cas_mutex, "MPI_Compare_and_swap spin mutex protecting a get/put critical section") {
     const int iters = 50;
-    std::vector<int> buf(2, 0);  // [0] mutex (0 free, r+1 held by r), [1] counter
+    WinMem<int> buf;  // [0] mutex (0 free, r+1 held by r), [1] counter
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 2, 0, w, buf)) return;
     const int zero = 0, me = ctx.rank + 1;
     long spins = 0;
     CK(MPI_Win_lock_all(0, w.win));
@@ -145,13 +145,14 @@ constexpr int kGuard = 16;
 constexpr int kWin = 32;
 constexpr int kSentinel = 0x5a5a5a5a;
 
-// The window is the middle of a larger buffer, so an unchecked out-of-range
-// access lands in a guard zone we own instead of corrupting the heap.
-void range_error_case(Ctx& ctx, MPI_Aint disp, const char* what, int expected_class) {
-    std::vector<int> mem(kGuard + kWin + kGuard, kSentinel);
-    for (int i = 0; i < kWin; ++i) mem[kGuard + i] = -1;
-    Window w(ctx);
-    if (!win_create(ctx, mem.data() + kGuard, kWin * sizeof(int), sizeof(int), w)) return;
+// One out-of-range MPI_Put into the right neighbour's window w, whose local
+// memory is win_mem (kWin ints, all -1), and the checks at origin and target.
+// guarded: win_mem is the middle of a kGuard+kWin+kGuard buffer we own (so an
+// unchecked access lands in a guard zone instead of corrupting the heap) and
+// the guards are checked.  Returns (collectively) whether every origin saw
+// its put rejected.
+bool bad_put(Ctx& ctx, Window& w, int* win_mem, bool guarded, MPI_Aint disp, const std::string& what,
+             int expected_class) {
     const int src[4] = {11, 22, 33, 44};
     const int r = ctx.right();
     CK(MPI_Win_lock(MPI_LOCK_SHARED, r, 0, w.win));
@@ -161,7 +162,7 @@ void range_error_case(Ctx& ctx, MPI_Aint disp, const char* what, int expected_cl
     MPI_Error_class(rc, &ec);
     std::string seen;
     if (rc != MPI_SUCCESS) {
-        seen = std::string(what) + " returned " + mpi_error_string(rc);
+        seen = what + " returned " + mpi_error_string(rc);
         ctx.info(seen);
         if (ec != expected_class)
             ctx.info(std::string("expected ") + mpi_error_class_name(expected_class) + ", accepted any error class");
@@ -178,7 +179,10 @@ void range_error_case(Ctx& ctx, MPI_Aint disp, const char* what, int expected_cl
     const bool left_accepted = accepted[static_cast<size_t>(ctx.left())] != 0;
     local_read(ctx, w.win, [&] {
         int hit = 0;
-        for (int i = 0; i < kGuard; ++i) hit += (mem[i] != kSentinel) + (mem[kGuard + kWin + i] != kSentinel);
+        if (guarded) {
+            const int* mem = win_mem - kGuard;
+            for (int i = 0; i < kGuard; ++i) hit += (mem[i] != kSentinel) + (mem[kGuard + kWin + i] != kSentinel);
+        }
         if (hit && left_accepted)
             ctx.skip("target range not checked: " + std::to_string(hit) +
                      " guard element(s) outside the window were overwritten");
@@ -188,13 +192,40 @@ void range_error_case(Ctx& ctx, MPI_Aint disp, const char* what, int expected_cl
         for (int i = 0; i < kWin; ++i) {
             const long j = i - static_cast<long>(disp);  // index into src if covered by the bad put
             if (j >= 0 && j < 4 && left_accepted) {
-                if (mem[kGuard + i] != -1 && mem[kGuard + i] != src[j])
-                    ctx.expect_eq("window element covered by the bad put", i, src[j], mem[kGuard + i]);
+                if (win_mem[i] != -1 && win_mem[i] != src[j])
+                    ctx.expect_eq("window element covered by the bad put", i, src[j], win_mem[i]);
             } else {
-                ctx.expect_eq("window contents (must be untouched)", i, -1, mem[kGuard + i]);
+                ctx.expect_eq("window contents (must be untouched)", i, -1, win_mem[i]);
             }
         }
     });
+    for (int a : accepted)
+        if (a) return false;
+    return true;
+}
+
+// The bad put on a guarded MPI_Win_create window (both flavors).  With
+// --flavor allocate it is repeated on an MPI_Win_allocate window, whose
+// surroundings belong to MPI, but only when every origin saw it rejected on
+// the guarded window: a component that does not check would corrupt the heap.
+void range_error_case(Ctx& ctx, MPI_Aint disp, const char* what, int expected_class) {
+    bool rejected = false;
+    {
+        std::vector<int> mem(kGuard + kWin + kGuard, kSentinel);
+        for (int i = 0; i < kWin; ++i) mem[kGuard + i] = -1;
+        Window w(ctx);
+        if (!win_create(ctx, mem.data() + kGuard, kWin * sizeof(int), sizeof(int), w)) return;
+        rejected = bad_put(ctx, w, mem.data() + kGuard, true, disp, what, expected_class);
+    }
+    if (ctx.opt.flavor != Flavor::Allocate) return;
+    if (!rejected) {
+        ctx.info("not repeated on an MPI_Win_allocate window: the component accepted it on a guarded window");
+        return;
+    }
+    WinMem<int> wm;
+    Window w(ctx);
+    if (!win_vec(ctx, kWin, -1, w, wm)) return;
+    bad_put(ctx, w, wm.data(), false, disp, std::string(what) + " into an MPI_Win_allocate window", expected_class);
 }
 }  // namespace
 
@@ -221,9 +252,9 @@ void no_epoch_check(Ctx& ctx, const char* what, int rc, std::vector<std::string>
 }  // namespace
 
 RMA_CASE(70, err_no_epoch, "MPI_Put / MPI_Get outside any epoch -> MPI_ERR_RMA_SYNC (SKIP if unchecked)") {
-    std::vector<int> buf(8, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 8, -1, w, buf)) return;
     int v = 99, g = -9;
     std::vector<std::string> unchecked;
     no_epoch_check(ctx, "MPI_Put", MPI_Put(&v, 1, MPI_INT, ctx.right(), 0, 1, MPI_INT, w.win), unchecked);
@@ -248,9 +279,9 @@ RMA_CASE(70, err_no_epoch, "MPI_Put / MPI_Get outside any epoch -> MPI_ERR_RMA_S
 }
 
 RMA_CASE(70, err_sync_misuse, "unlock/flush without a lock -> MPI_ERR_RMA_SYNC (SKIP if unchecked)") {
-    std::vector<int> buf(8, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 8, -1, w, buf)) return;
     std::vector<std::string> unchecked;
     no_epoch_check(ctx, "MPI_Win_unlock", MPI_Win_unlock(ctx.right(), w.win), unchecked);
     no_epoch_check(ctx, "MPI_Win_flush", MPI_Win_flush(ctx.right(), w.win), unchecked);

@@ -12,9 +12,9 @@ namespace {
 template <class T>
 void put_get_type(Ctx& ctx) {
     const int n = 37;  // odd count on purpose
-    std::vector<T> buf(2 * n, T(0));
+    WinMem<T> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 2 * n, T(0), w, buf)) return;
     const std::string tn = std::string("put/get ") + std::to_string(sizeof(T)) + "-byte type ";
     std::vector<T> src(n), got(n, T(0));
     for (int i = 0; i < n; ++i) src[i] = static_cast<T>(pat(ctx.rank, i) % 100 + (std::is_floating_point_v<T> ? 0.25 : 0));
@@ -72,11 +72,12 @@ void acc_case(Ctx& ctx) {
         for (MPI_Op o : {MPI_BAND, MPI_BOR, MPI_BXOR, MPI_LAND, MPI_LOR, MPI_LXOR}) ops.push_back(o);
     }
     const int K = 16, nops = static_cast<int>(ops.size());
-    std::vector<T> buf(static_cast<size_t>(nops) * K);
+    std::vector<T> buf0(static_cast<size_t>(nops) * K);
     for (int o = 0; o < nops; ++o)
-        for (int k = 0; k < K; ++k) buf[o * K + k] = acc_init<T>(ops[o], ctx.rank, k);
+        for (int k = 0; k < K; ++k) buf0[o * K + k] = acc_init<T>(ops[o], ctx.rank, k);
+    WinMem<T> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     // contributions stay alive until the closing fence
     std::vector<std::vector<T>> contrib(static_cast<size_t>(nops * ctx.size), std::vector<T>(K));
     for (int rep = 0; rep < 2; ++rep) {
@@ -111,12 +112,13 @@ template <class T>
 void get_acc_type(Ctx& ctx) {
     const int K = 8;
     const std::string tn = type_name<T>();
-    std::vector<T> buf(4 * K);
+    std::vector<T> buf0(4 * K);
     auto init = [](int rank, int region, int k) { return static_cast<T>(rank * 100 + region * 10 + k); };
     for (int g = 0; g < 4; ++g)
-        for (int k = 0; k < K; ++k) buf[g * K + k] = init(ctx.rank, g, k);
+        for (int k = 0; k < K; ++k) buf0[g * K + k] = init(ctx.rank, g, k);
+    WinMem<T> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     const int r = ctx.right();
     std::vector<T> c(K), res0(K), res1(K), res2(K), res3(K), res0b(K);
     for (int k = 0; k < K; ++k) c[k] = static_cast<T>(k * 3 + 1 + ctx.rank);
@@ -154,10 +156,11 @@ void get_acc_type(Ctx& ctx) {
 template <class T>
 void fetch_op_type(Ctx& ctx) {
     const std::string tn = type_name<T>();
-    std::vector<T> buf(4, T(0));
-    buf[0] = static_cast<T>(100 + ctx.rank);
+    std::vector<T> buf0(4, T(0));
+    buf0[0] = static_cast<T>(100 + ctx.rank);
+    WinMem<T> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     struct Step { MPI_Op op; T operand; };
     std::vector<Step> steps = {{MPI_SUM, T(5)},  {MPI_NO_OP, T(0)}, {MPI_REPLACE, T(42)}, {MPI_MAX, T(10)},
                                {MPI_MIN, T(10)}, {MPI_PROD, T(3)}};
@@ -194,10 +197,11 @@ void fetch_op_type(Ctx& ctx) {
 template <class T>
 void cas_type(Ctx& ctx, bool self) {
     const std::string tn = std::string(type_name<T>()) + (self ? " CAS(self)" : " CAS");
-    std::vector<T> buf(2, T(0));
-    buf[0] = static_cast<T>(1000 + ctx.rank);
+    std::vector<T> buf0(2, T(0));
+    buf0[0] = static_cast<T>(1000 + ctx.rank);
+    WinMem<T> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     const int t = self ? ctx.rank : ctx.right();
     T o1 = static_cast<T>(ctx.rank * 10 + 1), c1 = static_cast<T>(1000 + t), r1 = T(-1);
     T o2 = T(777), c2 = T(12345), r2 = T(-1);
@@ -261,9 +265,9 @@ RMA_CASE(30, op_compare_and_swap_self, "MPI_Compare_and_swap targeting the calli
 
 RMA_CASE(30, op_rput_rget, "MPI_Rput/MPI_Rget with MPI_Wait, MPI_Waitall and MPI_Test") {
     const int n = 100;
-    std::vector<int> buf(static_cast<size_t>(n) * (ctx.size + 1), -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, static_cast<size_t>(n) * (ctx.size + 1), -1, w, buf)) return;
     const int r = ctx.right();
     std::vector<int> src(n), keep(n), got(n, -9);
     for (int i = 0; i < n; ++i) keep[i] = src[i] = pat(ctx.rank, i, 11);
@@ -298,10 +302,11 @@ RMA_CASE(30, op_rput_rget, "MPI_Rput/MPI_Rget with MPI_Wait, MPI_Waitall and MPI
 
 RMA_CASE(30, op_raccumulate, "MPI_Raccumulate + MPI_Rget_accumulate with MPI_Wait / MPI_Test") {
     const int n = 32;
-    std::vector<long long> buf(n);
-    for (int i = 0; i < n; ++i) buf[i] = 1000LL * ctx.rank + i;
+    std::vector<long long> buf0(n);
+    for (int i = 0; i < n; ++i) buf0[i] = 1000LL * ctx.rank + i;
+    WinMem<long long> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     const int r = ctx.right();
     std::vector<long long> c(n), d(n), f1(n, -1), f2(n, -1);
     for (int i = 0; i < n; ++i) {
@@ -335,11 +340,12 @@ RMA_CASE(30, op_raccumulate, "MPI_Raccumulate + MPI_Rget_accumulate with MPI_Wai
 // ===================================================================== datatypes
 RMA_CASE(40, dtype_vector, "MPI_Type_vector on target (put, accumulate) and on origin (get)") {
     const int W = 256;
-    std::vector<int> buf(W);
+    std::vector<int> buf0(W);
     auto init = [](int rank, int i) { return i < 128 ? -1 : i < 200 ? 10 : 1000 + rank * 100 + (i - 200); };
-    for (int i = 0; i < W; ++i) buf[i] = init(ctx.rank, i);
+    for (int i = 0; i < W; ++i) buf0[i] = init(ctx.rank, i);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     MPI_Datatype tv1, ov2, tv3;
     CK(MPI_Type_vector(32, 1, 4, MPI_INT, &tv1));  // 32 ints, stride 4
     CK(MPI_Type_vector(16, 2, 3, MPI_INT, &ov2));  // origin: 16 blocks of 2, stride 3
@@ -369,10 +375,11 @@ RMA_CASE(40, dtype_vector, "MPI_Type_vector on target (put, accumulate) and on o
 
 RMA_CASE(40, dtype_indexed, "MPI_Type_indexed / create_subarray on target and origin (put, get, accumulate)") {
     const int W = 128;
-    std::vector<int> buf(W, -1);
-    for (int i = 64; i < W; ++i) buf[i] = 500 * ctx.rank + i;
+    std::vector<int> buf0(W, -1);
+    for (int i = 64; i < W; ++i) buf0[i] = 500 * ctx.rank + i;
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     const int lens[4] = {1, 3, 2, 4}, disps[4] = {0, 2, 7, 12};
     MPI_Datatype idx, sub;
     CK(MPI_Type_indexed(4, lens, disps, MPI_INT, &idx));
@@ -423,7 +430,7 @@ RMA_CASE(40, dtype_struct, "MPI_Type_create_struct (+resized) records on origin 
     CK(MPI_Type_create_resized(rt0, 0, sizeof(Rec), &rt));
     CK(MPI_Type_commit(&rt));
     const int W = 16, n = 8, at = 4;
-    std::vector<Rec> win(W), src(n), got(n);
+    std::vector<Rec> win0(W), src(n), got(n);
     auto mk = [](int rank, int i) {
         Rec r;
         std::memset(&r, 0, sizeof r);
@@ -434,13 +441,14 @@ RMA_CASE(40, dtype_struct, "MPI_Type_create_struct (+resized) records on origin 
         r.tag[2] = 'z';
         return r;
     };
-    for (int i = 0; i < W; ++i) win[i] = Rec{-1, -1.0, {'-', '-', '-'}};
+    for (int i = 0; i < W; ++i) win0[i] = Rec{-1, -1.0, {'-', '-', '-'}};
     for (int i = 0; i < n; ++i) {
         src[i] = mk(ctx.rank, i);
         got[i] = Rec{-9, -9.0, {'?', '?', '?'}};
     }
+    WinMem<Rec> win;
     Window w(ctx);
-    if (win_create(ctx, win.data(), W * sizeof(Rec), sizeof(Rec), w)) {
+    if (win_vec(ctx, win0, w, win)) {
         CK(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, ctx.right(), 0, w.win));
         CK(MPI_Put(src.data(), n, rt, ctx.right(), at, n, rt, w.win));
         CK(MPI_Win_unlock(ctx.right(), w.win));
@@ -508,10 +516,11 @@ RMA_CASE(50, large_put_get, "4 MiB put/get (fragmentation): fence and lock epoch
 
 RMA_CASE(50, large_accumulate, "1 MiB MPI_Accumulate(SUM) and 1 MiB MPI_Get_accumulate(REPLACE)") {
     const int n = (1 << 20) / static_cast<int>(sizeof(int));
-    std::vector<int> buf(2 * static_cast<size_t>(n));
-    for (int i = 0; i < 2 * n; ++i) buf[i] = i % 1000 + ctx.rank;
+    std::vector<int> buf0(2 * static_cast<size_t>(n));
+    for (int i = 0; i < 2 * n; ++i) buf0[i] = i % 1000 + ctx.rank;
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, buf0, w, buf)) return;
     std::vector<int> c(n), res(n, -1);
     for (int i = 0; i < n; ++i) c[i] = (i * 7 + ctx.rank) % 5000;
     const int r = ctx.right(), l = ctx.left();

@@ -269,9 +269,9 @@ RMA_CASE(10, win_allocate_shared_node,
 
 // ===================================================================== sync modes
 RMA_CASE(20, sync_fence, "fence without asserts: put, get, accumulate over several epochs") {
-    std::vector<int> buf(3 * N, 0);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 3 * N, 0, w, buf)) return;
     CK(MPI_Win_fence(0, w.win));
     std::vector<int> src(N), got(N), one(N, 1);
     const int rounds = 3;
@@ -291,9 +291,9 @@ RMA_CASE(20, sync_fence, "fence without asserts: put, get, accumulate over sever
 }
 
 RMA_CASE(20, sync_fence_asserts, "fence with MPI_MODE_NOPRECEDE/NOSTORE/NOPUT/NOSUCCEED") {
-    std::vector<int> buf(N, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, N, -1, w, buf)) return;
     std::vector<int> src(N), got(N, -9);
     for (int rep = 0; rep < 2; ++rep) {
         for (int i = 0; i < N; ++i) src[i] = pat(ctx.rank, i, rep);
@@ -310,9 +310,9 @@ RMA_CASE(20, sync_fence_asserts, "fence with MPI_MODE_NOPRECEDE/NOSTORE/NOPUT/NO
 
 namespace {
 void pscw_case(Ctx& ctx, bool use_test) {
-    std::vector<int> buf(2 * N, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, 2 * N, -1, w, buf)) return;
     auto wait_exposure = [&] {
         if (!use_test) {
             CK(MPI_Win_wait(w.win));
@@ -379,9 +379,9 @@ namespace {
 // Every rank puts its slot into every target under `lock(type, assert)`, one
 // target at a time; the target checks all slots afterwards.
 void lock_slots_case(Ctx& ctx, int lock_type, int assert_) {
-    std::vector<int> buf(static_cast<size_t>(std::max(N, 2 * ctx.size)), -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, static_cast<size_t>(std::max(N, 2 * ctx.size)), -1, w, buf)) return;
     const int rep = ctx.size <= N / 2 ? 2 : 1;
     for (int k = 0; k < ctx.size; ++k) {
         // With NOCHECK each target is accessed by exactly one origin at a time.
@@ -420,9 +420,9 @@ RMA_CASE(20, sync_lock_nocheck, "MPI_Win_lock with MPI_MODE_NOCHECK (no conflict
 }
 
 RMA_CASE(20, sync_lock_all, "MPI_Win_lock_all/unlock_all: all-to-all slots") {
-    std::vector<int> buf(N, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, N, -1, w, buf)) return;
     std::vector<int> v(static_cast<size_t>(ctx.size));
     CK(MPI_Win_lock_all(0, w.win));
     for (int t = 0; t < ctx.size; ++t) {
@@ -445,9 +445,9 @@ RMA_CASE(20, sync_lock_all, "MPI_Win_lock_all/unlock_all: all-to-all slots") {
 namespace {
 // flush variants: put, flush, get back in the same epoch; the get must see the put.
 void flush_case(Ctx& ctx, bool all) {
-    std::vector<int> buf(N, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, N, -1, w, buf)) return;
     CK(MPI_Win_lock_all(0, w.win));
     std::vector<int> src(static_cast<size_t>(ctx.size)), got(static_cast<size_t>(ctx.size), -9);
     for (int round = 0; round < 4; ++round) {
@@ -478,9 +478,9 @@ void flush_case(Ctx& ctx, bool all) {
 // the target must still receive the original values.
 void flush_local_case(Ctx& ctx, bool all) {
     const int M = 1024;
-    std::vector<int> buf(static_cast<size_t>(M) * ctx.size, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, static_cast<size_t>(M) * ctx.size, -1, w, buf)) return;
     // one origin buffer per target, so flush_local_all can cover all of them
     std::vector<std::vector<int>> src(static_cast<size_t>(ctx.size), std::vector<int>(M));
     CK(MPI_Win_lock_all(0, w.win));
@@ -515,9 +515,9 @@ RMA_CASE(20, sync_flush_local_all, "MPI_Win_flush_local_all: reuse origin buffer
 }
 
 RMA_CASE(20, sync_win_sync, "MPI_Win_sync: local stores seen by remote get; remote put seen by local load") {
-    std::vector<int> buf(N, -1);
+    WinMem<int> buf;
     Window w(ctx);
-    if (!win_create_vec(ctx, buf, w)) return;
+    if (!win_vec(ctx, N, -1, w, buf)) return;
     CK(MPI_Win_lock_all(0, w.win));
     for (int round = 0; round < 3; ++round) {
         // local stores, sync, barrier; the left neighbour reads them with MPI_Get
