@@ -245,11 +245,13 @@ private:
 // Window of init.size() elements of T (disp_unit sizeof(T)) holding init, made
 // according to ctx.opt.flavor.  Create: MPI_Win_create over storage in `m`
 // that is initialised before creation (as the cases always did).  Allocate:
-// MPI_Win_allocate, then every rank stores init into its memory inside an
-// exclusive lock epoch on itself (MPI_Win_lock/unlock(self) makes the stores
-// public in the separate model too) and a barrier keeps every other rank's
-// accesses after that.  Returns ctx.all_ok() (collective); on false, m is
-// empty on the ranks where creation failed.
+// MPI_Win_allocate, then every rank stores init into its memory before any
+// epoch and calls MPI_Win_fence(NOPRECEDE | NOSUCCEED), which makes them public
+// (separate model too) and opens no epoch, so the case may start with fence,
+// PSCW or locks; a barrier then keeps every access after every rank's fence.
+// (Fence rather than a lock on self: the case's own first synchronization
+// then decides what it tests.)  Returns ctx.all_ok() (collective); on false,
+// m is empty on the ranks where creation failed.
 template <class T>
 bool win_vec(Ctx& ctx, std::vector<T> init, Window& w, WinMem<T>& m) {
     static_assert(std::is_trivially_copyable_v<T>, "window elements are copied bytewise");
@@ -266,10 +268,8 @@ bool win_vec(Ctx& ctx, std::vector<T> init, Window& w, WinMem<T>& m) {
     if (!win_allocate(ctx, bytes, du, &base, w)) return false;
     m.p_ = base;
     m.n_ = n;
-    if (CK(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, ctx.rank, 0, w.win))) {
-        if (n) std::memcpy(static_cast<void*>(base), init.data(), n * sizeof(T));
-        CK(MPI_Win_unlock(ctx.rank, w.win));
-    }
+    if (n) std::memcpy(static_cast<void*>(base), init.data(), n * sizeof(T));
+    CK(MPI_Win_fence(MPI_MODE_NOPRECEDE | MPI_MODE_NOSUCCEED, w.win));
     CK(MPI_Barrier(ctx.comm));
     return ctx.all_ok();
 }
