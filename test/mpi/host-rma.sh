@@ -1,9 +1,33 @@
 #!/bin/bash
 # host-rma.sh — `make check`: the RMA program on 2 ranks on this host, through
 # osc virt (which drives pt2pt for every target today), bounded in time.
+# component-env.sh starts a private host backend (OMPI_VIRT_DIR) for the
+# ranks; it is stopped when this script exits, however it exits.  The test
+# fails if the backend is not running any more after the program.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/component-env.sh"
+. "$here/component-env.sh" || exit 1
+trap 'ov_backend_stop' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 prog=${RMA_TEST:-$PWD/rma_test}
-timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none \
-    --mca osc virt --mca btl self,vader,tcp "$prog" --timeout 240
+echo "# backend: $("$OV_TOOL" backend status --dir "$OMPI_VIRT_DIR" | head -n1)"
+# once per window flavor (rma_test --flavor): MPI_Win_create windows, then
+# MPI_Win_allocate windows (the backend path); fails if either run fails
+run_flavors() {
+    local f st=0
+    for f in create allocate; do
+        timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none \
+            --mca osc virt --mca btl self,vader,tcp "$prog" --flavor "$f" --timeout 240 || st=1
+    done
+    return "$st"
+}
+run_flavors
+rc=$?
+if ! st=$("$OV_TOOL" backend status --dir "$OMPI_VIRT_DIR"); then
+    echo "FAIL backend: not running any more after the run: $st"
+    log=$(sed -n 's/.*; log: //p' <<<"$st")
+    [ -z "$log" ] || tail -n 20 "$log" | sed 's/^/    | /'
+    [ "$rc" != 0 ] || rc=1
+fi
+exit "$rc"

@@ -18,11 +18,20 @@
 # OMPI_VIRT_NO_COMPONENT_ENV=1.
 #
 # Guests: if fewer than two guests are up, brings two up ('ompi-virt guests up
-# 2'), and takes them down at exit (also on failure or Ctrl-C) if they were
-# brought up by this runner -- unless another run-integration.sh is still using
-# them, in which case the last one to finish takes them down. Guests that
-# someone brought up by hand are never taken down. OMPI_VIRT_GUESTS_STATE
-# selects a non-default set of guests.
+# 2 --dir $OMPI_VIRT_DIR, default /run/ompi-virt-integration'), and takes them
+# down at exit (also on failure or Ctrl-C) if they were brought up by this
+# runner -- unless another run-integration.sh is still using them, in which
+# case the last one to finish takes them down. Guests that someone brought up
+# by hand are never taken down. OMPI_VIRT_GUESTS_STATE selects a non-default
+# set of guests.
+#
+# Backends: the host placement gets a private backend on a directory of its
+# own (OMPI_VIRT_DIR=$LOGDIR/backend for its ranks), started before it runs
+# and stopped at exit, however the runner exits ('backend start --owner').
+# Guest placements use the backend on the guests' directory, which 'guests
+# up' starts (also for guests that are already up) and 'guests down' stops;
+# a backend somebody else started there is used and never stopped. A
+# placement fails if its backend is not running any more after the program.
 #
 # Each placement prints "PASS placement" or "FAIL placement (exit code, last
 # lines of output)"; the last line is "N passed, N failed"; exit status 1 if any
@@ -42,7 +51,7 @@ export OMPI_VIRT_GUESTS_STATE=$STATE
 # OMPI_VIRT_NO_COMPONENT_ENV=1)
 if [ -f "$HERE/component-env.sh" ] && [ "${OMPI_VIRT_NO_COMPONENT_ENV:-0}" != 1 ]; then
     # shellcheck source=/dev/null
-    . "$HERE/component-env.sh"
+    OMPI_VIRT_PRIVATE_BACKEND=0 . "$HERE/component-env.sh"   # backends: see below
 fi
 
 PROG=$HERE/rma_test
@@ -89,6 +98,8 @@ LOGDIR=$(mktemp -d /tmp/run-integration.XXXXXX)
 RUN_TAG=rit-$$-$RANDOM
 CUR_PID=""          # pid of the running timeout(1)
 WE_USE_GUESTS=0
+HOST_BDIR=""        # the host placement's private backend directory
+GUESTS_DIR=""       # the guests' backend directory
 
 log() { echo "# $*"; }
 
@@ -121,11 +132,31 @@ guests_release() {
     WE_USE_GUESTS=0
     if [ -e "$STATE/auto" ]; then
         if flock -xn "$STATE.users" timeout 120 "$TOOL" guests down >"$LOGDIR/down.log" 2>&1; then
-            log "guests taken down (this runner or another one had brought them up)"
+            log "guests taken down (this runner or another one had brought them up)$(grep -o '; backend stopped.*\|backend stopped.*' "$LOGDIR/down.log" | sed 's/^/, /' | tr -d '\n')"
+            [ -z "$GUESTS_DIR" ] || rmdir -- "$GUESTS_DIR" 2>/dev/null || true
         elif [ -e "$STATE/auto" ]; then
             log "guests left up: another run-integration.sh is still using them"
         fi
     fi
+}
+
+# host_backend_start: a private backend for ranks on the host
+host_backend_start() {
+    [ -n "$HOST_BDIR" ] && return 0
+    if ! timeout 30 "$TOOL" backend start --dir "$LOGDIR/backend" --owner $$ \
+            --log "$LOGDIR/host-backend.log" >"$LOGDIR/host-backend.out" 2>&1; then
+        HOST_ERR="could not start a backend: $(tr '\n' ' ' <"$LOGDIR/host-backend.out")"
+        return 1
+    fi
+    HOST_BDIR=$LOGDIR/backend
+    log "host backend: $(sed 's/^ompi-virt: //' "$LOGDIR/host-backend.out" | tail -n1)"
+}
+
+host_backend_stop() {
+    [ -n "$HOST_BDIR" ] || return 0
+    timeout 30 "$TOOL" backend stop --dir "$HOST_BDIR" >>"$LOGDIR/host-backend.out" 2>&1 ||
+        log "could not stop the host backend: $(tail -n1 "$LOGDIR/host-backend.out")"
+    HOST_BDIR=""
 }
 
 # finish RC: kill leftovers, release guests, print the summary line last, exit
@@ -142,6 +173,7 @@ finish() {
     fi
     k=$(kill_tagged "$RUN_TAG")
     [ "$k" = 0 ] || log "killed $k leftover processes"
+    host_backend_stop
     guests_release
     rm -rf -- "$LOGDIR"
     echo "$npass passed, $nfail failed"
@@ -171,22 +203,37 @@ ensure_guests() {
     exec 8>"$STATE.users"
     flock -s 8
     WE_USE_GUESTS=1
-    if ! timeout 60 "$TOOL" guests up 2 --auto >"$LOGDIR/up.log" 2>&1; then
+    # 'guests up' also starts a backend on the guests' directory if none
+    # serves it (for guests that are already up, too)
+    if ! timeout 60 "$TOOL" guests up 2 --auto --dir "${OMPI_VIRT_DIR:-/run/ompi-virt-integration}" \
+            >"$LOGDIR/up.log" 2>&1; then
         # maybe more than two are up: fine if vg1 and vg2 are alive
-        local l
+        local l n
         l=$(timeout 30 "$TOOL" guests list 2>/dev/null || true)
         if ! grep -qE '^vg1 .* yes$' <<<"$l" || ! grep -qE '^vg2 .* yes$' <<<"$l"; then
             GUEST_ERR="could not bring guests up: $(tr '\n' ' ' <"$LOGDIR/up.log")"
             return 1
         fi
+        n=$(grep -cE '^vg[0-9]+ ' <<<"$l")
+        timeout 60 "$TOOL" guests up "$n" >>"$LOGDIR/up.log" 2>&1 || true   # no-op, plus the backend
     fi
-    log "guests: $(tail -n1 "$LOGDIR/up.log" | sed 's/^ompi-virt: //')"
+    log "guests: $(grep -v '^ompi-virt: backend' "$LOGDIR/up.log" | tail -n1 | sed 's/^ompi-virt: //')"
+    GUESTS_DIR=$(sed -n 's/^DIR=//p' "$STATE/config" 2>/dev/null)
+    local b
+    b=$(timeout 30 "$TOOL" guests list 2>/dev/null | grep '^backend: ')
+    log "guests' $b"
+    if ! grep -q '^backend: running' <<<"$b"; then
+        GUEST_ERR="no backend serves the guests' directory: $b; $(tr '\n' ' ' <"$LOGDIR/up.log")"
+        return 1
+    fi
     return 0
 }
 
+# run_placement NAME CMD...: runs CMD bounded in time; the placement fails if
+# the backend serving $PL_BACKEND_DIR is not running any more afterwards
 run_placement() {
     local name=$1; shift
-    local out=$LOGDIR/$name.log rc t0 t1 k
+    local out=$LOGDIR/$name.log rc t0 t1 k bk=0 bst
     export OMPI_VIRT_RUN_TAG=$RUN_TAG-$name
     t0=$(date +%s%N)
     # timeout puts the command in its own process group and signals the group;
@@ -199,6 +246,10 @@ run_placement() {
     t1=$(date +%s%N)
     unset OMPI_VIRT_RUN_TAG
     k=$(kill_tagged "$RUN_TAG-$name")
+    if [ -n "${PL_BACKEND_DIR:-}" ] && ! bst=$(timeout 30 "$TOOL" backend status --dir "$PL_BACKEND_DIR" 2>&1); then
+        bk=1
+        echo "backend: $bst" >>"$out"
+    fi
     if [ "$VERBOSE" = 1 ]; then sed "s/^/    $name| /" "$out"; fi
     local secs
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')
@@ -208,6 +259,8 @@ run_placement() {
         fail_placement "$name" "exit $rc after $secs s$([ "$k" = 0 ] || echo "; killed $k leftover processes")" "$out"
     elif grep -q '^FAIL' "$out"; then
         fail_placement "$name" "exit 0 but the program reported FAIL lines" "$out"
+    elif [ "$bk" = 1 ]; then
+        fail_placement "$name" "the backend on $PL_BACKEND_DIR is not running any more after the program" "$out"
     else
         echo "PASS $name ($secs s, $(grep -c '^PASS' "$out") PASS lines$([ "$k" = 0 ] || echo "; killed $k leftover processes"))"
         npass=$((npass + 1))
@@ -233,7 +286,14 @@ ROOTARGS=()
 for p in "${PL[@]}"; do
     case $p in
         host)
-            run_placement host mpirun "${ROOTARGS[@]}" --oversubscribe -np 2 \
+            HOST_ERR=""
+            if ! host_backend_start; then
+                fail_placement host "$HOST_ERR"
+                continue
+            fi
+            PL_BACKEND_DIR=$HOST_BDIR
+            run_placement host env -u OMPI_VIRT_URI OMPI_VIRT_DIR="$HOST_BDIR" \
+                mpirun "${ROOTARGS[@]}" --oversubscribe -np 2 \
                 "${EXTRA[@]}" "$PROG_ABS" "${PROG_ARGS[@]}"
             ;;
         2guests|4ranks)
@@ -247,6 +307,7 @@ for p in "${PL[@]}"; do
             else
                 hosts=(-np 4 --host "vg1:2,vg2:2")
             fi
+            PL_BACKEND_DIR=$GUESTS_DIR
             run_placement "$p" "$TOOL" guests mpirun -- "${hosts[@]}" \
                 "${EXTRA[@]}" "$PROG_ABS" "${PROG_ARGS[@]}"
             ;;
