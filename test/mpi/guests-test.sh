@@ -1,11 +1,15 @@
 #!/bin/bash
-# guests-test.sh: tests of 'tools/ompi-virt guests' (namespace guests) and of
+# guests-test.sh: tests of 'tools/ompi-virt guests' (namespace guests), of
+# 'tools/ompi-virt backend' (the host backend's lifecycle: 'guests up' starts
+# one, 'guests down' stops it, nobody else's backend is ever stopped) and of
 # tools/ompi-virt-agent.
 #
 # Runs as root. Uses its own state directory, bridge, subnet and backend
-# directory, so it does not disturb guests that other people have up
-# (default ones: /run/ompi-virt-guests, ovirt0, 10.213.7.0/24).
-# Override with GT_STATE, GT_BRIDGE, GT_SUBNET, GT_DIR.
+# directories, so it does not disturb guests or backends that other people
+# have up (default ones: /run/ompi-virt-guests, ovirt0, 10.213.7.0/24,
+# /run/ompi-virt). Override with GT_STATE, GT_BRIDGE, GT_SUBNET, GT_DIR.
+# The backend binary: $OMPI_VIRT_BACKEND_BIN, else the build tree's
+# ($OMPI_VIRT_BUILDDIR, default build/ of this checkout), else PATH.
 #
 # Each check prints "PASS name" or "FAIL name: why"; the last line is
 # "N passed, N failed"; exit status 1 if any check failed. Cleans up on exit.
@@ -21,8 +25,20 @@ export OMPI_VIRT_GUESTS_STATE=${GT_STATE:-/run/ompi-virt-guests-test}
 BR=${GT_BRIDGE:-ovtest0}
 SUBNET=${GT_SUBNET:-10.213.8.0/24}
 BDIR=${GT_DIR:-/run/ompi-virt-guests-test-dir}
+SOLO=$BDIR-solo   # for 'backend start/stop' without guests
 UPARGS=(--bridge "$BR" --subnet "$SUBNET" --dir "$BDIR")
 T=30   # seconds allowed for any single command
+
+# the backend binary ('guests up' and 'backend start' find it the same way)
+if [ -z "${OMPI_VIRT_BUILDDIR:-}" ] && [ -x "$TOP/build/backend/ompi-virt-backend" ]; then
+    export OMPI_VIRT_BUILDDIR=$TOP/build
+fi
+BACKEND_BIN=${OMPI_VIRT_BACKEND_BIN:-}
+for b in "${OMPI_VIRT_BUILDDIR:-/nonexistent}/backend/ompi-virt-backend" \
+         "$(PATH=$PATH:/usr/local/sbin:/usr/sbin command -v ompi-virt-backend 2>/dev/null)"; do
+    [ -n "$BACKEND_BIN" ] && break
+    if [ -n "$b" ] && [ -x "$b" ]; then BACKEND_BIN=$b; fi
+done
 
 npass=0 nfail=0
 pass() { echo "PASS $1"; npass=$((npass + 1)); }
@@ -35,11 +51,18 @@ check() {
 
 TMPD=$(mktemp -d /tmp/guests-test.XXXXXX)
 BDIR_EXISTED=0; [ -e "$BDIR" ] && BDIR_EXISTED=1
+SOLO_EXISTED=0; [ -e "$SOLO" ] && SOLO_EXISTED=1
+FOREIGN_PID=""    # a backend this test starts by hand ("someone else's")
+OWNER_PID=""      # a process standing in for a script that owns a backend
 
 cleanup() {
     timeout 60 "$TOOL" guests down --bridge "$BR" >/dev/null 2>&1 || true
+    timeout 30 "$TOOL" backend stop --dir "$SOLO" >/dev/null 2>&1 || true
+    if [ -n "$FOREIGN_PID" ]; then stop_pid "$FOREIGN_PID"; fi
+    if [ -n "$OWNER_PID" ]; then kill "$OWNER_PID" 2>/dev/null || true; fi
     ip link delete "$BR-2" >/dev/null 2>&1 || true   # from the mid-way failure test
     if [ "$BDIR_EXISTED" = 0 ]; then rm -rf -- "$BDIR"; fi
+    if [ "$SOLO_EXISTED" = 0 ]; then rm -rf -- "$SOLO"; fi
     rm -rf -- "$TMPD"
 }
 trap cleanup EXIT
@@ -48,6 +71,28 @@ trap 'exit 143' TERM
 
 # run CMD...: sets out (stdout+stderr) and rc, bounded by timeout
 run() { out=$(timeout -k 5 "$T" "$@" 2>&1); rc=$?; }
+
+# alive PID: PID exists and is not a zombie
+alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# wait_gone PID SECONDS: 0 once PID is gone, 1 if still alive after SECONDS
+wait_gone() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do alive "$1" || return 0; sleep 0.1; done
+    ! alive "$1"
+}
+# stop_pid PID: SIGTERM, 5 s, SIGKILL (only for processes this test started)
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait_gone "$1" 5 || kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+# bpid DIR: pid of the backend serving DIR, from 'backend status' (empty if none)
+bpid() { timeout "$T" "$TOOL" backend status --dir "$1" 2>/dev/null | sed -n 's/.*: running, pid \([0-9]*\).*/\1/p'; }
+# no_rsh_warn: drop Open MPI's harmless "plm:rsh: Warning: setpgid(...) failed"
+# (the child exec'd before the parent's setpgid, seen on busy machines)
+no_rsh_warn() { grep -v '^\[[^]]*\] plm:rsh: Warning: setpgid(' || true; }
+# is_backend PID: PID is an ompi-virt-backend process
+is_backend() { alive "$1" && [[ $(readlink "/proc/$1/exe" 2>/dev/null) == *ompi-virt-backend* ]]; }
 # gexec GUEST CMD...: like run, inside a guest
 gexec() { local g=$1; shift; run "$TOOL" guests exec "$g" -- "$@"; }
 
@@ -111,6 +156,86 @@ check mpirun-when-none "rc=$rc out=$out" \
     bash -c '[ "$1" != 0 ] && grep -q "no guests are up" <<<"$2"' _ "$rc" "$out"
 
 # --------------------------------------------------------------------------
+# the backend on its own: start, reuse, stop, failures, --private --owner
+
+run "$TOOL" backend --help
+check backend-help "rc=$rc" bash -c '[ "$1" = 0 ] && grep -q "usage: .*backend start" <<<"$2" && grep -q "Exit status" <<<"$2"' _ "$rc" "$out"
+run "$TOOL" backend bogus
+check backend-usage "rc=$rc out=$out" test "$rc" = 2
+run "$TOOL" backend start --dir relative/dir
+check backend-refuse-relative-dir "rc=$rc out=$out" test "$rc" = 2
+
+HAVE_BACKEND=1
+if [ -z "$BACKEND_BIN" ]; then
+    HAVE_BACKEND=0
+    fail backend-binary "ompi-virt-backend not found: build the tree and set OMPI_VIRT_BUILDDIR (or OMPI_VIRT_BACKEND_BIN); running the guest checks with --no-backend"
+    UPARGS+=(--no-backend)
+else
+    echo "# backend binary: $BACKEND_BIN"
+fi
+
+if [ "$HAVE_BACKEND" = 1 ]; then
+    run env OMPI_VIRT_BACKEND_BIN=/nonexistent "$TOOL" guests up 1 "${UPARGS[@]}"
+    check up-refuses-without-backend-binary "rc=$rc out=$out" \
+        bash -c '[ "$1" != 0 ] && grep -q -- "--no-backend" <<<"$2" && [ ! -e "$OMPI_VIRT_GUESTS_STATE" ] && ! ip link show "$3" >/dev/null 2>&1' \
+        _ "$rc" "$out" "$BR"
+
+    t0=$(date +%s%N)
+    run "$TOOL" backend start --dir "$SOLO" --log "$TMPD/solo.log"
+    t1=$(date +%s%N)
+    p1=$(bpid "$SOLO")
+    st=$(timeout "$T" "$TOOL" backend status --dir "$SOLO" 2>&1)
+    check backend-start "rc=$rc pid=$p1 out=$out status=$st" \
+        bash -c '[ "$1" = 0 ] && [ -S "$3/backend.sock" ] && grep -q "started by: .backend start" <<<"$4"' _ "$rc" "$p1" "$SOLO" "$st"
+    check backend-start-is-the-backend "pid=$p1 exe=$(readlink "/proc/$p1/exe" 2>/dev/null)" is_backend "$p1"
+    echo "# backend start took $(( (t1 - t0) / 1000000 )) ms"
+    run "$TOOL" backend start --dir "$SOLO" --log "$TMPD/solo.log"
+    p2=$(bpid "$SOLO")
+    check backend-start-again-no-op "rc=$rc out=$out pid=$p2 (was $p1)" \
+        bash -c '[ "$1" = 0 ] && [ "$2" = "$3" ] && grep -q "already running" <<<"$4"' _ "$rc" "$p1" "$p2" "$out"
+    run "$TOOL" backend stop --dir "$SOLO"
+    wait_gone "$p1" 10; gone=$?
+    run2_rc=$(timeout "$T" "$TOOL" backend status --dir "$SOLO" >/dev/null 2>&1; echo $?)
+    check backend-stop "rc=$rc out=$out still-alive=$gone status-rc=$run2_rc socket=$([ -e "$SOLO/backend.sock" ] && echo left)" \
+        bash -c '[ "$1" = 0 ] && [ "$2" = 0 ] && [ "$3" = 3 ] && [ ! -e "$4/backend.sock" ]' _ "$rc" "$gone" "$run2_rc" "$SOLO"
+    run "$TOOL" backend stop --dir "$SOLO"
+    check backend-stop-idempotent "rc=$rc out=$out" test "$rc" = 0
+
+    t0=$(date +%s%N)
+    run "$TOOL" backend start --dir "$SOLO" --log "$TMPD/solo.log" -- --region-mb 0
+    t1=$(date +%s%N)
+    check backend-start-failure-reported "rc=$rc in $(( (t1 - t0) / 1000000 )) ms: $out" \
+        bash -c '[ "$1" = 1 ] && grep -q "exited with status" <<<"$2" && grep -q "region-mb" <<<"$2"' _ "$rc" "$out"
+
+    # a backend tied to its owner: gone (and its directory too) once the owner is
+    sleep 600 >/dev/null 2>&1 &
+    OWNER_PID=$!
+    pdir=$(timeout "$T" "$TOOL" backend start --private --owner "$OWNER_PID" 2>/dev/null)
+    pp=$(bpid "$pdir")
+    ok_before=0; is_backend "$pp" && [ -S "$pdir/backend.sock" ] && ok_before=1
+    kill "$OWNER_PID"; wait "$OWNER_PID" 2>/dev/null; OWNER_PID=""
+    wait_gone "$pp" 10; gone=$?
+    for _ in $(seq 50); do [ -e "$pdir" ] || break; sleep 0.1; done
+    check backend-private-stops-with-owner "dir=$pdir pid=$pp running-before=$ok_before alive-after=$gone dir-left=$([ -e "$pdir" ] && echo yes)" \
+        bash -c '[ "$1" = 1 ] && [ "$2" = 0 ] && [[ $3 == /* ]] && [ ! -e "$3" ]' _ "$ok_before" "$gone" "$pdir"
+
+    # someone else's backend: reused by 'backend start', never stopped
+    mkdir -p "$SOLO"
+    setsid "$BACKEND_BIN" --dir "$SOLO" </dev/null >"$TMPD/foreign-solo.log" 2>&1 &
+    FOREIGN_PID=$!
+    for _ in $(seq 50); do [ -S "$SOLO/backend.sock" ] && break; sleep 0.1; done
+    run "$TOOL" backend start --dir "$SOLO" --log "$TMPD/solo.log"
+    out1=$out rc1=$rc
+    run "$TOOL" backend stop --dir "$SOLO"
+    sleep 0.2
+    p2=$(bpid "$SOLO")
+    check backend-reuses-and-spares-foreign "start rc=$rc1 ($out1); stop rc=$rc ($out); serving pid=$p2, foreign pid=$FOREIGN_PID" \
+        bash -c '[ "$1" = 0 ] && grep -q "reusing" <<<"$2" && [ "$3" = 0 ] && grep -q "leaving it alone" <<<"$4" && [ "$5" = "$6" ]' \
+        _ "$rc1" "$out1" "$rc" "$out" "$FOREIGN_PID" "$p2"
+    stop_pid "$FOREIGN_PID"; FOREIGN_PID=""
+fi
+
+# --------------------------------------------------------------------------
 # failure mid-way cleans up: a link with the name of guest 2's veth exists
 
 ip link add "$BR-2" type bridge
@@ -134,14 +259,45 @@ if [ "$rc" != 0 ]; then
     echo "$npass passed, $nfail failed"
     exit 1
 fi
+GB=""   # pid of the backend 'guests up' started
+if [ "$HAVE_BACKEND" = 1 ]; then
+    GB=$(bpid "$BDIR")
+    st=$(timeout "$T" "$TOOL" backend status --dir "$BDIR" 2>&1)
+    check up-starts-backend "pid=$GB status: $st" \
+        bash -c '[ -S "$2/backend.sock" ] && grep -q "started by: .guests up" <<<"$3"' _ "$GB" "$BDIR" "$st"
+    check up-backend-is-the-backend "pid=$GB exe=$(readlink "/proc/$GB/exe" 2>/dev/null)" is_backend "$GB"
+fi
 run "$TOOL" guests up 2 "${UPARGS[@]}"
 check up-idempotent "rc=$rc out=$out" bash -c '[ "$1" = 0 ] && grep -q "already up" <<<"$2"' _ "$rc" "$out"
+if [ "$HAVE_BACKEND" = 1 ]; then
+    p2=$(bpid "$BDIR")
+    check up-idempotent-keeps-backend "pid now $p2, was $GB" test -n "$GB" -a "$p2" = "$GB"
+fi
 run "$TOOL" guests up 3 "${UPARGS[@]}"
 check up-other-count-refused "rc=$rc out=$out" test "$rc" != 0
 
 run "$TOOL" guests list
 check list "rc=$rc out=$out" \
     bash -c '[ "$1" = 0 ] && [ "$(grep -cE "^vg[12] +[0-9.]+ +[0-9]+ +yes$" <<<"$2")" = 2 ]' _ "$rc" "$out"
+
+if [ "$HAVE_BACKEND" = 1 ]; then
+    check list-mentions-backend "out=$out" \
+        bash -c 'grep -qE "^backend: running, pid $2, dir $3 \(started by .guests up" <<<"$1"' _ "$out" "$GB" "$BDIR"
+    run "$TOOL" status
+    check status-sees-backend "rc=$rc out=$out" \
+        bash -c '[ "$1" = 0 ] && grep -q "^backend pid $3," <<<"$2"' _ "$rc" "$out" "$GB"
+    gexec vg1 test -S "$BDIR/backend.sock"
+    check guest-sees-backend-socket "rc=$rc out=$out" test "$rc" = 0
+    # a second start on the guests' directory reuses it; stop leaves it alone
+    run "$TOOL" backend start --dir "$BDIR"
+    out1=$out rc1=$rc
+    run "$TOOL" backend stop --dir "$BDIR"
+    sleep 0.2
+    p2=$(bpid "$BDIR")
+    check backend-start-reuses-guests-backend "start rc=$rc1 ($out1); stop rc=$rc ($out); pid now $p2, was $GB" \
+        bash -c '[ "$1" = 0 ] && grep -q "reusing" <<<"$2" && grep -q "guests up" <<<"$2" && [ "$3" = 0 ] && grep -q "leaving it alone" <<<"$4" && [ "$5" = "$6" ]' \
+        _ "$rc1" "$out1" "$rc" "$out" "$GB" "$p2"
+fi
 
 # --------------------------------------------------------------------------
 # identity and isolation
@@ -239,12 +395,16 @@ if command -v mpirun >/dev/null 2>&1; then
     t0=$(date +%s%N)
     run "$TOOL" guests mpirun -- -np 2 --host vg1,vg2 hostname
     t1=$(date +%s%N)
-    got=$(sort <<<"$out" | tr '\n' ' ')
+    got=$(no_rsh_warn <<<"$out" | sort | tr '\n' ' ')
     check mpirun-hostname-2 "rc=$rc out=$out" test "$got" = "vg1 vg2 "
     echo "# mpirun -np 2 hostname took $(( (t1 - t0) / 1000000 )) ms"
     run "$TOOL" guests mpirun -- -np 4 --host vg1:2,vg2:2 hostname
-    got=$(sort <<<"$out" | tr '\n' ' ')
+    got=$(no_rsh_warn <<<"$out" | sort | tr '\n' ' ')
     check mpirun-hostname-4 "rc=$rc out=$out" test "$got" = "vg1 vg1 vg2 vg2 "
+    run env OMPI_VIRT_DIR=/nonexistent-elsewhere "$TOOL" guests mpirun -- -np 2 --host vg1,vg2 printenv OMPI_VIRT_DIR
+    got=$(no_rsh_warn <<<"$out" | sort -u)
+    check mpirun-ranks-get-backend-dir "rc=$rc out=$out" \
+        bash -c '[ "$1" = 0 ] && [ "$2" = "$3" ]' _ "$rc" "$got" "$BDIR"
     run "$TOOL" guests mpirun --dry-run -- -np 2 --host vg1,vg2 true
     check mpirun-dry-run-flags "out=$out" \
         bash -c 'for w in "plm_rsh_agent" "plm_rsh_no_tree_spawn 1" "--bind-to none" "oob_tcp_if_include $2" "btl_tcp_if_include $2"; do grep -q -- "$w" <<<"$1" || exit 1; done' _ "$out" "$SUBNET"
@@ -275,25 +435,62 @@ up_rc=$rc; up_out=$out
 run "$TOOL" guests list
 check up-after-partial-failure "up rc=$up_rc ($up_out); list: $out" \
     bash -c '[ "$1" = 0 ] && [ "$(grep -cE " yes$" <<<"$2")" = 2 ]' _ "$up_rc" "$out"
+if [ "$HAVE_BACKEND" = 1 ]; then
+    p2=$(bpid "$BDIR")
+    wait_gone "$GB" 10; gone=$?
+    check up-after-partial-failure-backend "old backend $GB still alive=$gone, now $p2; list: $out" \
+        bash -c '[ "$1" = 0 ] && [ -n "$2" ] && grep -q "^backend: running, pid $2, .*started by .guests up" <<<"$3"' _ "$gone" "$p2" "$out"
+    GB=$p2
+fi
 
 # --------------------------------------------------------------------------
 # down, idempotent down
 
-pids=$(timeout "$T" "$TOOL" guests list 2>/dev/null | awk 'NR>1{print $3}')
+pids=$(timeout "$T" "$TOOL" guests list 2>/dev/null | awk '/^vg/{print $3}')
 t0=$(date +%s%N)
 run "$TOOL" guests down
 t1=$(date +%s%N)
 echo "# down took $(( (t1 - t0) / 1000000 )) ms"
 alive=""
-for p in $pids; do [ -d "/proc/$p" ] && alive="$alive $p"; done
+for p in $pids; do
+    wait_gone "$p" 5 || alive="$alive $p"   # a zombie not yet reaped by init is gone
+done
 left_links=$(ip -o link show | awk -F': ' '{print $2}' | grep -E "^$BR(\$|-|@)" | tr '\n' ' ')
 left_ns=$(ip netns list | grep -E "^$BR-" | tr '\n' ' ')
 check down "rc=$rc links='$left_links' netns='$left_ns' alive='$alive' state=$([ -e "$OMPI_VIRT_GUESTS_STATE" ] && echo present)" \
     bash -c '[ "$1" = 0 ] && [ -z "$2$3$4" ] && [ ! -e "$OMPI_VIRT_GUESTS_STATE" ]' _ "$rc" "$left_links" "$left_ns" "$alive"
+if [ "$HAVE_BACKEND" = 1 ]; then
+    wait_gone "$GB" 10; gone=$?
+    st_rc=$(timeout "$T" "$TOOL" backend status --dir "$BDIR" >/dev/null 2>&1; echo $?)
+    check down-stops-backend "pid $GB alive=$gone status-rc=$st_rc socket=$([ -e "$BDIR/backend.sock" ] && echo left) out=$out" \
+        bash -c '[ -n "$1" ] && [ "$2" = 0 ] && [ "$3" = 3 ] && [ ! -e "$4/backend.sock" ] && grep -q "backend stopped" <<<"$5"' \
+        _ "$GB" "$gone" "$st_rc" "$BDIR" "$out"
+fi
 run "$TOOL" guests down
 check down-idempotent "rc=$rc out=$out" test "$rc" = 0
 run "$AGENT" vg1 true
 check agent-after-down "rc=$rc" test "$rc" = 255
+
+# --------------------------------------------------------------------------
+# a backend somebody else started: 'guests up' uses it, 'guests down' spares it
+
+if [ "$HAVE_BACKEND" = 1 ]; then
+    mkdir -p "$BDIR"
+    setsid "$BACKEND_BIN" --dir "$BDIR" </dev/null >"$TMPD/foreign.log" 2>&1 &
+    FOREIGN_PID=$!
+    for _ in $(seq 50); do [ -S "$BDIR/backend.sock" ] && break; sleep 0.1; done
+    run "$TOOL" guests up 1 "${UPARGS[@]}"
+    up_rc=$rc up_out=$out
+    run "$TOOL" guests list
+    list_out=$out
+    run "$TOOL" guests down
+    sleep 0.2
+    p2=$(bpid "$BDIR")
+    check foreign-backend-survives-down "up rc=$up_rc ($up_out); list: $list_out; down rc=$rc ($out); serving pid=$p2, foreign pid=$FOREIGN_PID" \
+        bash -c '[ "$1" = 0 ] && grep -q "already serves" <<<"$2" && grep -q "^backend: running, pid $5, .*not started by .guests up" <<<"$3" && [ "$4" = 0 ] && [ "$5" = "$6" ]' \
+        _ "$up_rc" "$up_out" "$list_out" "$rc" "$FOREIGN_PID" "$p2"
+    stop_pid "$FOREIGN_PID"; FOREIGN_PID=""
+fi
 
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]
