@@ -21,10 +21,12 @@
  * OV_BATCH descriptors per process per pass; copies are bounded by
  * opts.max_request; a client that does not read its replies is dropped.
  *
- * Faults: a closed connection (process died or detached) releases that
- * process's windows (epoch bumped: peers get OV_ERR_STALE_WINDOW/NO_WINDOW),
- * the grants given to it and its ring block; the region is freed with the
- * last process of its (guest, job).
+ * Faults: a closed connection (process died or detached), or for a unix
+ * peer the exit of the process that connected (pidfd, even if a forked
+ * child still holds the socket; Linux >= 5.3, else socket close only),
+ * releases that process's windows (epoch bumped: peers get
+ * OV_ERR_STALE_WINDOW/NO_WINDOW), the grants given to it and its ring block;
+ * the region is freed with the last process of its (guest, job).
  */
 #ifndef OMPI_VIRT_BACKEND_BACKEND_H
 #define OMPI_VIRT_BACKEND_BACKEND_H
@@ -57,7 +59,7 @@ struct ov_backend_options {
 #define OV_BATCH 32
 
 /* epoll tags: kind << 32 | id */
-enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL };
+enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID };
 
 class ov_backend : private ov_win_lookup {
 public:
@@ -85,6 +87,7 @@ private:
         int state = 0; /* 0 new, OV_FE_* values 1..3 */
         bool admin = false;
         uint32_t peer_pid = 0;
+        ov_fd pidfd;            /* readable once peer_pid exits: released like a close */
         std::string ns_key;     /* peer's network namespace ("" over tcp) */
         std::string guest_name; /* from HELLO */
         uint64_t job_key = 0;
@@ -110,6 +113,7 @@ private:
     ov_status_t take_lock();
     void accept_all(int lfd, ov_comm_kind kind);
     void close_conn(conn *c, const char *why);
+    void watch_peer_pid(conn *c);
     void reap_doomed();
     /* control.cc */
     void on_readable(conn *c);

@@ -1,5 +1,6 @@
 /*
- * server.cc — backend lifecycle: directory lock, listeners, event loop, shutdown.
+ * server.cc — backend lifecycle: directory lock, listeners, peer death
+ * detection (pidfd), event loop, shutdown.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,10 @@
 #include "backend.h"
 #include "log.h"
 #include "placement.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* same number on every architecture */
+#endif
 
 static uint64_t tag(uint64_t kind, uint32_t id) { return kind << 32 | id; }
 
@@ -143,6 +149,39 @@ ov_status_t ov_backend::start()
     return OV_OK;
 }
 
+/* A unix peer's death is its process's exit, not its socket's close: a
+ * forked child may keep the socket open for ever.  The pid is the one
+ * SO_PEERCRED gave at accept (the process that connected); a pid reused in
+ * the microseconds between its exit and our pidfd_open would only delay the
+ * release to the socket close. */
+void ov_backend::watch_peer_pid(conn *c)
+{
+    static bool no_pidfd = false;
+    if (c->peer_pid == 0 || no_pidfd)
+        return;
+    int fd = int(syscall(SYS_pidfd_open, pid_t(c->peer_pid), 0));
+    if (fd < 0) {
+        if (errno == ENOSYS) {
+            no_pidfd = true;
+            OV_LOG_INFO("no pidfd_open (Linux < 5.3): peer death is seen as socket close only");
+        } else if (errno == ESRCH) {
+            close_conn(c, "peer process exited before accept");
+        } else {
+            OV_LOG_WARN("pidfd_open(%u): %s: socket close only for conn %u", c->peer_pid,
+                        strerror(errno), c->id);
+        }
+        return;
+    }
+    c->pidfd.reset(fd); /* close-on-exec by definition */
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag(OV_EV_PID, c->id);
+    if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+        OV_LOG_WARN("epoll add pidfd: %s", strerror(errno));
+        c->pidfd.reset();
+    }
+}
+
 void ov_backend::stop()
 {
     uint64_t one = 1;
@@ -190,7 +229,9 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
         }
         OV_LOG_DEBUG("conn %u accepted (%s, peer pid %u)", c->id, kind == OV_COMM_UNIX ? "unix" : "tcp",
                      c->peer_pid);
+        conn *cp = c.get();
         conns_.emplace(c->id, std::move(c));
+        watch_peer_pid(cp);
     }
 }
 
@@ -202,6 +243,10 @@ void ov_backend::close_conn(conn *c, const char *why)
     release_process(c);
     epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
     c->fd.reset();
+    if (c->pidfd.valid()) {
+        epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->pidfd.get(), nullptr);
+        c->pidfd.reset();
+    }
     c->doomed = true;
 }
 
@@ -267,6 +312,8 @@ ov_status_t ov_backend::run()
                     if (read(it->second->doorbell.get(), &v, sizeof(v)) < 0) {
                         /* EAGAIN: already drained */
                     }
+                } else if (kind == OV_EV_PID) {
+                    close_conn(it->second.get(), "peer process exited (pidfd)");
                 } else {
                     on_readable(it->second.get());
                 }

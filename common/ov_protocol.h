@@ -17,7 +17,8 @@
  *   data plane: descriptors on the request ring, completions on the
  *               completion ring (see "data plane" below)
  *   DETACH {} ---------------------------------> releases everything -> closed
- *   (or: the socket closes because the process died: same release)
+ *   (or: the socket closes, or -- unix peers -- the process that connected
+ *   exits (pidfd, even if a forked child keeps the socket): same release)
  *
  *   STATUS may be sent in state NEW by an admin connection (peer in the
  *   backend's own network namespace); guests get OV_ERR_DENIED.
