@@ -92,7 +92,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         ov_attach_rep rep{};
         rep.status = c->state != 1 ? OV_ERR_STATE : do_attach(c, p, h.len, &rep);
         proto_error = rep.status == OV_ERR_PROTO;
-        reply(c, h, &rep, sizeof(rep), rep.status == OV_OK ? c->g->region->fd() : -1);
+        bool pass = rep.status == OV_OK && rep.map_mode == OV_MAP_MEMFD; /* IVSHMEM: nothing to pass */
+        reply(c, h, &rep, sizeof(rep), pass ? c->g->region->fd() : -1);
         break;
     }
     case OV_MSG_RINGS: {
@@ -100,7 +101,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         ov_fd db;
         rep.status = c->state != 2 ? OV_ERR_STATE : do_rings(c, p, h.len, &rep, &db);
         proto_error = rep.status == OV_ERR_PROTO;
-        reply(c, h, &rep, sizeof(rep), rep.status == OV_OK ? db.get() : -1);
+        bool pass = rep.status == OV_OK && ov_comm_can_pass_fds(c->kind); /* tcp: KICK instead */
+        reply(c, h, &rep, sizeof(rep), pass ? db.get() : -1);
         break;
     }
     case OV_MSG_WIN_CREATE: {
@@ -135,6 +137,13 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         reply(c, h, out.data(), uint32_t(out.size()));
         break;
     }
+    case OV_MSG_KICK: /* no reply: waking us (a readable socket) was its whole job */
+        if (h.len == 0)
+            return;
+        simple.status = OV_ERR_PROTO;
+        proto_error = true;
+        reply(c, h, &simple, sizeof(simple));
+        break;
     case OV_MSG_DETACH:
         simple.status = ov_decode_empty(p, h.len);
         if (reply(c, h, &simple, sizeof(simple)))

@@ -18,6 +18,11 @@ static void usage(FILE *f)
             "carries out their requests.  Runs in the foreground; logs to stderr.\n\n"
             "  -d, --dir DIR         backend directory (socket, lock) [/run/ompi-virt]\n"
             "  -t, --tcp URI         also listen on tcp:HOST:PORT (control plane only)\n"
+            "      --vm NAME=FILE[,peer=IP]\n"
+            "                        VM guest NAME (repeatable; needs --tcp): its region is FILE,\n"
+            "                        which its QEMU maps as an ivshmem-plain BAR (created 0600 and\n"
+            "                        sized if absent); only a tcp peer from IP (default: the\n"
+            "                        first that attaches) may claim NAME\n"
             "  -r, --region-mb N     size of each guest region in MiB [64]\n"
             "  -s, --spin-us N       spin this long after the last request before sleeping [200]\n"
             "  -m, --max-request N   largest single copy in bytes [16777216]\n"
@@ -51,6 +56,7 @@ int main(int argc, char **argv)
         {"region-mb", required_argument, nullptr, 'r'},  {"spin-us", required_argument, nullptr, 's'},
         {"max-request", required_argument, nullptr, 'm'}, {"bind-cpu", required_argument, nullptr, 'c'},
         {"verbose", no_argument, nullptr, 'v'},          {"help", no_argument, nullptr, 'h'},
+        {"vm", required_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0}};
     int ch;
     uint64_t v;
@@ -86,6 +92,16 @@ int main(int argc, char **argv)
             }
             o.bind_cpu = int(v);
             break;
+        case 'V': {
+            ov_vm_decl d;
+            std::string err;
+            if (ov_vm_parse(optarg, &d, &err) != OV_OK) {
+                fprintf(stderr, "ompi-virt-backend: bad --vm '%s': %s\n", optarg, err.c_str());
+                return 1;
+            }
+            o.vms.push_back(d);
+            break;
+        }
         case 'v': ov_log_verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;

@@ -1,12 +1,14 @@
 /*
- * region.cc — memfd region creation.
+ * region.cc — region creation: memfd (containers) or a VM's ivshmem file.
  */
 #include "region.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <new>
 
@@ -33,12 +35,54 @@ ov_status_t ov_region::create(const std::string &guest, uint64_t job_key, uint64
         OV_LOG_ERR("sizing/sealing the region of guest %s: %s", guest.c_str(), strerror(errno));
         return OV_ERR_SYS;
     }
-    if (!r->map_.map(r->fd_.get(), size_t(size))) {
+    ov_status_t s = r->init(guest, job_key, size, instance);
+    if (s == OV_OK)
+        *out = std::move(r);
+    return s;
+}
+
+ov_status_t ov_region::create_on_file(int file, const std::string &guest, uint64_t job_key,
+                                      uint64_t size, uint64_t instance, std::unique_ptr<ov_region> *out)
+{
+    uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+    if (size <= OV_REGION_HDR_SIZE || size % page)
+        return OV_ERR_BAD_ARG;
+    struct stat st;
+    if (fstat(file, &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) != size) {
+        OV_LOG_ERR("region file of VM %s is no longer a regular file of %llu bytes", guest.c_str(),
+                   (unsigned long long) size);
+        return OV_ERR_LAYOUT;
+    }
+    std::unique_ptr<ov_region> r(new (std::nothrow) ov_region);
+    if (!r)
+        return OV_ERR_NOMEM;
+    r->is_file_ = true;
+    r->fd_.reset(fcntl(file, F_DUPFD_CLOEXEC, 0));
+    if (!r->fd_.valid())
+        return OV_ERR_SYS;
+    /* A new job must not read what the previous one left in the BAR.  A hole
+     * reads as zeros and gives the pages back (tmpfs, hugetlbfs, ext4, xfs);
+     * init() zeroes by hand where punching is not supported. */
+    bool zeroed = fallocate(r->fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, off_t(size)) == 0;
+    ov_status_t s = r->init(guest, job_key, size, instance);
+    if (s != OV_OK)
+        return s;
+    if (!zeroed)
+        std::memset(r->base() + OV_REGION_HDR_SIZE, 0, size - OV_REGION_HDR_SIZE);
+    *out = std::move(r);
+    return OV_OK;
+}
+
+ov_status_t ov_region::init(const std::string &guest, uint64_t job_key, uint64_t size, uint64_t instance)
+{
+    if (!map_.map(fd_.get(), size_t(size))) {
         OV_LOG_ERR("mmap of the region of guest %s: %s", guest.c_str(), strerror(errno));
         return OV_ERR_SYS;
     }
-    ov_place_memory(r->map_.data(), size_t(size));
-    auto *h = new (r->map_.data()) ov_region_hdr;
+    ov_place_memory(map_.data(), size_t(size));
+    /* The whole header page is rewritten: a file may hold an old header. */
+    std::memset(map_.data(), 0, OV_REGION_HDR_SIZE);
+    auto *h = new (map_.data()) ov_region_hdr;
     h->magic = OV_REGION_MAGIC;
     h->layout_version = OV_LAYOUT_VERSION;
     h->header_size = OV_REGION_HDR_SIZE;
@@ -53,9 +97,8 @@ ov_status_t ov_region::create(const std::string &guest, uint64_t job_key, uint64
     h->ring_idx_size = sizeof(ov_ring_idx);
     h->ctl_size = sizeof(ov_proc_ctl);
     h->state.store(OV_REGION_LIVE, std::memory_order_release);
-    r->heap_.reset(new (std::nothrow) ov_heap(h->heap_off, h->heap_size, OV_CACHE_LINE));
-    if (!r->heap_)
+    heap_.reset(new (std::nothrow) ov_heap(h->heap_off, h->heap_size, OV_CACHE_LINE));
+    if (!heap_)
         return OV_ERR_NOMEM;
-    *out = std::move(r);
     return OV_OK;
 }

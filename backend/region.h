@@ -1,10 +1,15 @@
 /*
- * region.h — one guest region (backend only): a sealed memfd, mapped in the
+ * region.h — one guest region (backend only): shared memory mapped in the
  * backend, header initialised (ov_layout.h), heap handed to ov_heap.
  *
- * Sealing (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL) means no guest holding the
- * fd can truncate it under the backend (which would SIGBUS the backend).
- * The fd is passed to frontends of exactly one (guest, job).
+ * Two kinds, one layout (the header is written identically by init()):
+ *  - container guests: a sealed memfd (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL,
+ *    so no guest holding the fd can truncate it under the backend, which
+ *    would SIGBUS the backend), passed to frontends of exactly one (guest, job);
+ *  - VM guests: the host file the VM's QEMU maps as its ivshmem BAR (vm.h).
+ *    A path-opened file cannot be sealed: only the admin could truncate it,
+ *    and must not while the backend runs.  Its previous contents (an earlier
+ *    job's or backend's) are discarded before the header is written.
  */
 #ifndef OMPI_VIRT_BACKEND_REGION_H
 #define OMPI_VIRT_BACKEND_REGION_H
@@ -19,22 +24,36 @@
 
 class ov_region {
 public:
-    /* size: multiple of the page size, > OV_REGION_HDR_SIZE.  numa_node >= 0
-     * binds the pages there (hwloc, when built with it).  OV_ERR_SYS / OV_ERR_BAD_ARG. */
+    /* size: multiple of the page size, > OV_REGION_HDR_SIZE.  Pages are placed
+     * by ov_place_memory (hwloc builds).  OV_ERR_SYS / OV_ERR_BAD_ARG. */
     static ov_status_t create(const std::string &guest, uint64_t job_key, uint64_t size,
                               uint64_t instance, std::unique_ptr<ov_region> *out);
+    /* The region on `file` (not owned; dup'ed), which must still be a regular
+     * file of exactly `size` bytes (else OV_ERR_LAYOUT).  OV_ERR_SYS. */
+    static ov_status_t create_on_file(int file, const std::string &guest, uint64_t job_key,
+                                      uint64_t size, uint64_t instance, std::unique_ptr<ov_region> *out);
     int fd() const { return fd_.get(); }
+    bool is_file() const { return is_file_; }
     char *base() const { return map_.data(); }
     uint64_t size() const { return map_.size(); }
     ov_heap &heap() { return *heap_; }
     ov_region_hdr *hdr() const { return reinterpret_cast<ov_region_hdr *>(map_.data()); }
     /* Frontends see SHUTDOWN and fail with OV_ERR_BACKEND_GONE. */
     void mark_shutdown() { hdr()->state.store(OV_REGION_SHUTDOWN, std::memory_order_release); }
+    /* A file outlives its region: it must not go on saying LIVE. */
+    ~ov_region()
+    {
+        if (is_file_ && map_.data())
+            mark_shutdown();
+    }
 
 private:
+    /* map fd_, place the pages, write the header, make the heap */
+    ov_status_t init(const std::string &guest, uint64_t job_key, uint64_t size, uint64_t instance);
     ov_fd fd_;
     ov_mapping map_;
     std::unique_ptr<ov_heap> heap_;
+    bool is_file_ = false;
 };
 
 #endif

@@ -1,8 +1,10 @@
 /*
- * server.cc — backend lifecycle: directory lock, listeners, peer death
- * detection (pidfd), event loop, shutdown.
+ * server.cc — backend lifecycle: directory lock, listeners, VM region files,
+ * peer death detection (pidfd), event loop, shutdown.
  */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -92,6 +94,9 @@ ov_status_t ov_backend::start()
         return s;
     if (!ov_place_init(opts_.bind_cpu))
         return OV_ERR_SYS;
+    s = open_vms(); /* a bad declaration fails before anything listens */
+    if (s != OV_OK)
+        return s;
     sock_path_ = opts_.dir + "/" + "backend.sock";
     if (unlink(sock_path_.c_str()) == 0)
         OV_LOG_INFO("removed stale socket %s", sock_path_.c_str());
@@ -112,7 +117,7 @@ ov_status_t ov_backend::start()
             return OV_ERR_SYS;
         }
         tcp_port_ = ov_comm_local_port(tcp_lfd_.get());
-        OV_LOG_INFO("listening on tcp:%s:%u (control only: regions need the unix socket)",
+        OV_LOG_INFO("listening on tcp:%s:%u (control only: regions need the unix socket or --vm)",
                     t.host.c_str(), tcp_port_);
     }
     epfd_.reset(epoll_create1(EPOLL_CLOEXEC));
@@ -146,6 +151,30 @@ ov_status_t ov_backend::start()
     OV_LOG_INFO("serving unix:%s (instance %016llx, region %llu MiB, spin %u us)", sock_path_.c_str(),
                 (unsigned long long) instance_, (unsigned long long) (opts_.region_size >> 20),
                 opts_.spin_us);
+    return OV_OK;
+}
+
+ov_status_t ov_backend::open_vms()
+{
+    if (!opts_.vms.empty() && opts_.tcp.empty()) {
+        OV_LOG_ERR("--vm needs --tcp: VM guests reach the backend over TCP");
+        return OV_ERR_BAD_ARG;
+    }
+    for (const ov_vm_decl &d : opts_.vms) {
+        for (const ov_vm &v : vms_)
+            if (v.decl.name == d.name) {
+                OV_LOG_ERR("VM %s declared twice", d.name.c_str());
+                return OV_ERR_BAD_ARG;
+            }
+        ov_vm v;
+        v.decl = d;
+        ov_status_t s = ov_vm_open_file(d, opts_.region_size, &v.file);
+        if (s != OV_OK)
+            return s;
+        OV_LOG_INFO("VM guest %s: region file %s, claimed by %s", d.name.c_str(), d.path.c_str(),
+                    d.peer.empty() ? "the first tcp peer that attaches" : d.peer.c_str());
+        vms_.push_back(std::move(v));
+    }
     return OV_OK;
 }
 
@@ -205,6 +234,17 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
             next_conn_ = 1;
         c->fd.reset(fd);
         c->kind = kind;
+        if (kind == OV_COMM_TCP) {
+            c->peer_addr = ov_tcp_peer_addr(fd);
+            /* no pid to watch in a VM: a VM that dies without closing its
+             * connection (tap networking) is found by keepalive in ~25 s */
+            int on = 1, idle = 10, intvl = 5, cnt = 3;
+            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        }
         if (kind == OV_COMM_UNIX) {
             ucred cr{};
             socklen_t sl = sizeof(cr);
@@ -227,8 +267,8 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
             OV_LOG_WARN("epoll add: %s", strerror(errno));
             continue;
         }
-        OV_LOG_DEBUG("conn %u accepted (%s, peer pid %u)", c->id, kind == OV_COMM_UNIX ? "unix" : "tcp",
-                     c->peer_pid);
+        OV_LOG_DEBUG("conn %u accepted (%s, peer pid %u%s%s)", c->id, kind == OV_COMM_UNIX ? "unix" : "tcp",
+                     c->peer_pid, c->peer_addr.empty() ? "" : ", address ", c->peer_addr.c_str());
         conn *cp = c.get();
         conns_.emplace(c->id, std::move(c));
         watch_peer_pid(cp);

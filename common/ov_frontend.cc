@@ -3,15 +3,20 @@
  */
 #include "ov_frontend_impl.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
+#include <vector>
 
 ov_status_t ov_fe_fail(ov_fe *fe, ov_status_t s, const char *fmt, ...) noexcept
 {
@@ -136,6 +141,118 @@ extern "C" ov_status_t ov_fe_open(const ov_fe_params_t *p, ov_fe_t **out) noexce
     return OV_OK;
 }
 
+/* Is the mapped header the one this backend made for this job?  (The
+ * frontend trusts the backend, not a stale file or another device.) */
+static ov_status_t header_is_ours(const ov_fe *fe, const ov_mapping &m, uint64_t size)
+{
+    auto *h = reinterpret_cast<const ov_region_hdr *>(m.data());
+    ov_status_t s = ov_region_check(h, size);
+    if (s == OV_OK && (h->backend_instance != fe->backend_instance || h->job_key != fe->params.job_key))
+        s = OV_ERR_LAYOUT;
+    return s;
+}
+
+/* One ivshmem candidate: a sysfs resource2 (size = BAR size) or a plain file
+ * of exactly `size` bytes holding our header.  OV_OK and fe->region, or the
+ * reason appended to *why. */
+static ov_status_t try_ivshmem(ov_fe *fe, const std::string &path, uint64_t size, std::string *why)
+{
+    ov_fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    struct stat st;
+    char buf[160];
+    if (!fd.valid() || fstat(fd.get(), &st) != 0) {
+        snprintf(buf, sizeof(buf), "; %s: %s", path.c_str(), strerror(errno));
+        *why += buf;
+        return OV_ERR_SYS;
+    }
+    if (uint64_t(st.st_size) != size) {
+        snprintf(buf, sizeof(buf), "; %s: %llu bytes, region %llu", path.c_str(),
+                 (unsigned long long) st.st_size, (unsigned long long) size);
+        *why += buf;
+        return OV_ERR_LAYOUT;
+    }
+    ov_mapping m;
+    if (!m.map(fd.get(), size_t(size))) {
+        snprintf(buf, sizeof(buf), "; %s: mmap: %s", path.c_str(), strerror(errno));
+        *why += buf;
+        return OV_ERR_SYS;
+    }
+    ov_status_t s = header_is_ours(fe, m, size);
+    if (s != OV_OK) {
+        snprintf(buf, sizeof(buf), "; %s: not this backend's region for this job", path.c_str());
+        *why += buf;
+        return s;
+    }
+    fe->region = std::move(m);
+    return OV_OK;
+}
+
+/* resource2 of every ivshmem-plain device (vendor 0x1af4, device 0x1110)
+ * under `root` (a /sys/bus/pci/devices), sorted. */
+static std::vector<std::string> ivshmem_devices(const char *root)
+{
+    std::vector<std::string> out;
+    DIR *d = opendir(root);
+    if (!d)
+        return out;
+    auto read_hex = [](const std::string &path) {
+        char buf[32] = "";
+        FILE *f = fopen(path.c_str(), "re");
+        if (!f)
+            return -1L;
+        bool ok = fgets(buf, sizeof(buf), f) != nullptr;
+        fclose(f);
+        return ok ? strtol(buf, nullptr, 16) : -1L;
+    };
+    while (dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        std::string dev = std::string(root) + "/" + e->d_name;
+        if (read_hex(dev + "/vendor") == 0x1af4 && read_hex(dev + "/device") == 0x1110)
+            out.push_back(dev + "/resource2");
+    }
+    closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+/* VM guests: the region is the ivshmem BAR QEMU made of the backend's file.
+ * $OMPI_VIRT_IVSHMEM_PATH names it directly (tests; hosts that see the file);
+ * else every ivshmem-plain device is tried and the one whose size and header
+ * match wins, so other ivshmem devices in the VM are left alone.
+ * ($OMPI_VIRT_SYSFS_PCI replaces /sys/bus/pci/devices, for tests.) */
+static ov_status_t map_ivshmem(ov_fe *fe, uint64_t size) noexcept
+{
+    try {
+        std::vector<std::string> cands;
+        const char *env = getenv("OMPI_VIRT_IVSHMEM_PATH");
+        const char *root = getenv("OMPI_VIRT_SYSFS_PCI");
+        if (!root || !*root)
+            root = "/sys/bus/pci/devices";
+        if (env && *env)
+            cands.push_back(env);
+        else
+            cands = ivshmem_devices(root);
+        if (cands.empty())
+            return ov_fe_fail(fe, OV_ERR_NOT_SUPPORTED,
+                              "no ivshmem-plain device (1af4:1110) under %s: start the VM with "
+                              "-device ivshmem-plain,memdev=... on the backend's region file",
+                              root);
+        std::string why;
+        ov_status_t last = OV_ERR_LAYOUT;
+        for (const std::string &c : cands) {
+            last = try_ivshmem(fe, c, size, &why);
+            if (last == OV_OK)
+                return OV_OK;
+        }
+        return ov_fe_fail(fe, last == OV_ERR_VERSION ? OV_ERR_VERSION : OV_ERR_LAYOUT,
+                          "no ivshmem region of %llu bytes for this job%s", (unsigned long long) size,
+                          why.c_str());
+    } catch (...) {
+        return ov_fe_fail(fe, OV_ERR_NOMEM, "ivshmem scan");
+    }
+}
+
 /* The mapping seam: how the region reaches this process. */
 static ov_status_t map_region(ov_fe *fe, uint32_t mode, ov_fd *fd, uint64_t size)
 {
@@ -150,9 +267,9 @@ static ov_status_t map_region(ov_fe *fe, uint32_t mode, ov_fd *fd, uint64_t size
         return OV_OK;
     }
     case OV_MAP_IVSHMEM:
-        /* VM guests: the region is the ivshmem BAR (/sys/bus/pci/devices/D/resource2,
-         * vendor 0x1af4 device 0x1110).  Designed, not implemented yet. */
-        return ov_fe_fail(fe, OV_ERR_NOT_SUPPORTED, "ivshmem mapping");
+        if (fd->valid())
+            return ov_fe_fail(fe, OV_ERR_PROTO, "ivshmem attach with a descriptor");
+        return map_ivshmem(fe, size);
     default:
         return ov_fe_fail(fe, OV_ERR_PROTO, "unknown map mode %u", mode);
     }
@@ -162,25 +279,26 @@ extern "C" ov_status_t ov_fe_attach(ov_fe_t *fe) noexcept
 {
     if (fe->state != OV_FE_OPEN)
         return ov_fe_fail(fe, OV_ERR_STATE, "attach");
-    if (!ov_comm_can_pass_fds(fe->kind))
-        return ov_fe_fail(fe, OV_ERR_NO_FD_TRANSPORT, "attach over %s", fe->uri.c_str());
     ov_attach_req req{};
     ov_attach_rep rep{};
     ov_fd fds[OV_MSG_MAX_FDS];
     int nfds = 0;
     ov_status_t s = call(fe, OV_MSG_ATTACH, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
+    if (s == OV_ERR_NO_FD_TRANSPORT)
+        return ov_fe_fail(fe, s, "attach over %s: guest '%s' is not declared as a VM (--vm)",
+                          fe->uri.c_str(), fe->guest.c_str());
     if (s != OV_OK)
         return s;
     s = map_region(fe, rep.map_mode, &fds[0], rep.region_size);
     if (s != OV_OK)
         return s;
-    auto *h = reinterpret_cast<const ov_region_hdr *>(fe->region.data());
-    s = ov_region_check(h, rep.region_size);
+    s = header_is_ours(fe, fe->region, rep.region_size);
     if (s != OV_OK) {
         fe->region.reset();
         return ov_fe_fail(fe, s, "region header check");
     }
-    fe->hdr = h;
+    fe->hdr = reinterpret_cast<const ov_region_hdr *>(fe->region.data());
+    fe->vm = rep.map_mode == OV_MAP_IVSHMEM;
     fe->state = OV_FE_ATTACHED;
     return OV_OK;
 }
@@ -198,7 +316,8 @@ extern "C" ov_status_t ov_fe_rings(ov_fe_t *fe) noexcept
         return s;
     uint64_t rsz = fe->region.size();
     auto blk = ov_proc_block(rep.rq_slots, rep.cq_slots);
-    if (!fds[0].valid() || rep.rq_off != rep.ctl_off + blk.rq_off ||
+    bool want_bell = ov_comm_can_pass_fds(fe->kind); /* tcp: KICK instead */
+    if (want_bell != fds[0].valid() || rep.rq_off != rep.ctl_off + blk.rq_off ||
         rep.cq_off != rep.ctl_off + blk.cq_off || rep.ctl_off > rsz || blk.size > rsz - rep.ctl_off)
         return ov_fe_fail(fe, OV_ERR_PROTO, "rings reply inconsistent");
     char *b = fe->region.data();
@@ -210,6 +329,7 @@ extern "C" ov_status_t ov_fe_rings(ov_fe_t *fe) noexcept
     fe->cq = ov_ring_consumer<ov_completion>(cqi, reinterpret_cast<ov_completion *>(cqi + 1),
                                              rep.cq_slots, cqi->head.load(std::memory_order_acquire));
     fe->doorbell = std::move(fds[0]);
+    fe->rq_slots = rep.rq_slots;
     fe->state = OV_FE_READY;
     return OV_OK;
 }

@@ -10,7 +10,12 @@
  *   ov_fe_open(&p, &fe)      connect (p.uri, else $OMPI_VIRT_URI, else
  *                            unix:$OMPI_VIRT_DIR/backend.sock, default dir
  *                            /run/ompi-virt) and HELLO
- *   ov_fe_attach(fe)         map this guest's region; checks magic/version
+ *   ov_fe_attach(fe)         map this guest's region (unix: the memfd it is
+ *                            sent; tcp, VM guest: its ivshmem BAR, see
+ *                            ov_protocol.h "transports"; $OMPI_VIRT_IVSHMEM_PATH
+ *                            names the file instead of scanning
+ *                            $OMPI_VIRT_SYSFS_PCI or /sys/bus/pci/devices);
+ *                            checks magic/version/instance/job
  *   ov_fe_rings(fe)          get this process's request/completion rings
  *   (ov_fe_connect(&p, &fe) does the three steps)
  *   ov_fe_win_create / ov_fe_grant / ov_fe_revoke / ov_fe_win_free
@@ -74,8 +79,12 @@ ov_status_t ov_fe_default_uri(char *buf, size_t len) noexcept;
  * when it is set to a handle holding the error text: always call
  * ov_fe_close(*out) if *out != NULL. */
 ov_status_t ov_fe_open(const ov_fe_params_t *p, ov_fe_t **out) noexcept;
-/* OV_OK; OV_ERR_NO_FD_TRANSPORT (tcp); OV_ERR_LAYOUT/OV_ERR_VERSION (bad
- * region header); OV_ERR_NOT_SUPPORTED (ivshmem mode); OV_ERR_STATE. */
+/* OV_OK; OV_ERR_NO_FD_TRANSPORT (tcp, guest not declared as a VM);
+ * OV_ERR_DENIED (VM claimed from the wrong address, or a VM's name over
+ * unix); OV_ERR_BUSY (the VM's region serves another job);
+ * OV_ERR_LAYOUT/OV_ERR_VERSION (bad region header, or no ivshmem BAR of the
+ * right size holding this job's header); OV_ERR_NOT_SUPPORTED (VM mode but no
+ * ivshmem-plain device); OV_ERR_STATE. */
 ov_status_t ov_fe_attach(ov_fe_t *fe) noexcept;
 /* OV_OK; OV_ERR_NOMEM (region full); OV_ERR_STATE; OV_ERR_BAD_ARG (slots). */
 ov_status_t ov_fe_rings(ov_fe_t *fe) noexcept;
@@ -108,9 +117,10 @@ ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept;
 /* Take one completion if there is one.  OV_OK; OV_ERR_AGAIN; OV_ERR_BACKEND_GONE.
  * The completion's own status field carries the request's result. */
 ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept;
-/* Spin spin_us, then block (futex) until a completion arrives, the backend
- * dies (OV_ERR_BACKEND_GONE) or timeout_ms passes (OV_ERR_TIMEOUT; 0 means
- * the handle's timeout_ms). */
+/* Spin spin_us, then block until a completion arrives, the backend dies
+ * (OV_ERR_BACKEND_GONE) or timeout_ms passes (OV_ERR_TIMEOUT; 0 means the
+ * handle's timeout_ms).  Blocking is a futex wait on unix; in a VM (no futex
+ * shared with the host) sleeps doubling from 50 us to 1 ms. */
 ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept;
 /* OV_OK if the backend is alive, else OV_ERR_BACKEND_GONE. Non-blocking. */
 ov_status_t ov_fe_check_alive(ov_fe_t *fe) noexcept;

@@ -3,6 +3,7 @@
  */
 #include "ov_frontend_impl.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,11 +12,41 @@
 
 #include "ov_futex.h"
 
+/* VM frontends wait for completions by polling with sleeps that double
+ * between these bounds: a completion is seen at most one sleep late (so at
+ * most ~2x the time already waited, and never more than 1 ms late), and a
+ * long wait costs at most ~1000 wake-ups a second in the guest. */
+#define OV_FE_BACKOFF_MIN_NS 50000
+#define OV_FE_BACKOFF_MAX_NS 1000000
+
 static int64_t now_ns()
 {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+ov_status_t ov_fe_wake_backend(ov_fe *fe) noexcept
+{
+    if (fe->doorbell.valid()) {
+        uint64_t one = 1;
+        if (::write(fe->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN)
+            return ov_fe_fail(fe, OV_ERR_SYS, "doorbell");
+        return OV_OK;
+    }
+    /* KICK.  Unread bytes already in the socket wake the backend, so a socket
+     * without room needs no KICK; with room (POLLOUT: a third of the buffer
+     * free) the 16 bytes go out whole, never leaving a partial frame. */
+    pollfd p{fe->ctl.get(), POLLOUT, 0};
+    int pr = ::poll(&p, 1, 0);
+    if (pr > 0 && (p.revents & (POLLERR | POLLHUP)))
+        return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "kick: control connection closed");
+    if (pr <= 0 || !(p.revents & POLLOUT))
+        return OV_OK;
+    ov_status_t s = ov_msg_send(fe->ctl.get(), OV_MSG_KICK, 0, nullptr, 0, nullptr, 0, false);
+    if (s != OV_OK)
+        return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "kick");
+    return OV_OK;
 }
 
 extern "C" ov_status_t ov_fe_check_alive(ov_fe_t *fe) noexcept
@@ -44,11 +75,8 @@ extern "C" ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept
         return ov_fe_fail(fe, OV_ERR_RING_CORRUPT, "request ring");
     /* Dekker with the backend's sleep: publish (tail release) / fence / check flag. */
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed)) {
-        uint64_t one = 1;
-        if (::write(fe->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN)
-            return ov_fe_fail(fe, OV_ERR_SYS, "doorbell");
-    }
+    if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed))
+        return ov_fe_wake_backend(fe);
     return OV_OK;
 }
 
@@ -66,6 +94,43 @@ extern "C" ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept
     return OV_ERR_AGAIN;
 }
 
+/* VM frontend: no futex shared with the host.  Sleep with backoff; if the
+ * backend sleeps while our requests wait (it stopped because our completion
+ * ring was full, and we have since made room), KICK it, at most once per
+ * liveness period so a stopped backend is not flooded. */
+static ov_status_t wait_vm(ov_fe *fe, ov_completion *out, int64_t deadline, uint32_t timeout_ms)
+{
+    int64_t sleep_ns = OV_FE_BACKOFF_MIN_NS, next_alive = now_ns() + OV_FE_LIVENESS_MS * 1000000LL;
+    for (;;) {
+        ov_status_t s = ov_fe_poll(fe, out);
+        if (s != OV_ERR_AGAIN)
+            return s;
+        int64_t now = now_ns();
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed) &&
+            fe->rq.space() < int64_t(fe->rq_slots) &&
+            now - fe->last_kick_ns >= OV_FE_LIVENESS_MS * 1000000LL) {
+            fe->last_kick_ns = now;
+            s = ov_fe_wake_backend(fe);
+            if (s != OV_OK)
+                return s;
+        }
+        if (now >= next_alive) {
+            s = ov_fe_check_alive(fe);
+            if (s != OV_OK)
+                return s;
+            next_alive = now + OV_FE_LIVENESS_MS * 1000000LL;
+        }
+        if (now >= deadline)
+            return ov_fe_fail(fe, OV_ERR_TIMEOUT, "no completion within %u ms",
+                              timeout_ms ? timeout_ms : fe->params.timeout_ms);
+        int64_t d = sleep_ns < deadline - now ? sleep_ns : deadline - now;
+        timespec ts{time_t(d / 1000000000), long(d % 1000000000)};
+        nanosleep(&ts, nullptr);
+        sleep_ns = sleep_ns * 2 < OV_FE_BACKOFF_MAX_NS ? sleep_ns * 2 : OV_FE_BACKOFF_MAX_NS;
+    }
+}
+
 extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
 {
     ov_status_t s = ov_fe_poll(fe, out);
@@ -79,6 +144,8 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
         if (s != OV_ERR_AGAIN)
             return s;
     }
+    if (fe->vm)
+        return wait_vm(fe, out, deadline, timeout_ms);
     for (;;) {
         uint32_t seq = fe->pctl->cq_seq.load(std::memory_order_acquire);
         fe->pctl->fe_waiting.store(1, std::memory_order_relaxed);
@@ -91,9 +158,9 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
         /* The backend may have gone to sleep with requests pending because our
          * completion ring was full; we just made room, so wake it before blocking. */
         if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed)) {
-            uint64_t one = 1;
-            if (::write(fe->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN)
-                return ov_fe_fail(fe, OV_ERR_SYS, "doorbell");
+            s = ov_fe_wake_backend(fe);
+            if (s != OV_OK)
+                return s;
         }
         int64_t left_ms = (deadline - now_ns()) / 1000000;
         int slice = int(left_ms < OV_FE_LIVENESS_MS ? left_ms : OV_FE_LIVENESS_MS);

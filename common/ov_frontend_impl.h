@@ -27,11 +27,18 @@ struct ov_fe {
     uint32_t features = 0; /* OV_FEAT_* from the HELLO reply */
     ov_mapping region;         /* this guest's region */
     const ov_region_hdr *hdr = nullptr;
-    ov_fd doorbell;            /* eventfd: wakes the sleeping backend */
+    bool vm = false;           /* region is an ivshmem BAR (tcp): KICK + sleep backoff, no futex */
+    ov_fd doorbell;            /* eventfd: wakes the sleeping backend (unix only) */
+    int64_t last_kick_ns = 0;  /* ov_fe_wait's rate limit for KICKs */
+    uint32_t rq_slots = 0;
     ov_proc_ctl *pctl = nullptr;
     ov_ring_producer<ov_req_desc> rq;
     ov_ring_consumer<ov_completion> cq;
 };
+
+/* Tell a sleeping backend there is work: doorbell write (unix) or KICK
+ * (tcp).  OV_OK, OV_ERR_BACKEND_GONE, OV_ERR_SYS. */
+ov_status_t ov_fe_wake_backend(ov_fe *fe) noexcept;
 
 /* Record an error (printf-style) and return s.  Appends strerror(errno) for OV_ERR_SYS. */
 ov_status_t ov_fe_fail(ov_fe *fe, ov_status_t s, const char *fmt, ...) noexcept

@@ -11,11 +11,14 @@
  *             <----- HELLO reply {proc_id, backend_instance, layout_version}
  *   ATTACH {} ---------------------------------> region of (guest, job) created
  *             <----- ATTACH reply {region_size, mode} + memfd  -> ATTACHED
+ *                    (tcp, declared VM: mode IVSHMEM, no fd)
  *   RINGS {rq_slots, cq_slots} ---------------> process block allocated
  *             <----- RINGS reply {offsets}  + doorbell eventfd -> READY
+ *                    (tcp: no fd; the frontend KICKs instead)
  *   WIN_CREATE / WIN_FREE / GRANT / REVOKE  (READY only)
  *   data plane: descriptors on the request ring, completions on the
  *               completion ring (see "data plane" below)
+ *   KICK (no payload, NO reply) ---------------> wakes a sleeping backend (tcp)
  *   DETACH {} ---------------------------------> releases everything -> closed
  *   (or: the socket closes, or -- unix peers -- the process that connected
  *   exits (pidfd, even if a forked child keeps the socket): same release)
@@ -33,8 +36,8 @@
  * ---------------------------------------------------------------- framing
  *
  * Every control message, in both directions, is an ov_msg_hdr followed by
- * exactly `len` payload bytes (len <= OV_MSG_MAX_PAYLOAD).  Every request gets
- * exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
+ * exactly `len` payload bytes (len <= OV_MSG_MAX_PAYLOAD).  Every request but
+ * KICK gets exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
  * of every reply starts with an int32 ov_status_t.  File descriptors travel
  * as SCM_RIGHTS ancillary data on the reply header (unix transport only);
  * the backend closes any descriptor a frontend sends it.
@@ -50,15 +53,25 @@
  * exists only through GRANTs, only inside one job.  (job_key, rank) is unique
  * among live processes (OV_ERR_EXISTS).
  *
+ * Over TCP there is no kernel identity but the source address.  A guest
+ * name the backend declares as a VM (--vm NAME=FILE[,peer=IP]) may be
+ * ATTACHed only over TCP and only from `peer` (without peer=: from the
+ * address of the first claimer, while the VM's region lives); anything else
+ * gets OV_ERR_DENIED.  An undeclared name can never ATTACH over TCP.
+ *
  * ---------------------------------------------------------------- transports
  *
- * unix:PATH   control + region fd (memfd, sealed against shrink/grow).
- * tcp:H:P     control only.  A region cannot be passed: ATTACH replies
- *             OV_ERR_NO_FD_TRANSPORT.  The VM seam is OV_MAP_IVSHMEM (the
- *             region is a host file that QEMU maps as the guest's ivshmem
- *             BAR; the frontend would mmap /sys/bus/pci/devices/D/resource2);
- *             it is designed but not implemented: the backend never offers it
- *             yet and the frontend refuses it with OV_ERR_NOT_SUPPORTED.
+ * unix:PATH   control + region fd (memfd, sealed against shrink/grow) +
+ *             doorbell eventfd.  OV_MAP_MEMFD.
+ * tcp:H:P     control only, no fds.  For a guest declared as a VM, ATTACH
+ *             replies OV_MAP_IVSHMEM: the region is the host file the VM's
+ *             QEMU maps as its ivshmem-plain BAR, and the frontend mmaps
+ *             /sys/bus/pci/devices/D/resource2 (vendor 0x1af4, device 0x1110,
+ *             resource2 of region_size bytes, header with the HELLO's
+ *             backend_instance and the job's job_key; $OMPI_VIRT_IVSHMEM_PATH
+ *             names the file instead).  One region per VM: a second job in
+ *             the same VM gets OV_ERR_BUSY until the first is gone.  Any
+ *             other guest: ATTACH replies OV_ERR_NO_FD_TRANSPORT.
  *
  * ---------------------------------------------------------------- data plane
  *
@@ -81,6 +94,16 @@
  * block, re-checks, and sleeps in epoll; a frontend that sees backend_sleeping
  * after publishing a descriptor writes 1 to its doorbell eventfd.  Both sides
  * use seq_cst fences between "publish" and "check the other's flag".
+ *
+ * VM frontends (tcp, IVSHMEM) have neither an eventfd nor a futex shared
+ * with the host.  Instead of the doorbell they send KICK on the control
+ * connection, under the same rule (only when backend_sleeping is seen after
+ * publishing, so a busy backend gets none, and only if the socket has room:
+ * a full socket already wakes the backend).  The backend's epoll sees the
+ * readable socket and discards the KICK, so an idle backend still uses no
+ * CPU.  For completions they never set fe_waiting; they spin, then poll the
+ * completion ring with sleeps that double from 50 us to 1 ms.  KICK is
+ * ignored in any state; a KICK with a payload is OV_ERR_PROTO.
  */
 #ifndef OMPI_VIRT_COMMON_OV_PROTOCOL_H
 #define OMPI_VIRT_COMMON_OV_PROTOCOL_H
@@ -107,7 +130,8 @@ enum ov_status : int32_t {
     OV_ERR_NO_FD_TRANSPORT = -10,/* transport cannot pass the region (tcp): disable the shared-memory path */
     OV_ERR_BAD_ARG = -11,        /* invalid argument to a frontend call or control request */
     OV_ERR_RING_CORRUPT = -12,   /* impossible ring indices: peer is broken; connection closed */
-    OV_ERR_BUSY = -13,           /* another backend holds the directory lock */
+    OV_ERR_BUSY = -13,           /* another backend holds the directory lock; or ATTACH: the VM's one
+                                  * region serves another job now: fall back (osc pt2pt) */
     OV_ERR_LAYOUT = -14,         /* region header magic/version/size mismatch on attach: disable */
     OV_ERR_EXISTS = -15,         /* (job_key, rank) already attached */
     OV_ERR_NOT_SUPPORTED = -16,  /* mapping mode or feature not implemented */
@@ -147,7 +171,8 @@ enum ov_msg_type : uint16_t {
     OV_MSG_REVOKE = 7,     /* ov_grant_req (perms must be 0) -> ov_simple_rep */
     OV_MSG_STATUS = 8,     /* ov_status_req  -> ov_status_rep + records (ov_status_wire.h) */
     OV_MSG_DETACH = 9,     /* ov_detach_req  -> ov_simple_rep, then the backend closes */
-    OV_MSG_TYPE_MAX = 10,
+    OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
+    OV_MSG_TYPE_MAX = 11,
 };
 
 struct ov_msg_hdr {   /* written by the sender */
