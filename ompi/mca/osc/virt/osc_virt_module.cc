@@ -117,7 +117,9 @@ int ensure_fallback_epoch(ompi_win_t *win, int target)
     ompi_osc_virt_module_t *m = virt_module(win);
     ov::osc::BackendWindow *bw = m->backend;
     if (nullptr == m->fallback) {
-        return OMPI_ERR_NOT_SUPPORTED;
+        OSC_VIRT_VERBOSE(10, "target %d: operation needs the fallback, which this window does "
+                         "not have (MPI_THREAD_MULTIPLE): MPI_ERR_UNSUPPORTED_OPERATION", target);
+        return MPI_ERR_UNSUPPORTED_OPERATION;
     }
     if (nullptr != bw && target >= 0 && target < m->ntargets && bw->locks_here(target)) {
         const int held = bw->lock_type_held(target);
@@ -165,7 +167,7 @@ int confirm_fallback_lock(ompi_win_t *win, int target)
     } while (0)
 
 /* What a call that needs the fallback returns when the window has none. */
-#define NO_FALLBACK_RESULT(op) OMPI_ERR_NOT_SUPPORTED
+#define NO_FALLBACK_RESULT(op) MPI_ERR_UNSUPPORTED_OPERATION /* an MPI class passes through */
 
 #define CONFIRM(target)                                                               \
     do {                                                                              \
