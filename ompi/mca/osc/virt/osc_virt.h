@@ -60,6 +60,11 @@
  *   osc_virt_staging_kb (int, default 8192) staging area per process.
  *   osc_virt_timeout_ms (int, default 10000) how long a silent backend is
  *                      waited for before the operation fails.
+ *   osc_virt_yield     (int, default -1) -1: yield the CPU while waiting
+ *                      (in our waits and in opal_progress) when the ranks
+ *                      sharing this backend plus the backend's thread
+ *                      outnumber the cores, as mpirun does when
+ *                      oversubscribed; 0: never; 1: always.
  */
 #ifndef OMPI_OSC_VIRT_H
 #define OMPI_OSC_VIRT_H
@@ -93,6 +98,7 @@ struct ompi_osc_virt_component_t {
     int single_copy_min;  /* bytes: smaller pieces are staged even in container mode */
     int staging_kb;       /* per-process staging area in the region */
     int timeout_ms;       /* bound on every wait for the backend */
+    int yield;            /* -1 auto, 0 never, 1 always: yield the CPU while waiting */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;

@@ -223,6 +223,14 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
             return ret;
         }
     }
+    if (nullptr != link) {
+        int colocated = 0;
+        for (const Announce &a : all) {
+            colocated += 0 != a.instance && a.instance == link->instance();
+        }
+        std::unique_lock<std::mutex> guard(link->mutex());
+        link->note_colocated(colocated);
+    }
     int nserved = 0, nguest = 0;
     for (const Peer &p : bw->peers_) {
         nserved += p.served;

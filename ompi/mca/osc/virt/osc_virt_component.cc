@@ -82,6 +82,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .single_copy_min = 16384,
     .staging_kb = 8192,
     .timeout_ms = 10000,
+    .yield = -1,
     .output = -1,
     .enable_progress_threads = false,
     .enable_mpi_threads = false,

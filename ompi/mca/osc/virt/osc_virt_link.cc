@@ -9,6 +9,7 @@
 #include "opal/runtime/opal_progress.h"
 #include "opal/util/show_help.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -316,6 +317,21 @@ int BackendLink::progress()
     }
 }
 
+void BackendLink::note_colocated(int ranks)
+{
+    const int mode = mca_osc_virt_component.yield;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const bool want = mode > 0 || (mode < 0 && cores > 0 && ranks + 1 > cores);
+    if (want && !yield_) {
+        yield_ = true;
+        /* The backend thread needs a core to serve anybody: an idle rank
+         * spinning in MPI_Barrier must not keep it from running. */
+        (void) opal_progress_set_yield_when_idle(true);
+        OSC_VIRT_VERBOSE(10, "%d ranks on this backend + its thread > %ld cores: waits yield "
+                         "the CPU (osc_virt_yield)", ranks, cores);
+    }
+}
+
 int BackendLink::wait_one()
 {
     if (dead_) {
@@ -335,6 +351,9 @@ int BackendLink::wait_one()
         }
         if (OV_ERR_AGAIN != s) {
             break;
+        }
+        if (yield_ && 0 == (i & 15)) {
+            sched_yield(); /* the backend may be waiting for our core */
         }
     }
     ov_status_t s = ov_fe_wait(fe_, &cpl, 0);

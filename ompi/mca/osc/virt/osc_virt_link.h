@@ -114,6 +114,10 @@ public:
      *  ov_status_t through *status. */
     int run(const ov_req_desc &d, int *status);
 
+    /** A window found `ranks` processes of this job on our backend: decide
+     *  whether waiting must yield the CPU (osc_virt_yield). */
+    void note_colocated(int ranks);
+
     /** Bytes and requests moved, for the verbose summary. */
     uint64_t requests() const { return requests_; }
     uint64_t requests_retired() const { return retired_; }
@@ -137,6 +141,7 @@ private:
     std::deque<Completion> inflight_;
     uint64_t next_cookie_ = 1, requests_ = 0, retired_ = 0;
     bool dead_ = false;
+    bool yield_ = false;
 };
 
 /** ov_status_t -> OMPI_ERR_* (MPI error class the user sees). */
