@@ -1,9 +1,8 @@
 /*
  * engine.cc — data plane: drain request rings, validate the single copy of
- * each descriptor, execute, post the completion, wake a waiting frontend.
+ * each descriptor, execute it (exec.h), post the completion, wake a waiting
+ * frontend.
  */
-#include <cstring>
-
 #include "backend.h"
 #include "log.h"
 #include "ov_futex.h"
@@ -28,36 +27,54 @@ void ov_backend::set_sleeping(uint32_t v)
         c->ctl->backend_sleeping.store(v, std::memory_order_relaxed);
 }
 
+/* Memory as one request of `c` sees it: our region mappings, and c's own
+ * process for single copy. */
+class ov_backend::exec_env final : public ov_exec_env {
+public:
+    exec_env(const ov_backend &b, const conn &c) : b_(b), c_(c) {}
+    char *region_span(uint32_t region, uint64_t off, uint64_t len) override
+    {
+        auto it = b_.regions_.find(region);
+        if (it == b_.regions_.end() || !ov_in_bounds(off, len, it->second->region->size()))
+            return nullptr;
+        return it->second->region->base() + off;
+    }
+    ov_status_t caller_read(uint64_t addr, void *dst, uint64_t len) override
+    {
+        return c_.peer_mem.read(addr, dst, len);
+    }
+    ov_status_t caller_write(uint64_t addr, const void *src, uint64_t len) override
+    {
+        return c_.peer_mem.write(addr, src, len);
+    }
+
+private:
+    const ov_backend &b_;
+    const conn &c_;
+};
+
 void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
 {
-    ov_requester who{c->id, c->job_key, c->rank};
+    ov_requester who{c->id, c->job_key, c->rank, c->features};
     ov_copy_plan plan;
-    ov_status_t s = ov_validate(d, who, *this, limits_, &plan);
     uint64_t moved = 0;
-    if (s == OV_OK && plan.op != OV_OP_NOP && plan.len) {
-        auto src = regions_.find(plan.src_region);
-        auto dst = regions_.find(plan.dst_region);
-        /* defence in depth: windows live inside their region's heap */
-        if (src == regions_.end() || dst == regions_.end() ||
-            !ov_in_bounds(plan.src_off, plan.len, src->second->region->size()) ||
-            !ov_in_bounds(plan.dst_off, plan.len, dst->second->region->size())) {
-            OV_LOG_ERR("internal: copy plan outside its region (conn %u)", c->id);
-            s = OV_ERR_BOUNDS;
-        } else {
-            std::memmove(dst->second->region->base() + plan.dst_off,
-                         src->second->region->base() + plan.src_off, plan.len);
-            moved = plan.len;
-        }
+    ov_status_t s = ov_validate(d, who, *this, limits_, &plan);
+    if (s == OV_OK) {
+        exec_env env(*this, *c);
+        s = ov_execute(plan, c->id, env, locks_, scratch_, &moved);
+        /* validated plans lie inside live windows, which lie inside their regions */
+        if (s == OV_ERR_BOUNDS)
+            OV_LOG_ERR("internal: plan of conn %u op %u outside its region", c->id, d.op);
     }
     *cpl = ov_completion{d.cookie, s, d.op, moved, 0};
     c->requests++;
     c->g->requests++;
     c->bytes += moved;
     c->g->bytes += moved;
-    if (s != OV_OK) {
+    if (s != OV_OK && s != OV_ERR_LOCK_BUSY) { /* a busy lock is retried, not a failure */
         c->errors++;
         c->g->errors++;
-        OV_LOG_DEBUG("conn %u: request op %u rejected: %s", c->id, d.op, ov_strerror(s));
+        OV_LOG_DEBUG("conn %u: request op %u: %s", c->id, d.op, ov_strerror(s));
     }
 }
 

@@ -3,61 +3,153 @@
  */
 #include "validate.h"
 
+#include "ov_acc.h"
+
+namespace {
+
+uint16_t allowed_flags(uint16_t op)
+{
+    switch (op) {
+    case OV_OP_PUT:
+    case OV_OP_GET:
+    case OV_OP_ACC:
+    case OV_OP_GET_ACC:
+    case OV_OP_CAS: return OV_REQ_LOCAL_VA;
+    case OV_OP_LOCK: return OV_REQ_EXCLUSIVE;
+    default: return 0;
+    }
+}
+
+uint32_t perms_needed(uint16_t op)
+{
+    switch (op) {
+    case OV_OP_GET: return OV_PERM_READ;
+    case OV_OP_PUT:
+    case OV_OP_ACC: return OV_PERM_WRITE;
+    case OV_OP_GET_ACC:
+    case OV_OP_CAS: return OV_PERM_READ | OV_PERM_WRITE;
+    default: return 0; /* LOCK, UNLOCK: any grant */
+    }
+}
+
+/* Caller-side bytes: origin (read) and result (written), as descriptor
+ * fields say; where they live is decided later. */
+struct caller_ranges {
+    bool has_origin = false, has_result = false;
+    uint64_t origin_off = 0, origin_len = 0, result_off = 0, result_len = 0;
+};
+
+caller_ranges ranges_of(const ov_req_desc &d)
+{
+    caller_ranges r;
+    bool no_op = d.acc_op == OV_ACC_NO_OP;
+    switch (d.op) {
+    case OV_OP_PUT: r = {true, false, d.local_off, d.length, 0, 0}; break;
+    case OV_OP_GET: r = {false, true, 0, 0, d.local_off, d.length}; break;
+    case OV_OP_ACC: r = {!no_op, false, d.local_off, d.length, 0, 0}; break;
+    case OV_OP_GET_ACC: r = {!no_op, true, d.local_off, d.length, d.result_off, d.length}; break;
+    case OV_OP_CAS: r = {true, true, d.local_off, 2 * uint64_t(d.dtype_size), d.result_off, d.length}; break;
+    }
+    if (!r.has_origin)
+        r.origin_off = r.origin_len = 0;
+    return r;
+}
+
+bool no_wrap(uint64_t addr, uint64_t len) { return len <= UINT64_MAX - addr; }
+
+} // namespace
+
 ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_win_lookup &wins,
                         const ov_limits &lim, ov_copy_plan *plan) noexcept
 {
-    if (d.result_off != 0 || d.flags != 0 || d.acc_op != 0)
-        return OV_ERR_BAD_FLAGS;
-    if (d.op > OV_OP_GET) /* ACC..UNLOCK: protocol v2, not served yet */
+    /* 1-3: op, flags and must-be-zero fields, single copy */
+    if (d.op >= OV_OP_MAX)
         return OV_ERR_BAD_OP;
+    const bool acc = d.op == OV_OP_ACC || d.op == OV_OP_GET_ACC;
+    const bool va = (d.flags & OV_REQ_LOCAL_VA) != 0;
+    if ((d.flags & ~allowed_flags(d.op)) != 0 || (!acc && d.acc_op != 0) ||
+        (d.op != OV_OP_GET_ACC && d.op != OV_OP_CAS && d.result_off != 0) ||
+        (va && (d.local_win != 0 || d.local_epoch != 0)))
+        return OV_ERR_BAD_FLAGS;
+    if (va && !(who.features & OV_FEAT_SINGLE_COPY))
+        return OV_ERR_NOT_SUPPORTED;
     if (d.op == OV_OP_NOP) {
-        *plan = ov_copy_plan{OV_OP_NOP, 0, 0, 0, 0, 0};
+        *plan = ov_copy_plan{};
         return OV_OK;
     }
-    uint32_t ds = d.dtype_size;
-    if ((ds != 1 && ds != 2 && ds != 4 && ds != 8 && ds != 16) || d.length % ds != 0)
-        return OV_ERR_BAD_DTYPE;
-    if (d.length > lim.max_length)
-        return OV_ERR_TOO_LARGE;
+    const bool lock = d.op == OV_OP_LOCK || d.op == OV_OP_UNLOCK;
 
+    /* 4-6: element type and length */
+    if (!lock) {
+        if (acc && (d.acc_op == OV_ACC_NONE || d.acc_op >= OV_ACC_MAX_OP))
+            return OV_ERR_BAD_OP;
+        if (!ov_dtype_valid(d.dtype_kind, d.dtype_size) || d.length % d.dtype_size != 0 ||
+            (d.op == OV_OP_CAS && d.length != d.dtype_size))
+            return OV_ERR_BAD_DTYPE;
+        if (acc && !ov_acc_valid(d.acc_op, d.dtype_kind, d.dtype_size))
+            return OV_ERR_BAD_OP;
+        if (d.length > lim.max_length)
+            return OV_ERR_TOO_LARGE;
+    }
+
+    /* 7-11: the target window */
     const ov_win_info *t = wins.find(d.target_win);
     if (!t)
         return OV_ERR_NO_WINDOW;
     if (t->epoch != d.target_epoch)
         return OV_ERR_STALE_WINDOW;
-    uint32_t need = d.op == OV_OP_PUT ? OV_PERM_WRITE : OV_PERM_READ;
     if (t->owner_proc != who.proc_id) {
         if (t->job_key != who.job_key)
             return OV_ERR_NO_GRANT;
         uint32_t g = wins.grant(*t, who);
         if (g == 0)
             return OV_ERR_NO_GRANT;
+        uint32_t need = perms_needed(d.op);
         if ((g & need) != need)
             return OV_ERR_PERM;
+    }
+    ov_copy_plan p{};
+    p.op = d.op;
+    if (lock) {
+        if (d.target_off >= OV_LOCK_SLOTS)
+            return OV_ERR_BOUNDS;
+        p.lock_win = t->id;
+        p.lock_slot = uint32_t(d.target_off);
+        p.exclusive = (d.flags & OV_REQ_EXCLUSIVE) != 0;
+        *plan = p;
+        return OV_OK;
     }
     if (!ov_in_bounds(d.target_off, d.length, t->size))
         return OV_ERR_BOUNDS;
 
-    const ov_win_info *l = wins.find(d.local_win);
-    if (!l || l->epoch != d.local_epoch || l->owner_proc != who.proc_id)
-        return OV_ERR_LOCAL_ACCESS;
-    if (!ov_in_bounds(d.local_off, d.length, l->size))
-        return OV_ERR_BOUNDS;
-
-    ov_copy_plan p{};
-    p.op = d.op;
-    p.len = d.length;
-    if (d.op == OV_OP_PUT) {
-        p.src_region = l->region;
-        p.src_off = l->region_off + d.local_off;
-        p.dst_region = t->region;
-        p.dst_off = t->region_off + d.target_off;
+    /* 12-13: the caller's side */
+    caller_ranges r = ranges_of(d);
+    ov_operand origin{}, result{};
+    if (va) {
+        if ((r.has_origin && !no_wrap(r.origin_off, r.origin_len)) ||
+            (r.has_result && !no_wrap(r.result_off, r.result_len)))
+            return OV_ERR_LOCAL_ACCESS;
+        origin = {OV_AT_CALLER, 0, r.origin_off, r.origin_len};
+        result = {OV_AT_CALLER, 0, r.result_off, r.result_len};
     } else {
-        p.src_region = t->region;
-        p.src_off = t->region_off + d.target_off;
-        p.dst_region = l->region;
-        p.dst_off = l->region_off + d.local_off;
+        const ov_win_info *l = wins.find(d.local_win);
+        if (!l || l->epoch != d.local_epoch || l->owner_proc != who.proc_id)
+            return OV_ERR_LOCAL_ACCESS;
+        if ((r.has_origin && !ov_in_bounds(r.origin_off, r.origin_len, l->size)) ||
+            (r.has_result && !ov_in_bounds(r.result_off, r.result_len, l->size)))
+            return OV_ERR_BOUNDS;
+        origin = {OV_AT_REGION, l->region, l->region_off + r.origin_off, r.origin_len};
+        result = {OV_AT_REGION, l->region, l->region_off + r.result_off, r.result_len};
     }
+    p.acc_op = d.acc_op;
+    p.dtype_kind = d.dtype_kind;
+    p.dtype_size = d.dtype_size;
+    p.len = d.length;
+    p.target = {OV_AT_REGION, t->region, t->region_off + d.target_off, d.length};
+    if (r.has_origin)
+        p.origin = origin;
+    if (r.has_result)
+        p.result = result;
     *plan = p;
     return OV_OK;
 }

@@ -4,23 +4,48 @@
  *
  * Contract: the caller has copied the descriptor out of shared memory ONCE
  * (ov_ring_consumer::pop) and passes only that copy.  ov_validate reads
- * nothing from shared memory.  On OV_OK *plan says exactly which region bytes
- * the copy may touch; every offset in it lies inside a window the caller
- * owns or holds a grant for.  On error *plan is untouched.
+ * nothing from shared memory.  On OV_OK *plan says exactly which bytes the
+ * executor may touch: every region range in it lies inside a window the
+ * caller owns or holds a grant for; caller addresses (OV_REQ_LOCAL_VA) are
+ * only ever accessed in the caller's own process.  On error *plan is
+ * untouched.
  *
  * Order of checks (the first failing one gives the status):
- *   1 reserved == 0 and flags == 0             OV_ERR_BAD_FLAGS
- *   2 op < OV_OP_MAX                           OV_ERR_BAD_OP
+ *   1 op < OV_OP_MAX                                   OV_ERR_BAD_OP
+ *   2 flags allowed for the op: LOCAL_VA on PUT, GET,  OV_ERR_BAD_FLAGS
+ *     ACC, GET_ACC, CAS; EXCLUSIVE on LOCK; none on
+ *     NOP and UNLOCK.  acc_op == 0 unless ACC/GET_ACC;
+ *     result_off == 0 unless GET_ACC/CAS; with
+ *     LOCAL_VA local_win == local_epoch == 0
+ *   3 LOCAL_VA needs who.features & SINGLE_COPY      OV_ERR_NOT_SUPPORTED
  *     NOP: done (all other fields ignored)
- *   3 dtype_size in {1,2,4,8,16}, length % it  OV_ERR_BAD_DTYPE
- *   4 length <= limits.max_length              OV_ERR_TOO_LARGE
- *   5 target window exists                     OV_ERR_NO_WINDOW
- *   6 target epoch matches                     OV_ERR_STALE_WINDOW
- *   7 owner, or same job and a grant           OV_ERR_NO_GRANT
- *   8 grant has READ (get) / WRITE (put)       OV_ERR_PERM
- *   9 target_off + length <= window size       OV_ERR_BOUNDS  (no overflow)
- *  10 local window exists, epoch, owned        OV_ERR_LOCAL_ACCESS
- *  11 local_off + length <= local size         OV_ERR_BOUNDS
+ *     LOCK/UNLOCK: skip to 7 (dtype, length, local fields ignored)
+ *   4 ACC/GET_ACC: acc_op in SUM..NO_OP                OV_ERR_BAD_OP
+ *   5 dtype_kind known, dtype_size valid for it,       OV_ERR_BAD_DTYPE
+ *     length % dtype_size == 0; CAS: length == size
+ *   6 ACC/GET_ACC: ov_acc_valid(acc_op, kind, size)    OV_ERR_BAD_OP
+ *     length <= limits.max_length                      OV_ERR_TOO_LARGE
+ *   7 target window exists                             OV_ERR_NO_WINDOW
+ *   8 target epoch matches                             OV_ERR_STALE_WINDOW
+ *   9 owner, or same job and a grant                   OV_ERR_NO_GRANT
+ *  10 grant has what the op needs: GET READ; PUT, ACC  OV_ERR_PERM
+ *     WRITE; GET_ACC, CAS READ|WRITE; LOCK, UNLOCK
+ *     any grant
+ *  11 LOCK/UNLOCK: target_off < OV_LOCK_SLOTS (done)   OV_ERR_BOUNDS
+ *     target_off + length <= window size               OV_ERR_BOUNDS  (no overflow)
+ *  12 without LOCAL_VA: local window exists, epoch     OV_ERR_LOCAL_ACCESS
+ *     matches, caller owns it
+ *     with LOCAL_VA: no caller range wraps around      OV_ERR_LOCAL_ACCESS
+ *  13 caller ranges inside the local window:           OV_ERR_BOUNDS
+ *     origin [local_off, +length) (PUT, ACC, GET_ACC;
+ *     CAS: +2*dtype_size, origin then compare),
+ *     result [local_off, +length) for GET,
+ *     [result_off, +length) for GET_ACC and CAS.
+ *     acc_op NO_OP has no origin (ACC and GET_ACC):
+ *     local_off is ignored.
+ *
+ * Overlap: the plan's ranges may overlap each other (the same window as
+ * target and origin, say); the executor copes (exec.h).
  */
 #ifndef OMPI_VIRT_BACKEND_VALIDATE_H
 #define OMPI_VIRT_BACKEND_VALIDATE_H
@@ -33,6 +58,7 @@ struct ov_requester {
     uint32_t proc_id;
     uint64_t job_key;
     uint32_t rank;
+    uint32_t features; /* OV_FEAT_* offered to this connection (HELLO reply) */
 };
 
 struct ov_win_info {
@@ -57,10 +83,28 @@ struct ov_limits {
     uint64_t max_length = uint64_t(16) << 20;
 };
 
+/* Where one operand of a request lives. */
+enum ov_where : uint8_t {
+    OV_AT_NONE = 0,   /* the op has no such operand */
+    OV_AT_REGION = 1, /* bytes [off, +len) of region `region` (backend handle) */
+    OV_AT_CALLER = 2, /* address `off` in the requesting process (OV_REQ_LOCAL_VA) */
+};
+struct ov_operand {
+    uint8_t where;
+    uint32_t region;
+    uint64_t off, len;
+};
+
 struct ov_copy_plan {
     uint16_t op;
-    uint32_t src_region, dst_region;
-    uint64_t src_off, dst_off, len; /* region offsets */
+    uint8_t acc_op, dtype_kind;
+    uint16_t dtype_size;
+    uint64_t len;      /* descriptor length */
+    ov_operand target; /* window bytes the op acts on (always a region; NONE for NOP, LOCK, UNLOCK) */
+    ov_operand origin; /* read from the caller: PUT, ACC, GET_ACC (not NO_OP); CAS: origin then compare */
+    ov_operand result; /* written to the caller: GET, GET_ACC, CAS (old target bytes) */
+    uint32_t lock_win, lock_slot; /* LOCK, UNLOCK */
+    bool exclusive;               /* LOCK */
 };
 
 ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_win_lookup &wins,

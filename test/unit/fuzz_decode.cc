@@ -8,13 +8,18 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <vector>
 
+#include "exec.h"
 #include "ov_comm.h"
 #include "ov_ring.h"
 #include "validate.h"
 #include "wire.h"
 
 namespace {
+/* Windows 1 and 2 of job 7 (2 granted to rank 0), window 3 of job 8; each
+ * in its own region, at offset 4096.  Regions are heap buffers of exactly
+ * their size, so ASan sees any byte outside them. */
 class Wins : public ov_win_lookup {
 public:
     std::map<uint32_t, ov_win_info> w;
@@ -32,6 +37,48 @@ public:
     uint32_t grant(const ov_win_info &i, const ov_requester &who) const override
     {
         return i.id == 2 && who.rank == 0 ? OV_PERM_READ | OV_PERM_WRITE : 0;
+    }
+};
+
+/* The executor's view: region spans must lie inside a window of that
+ * region (the property), caller memory is 4 KiB at CALLER. */
+const uint64_t CALLER = 0x10000;
+class Env : public ov_exec_env {
+public:
+    const Wins &wins;
+    std::vector<char> *regions[4];
+    std::vector<char> caller = std::vector<char>(4096);
+    explicit Env(const Wins &w) : wins(w)
+    {
+        static std::vector<char> r1(8192), r2(4096 + 65536), r3(4097);
+        regions[0] = nullptr;
+        regions[1] = &r1;
+        regions[2] = &r2;
+        regions[3] = &r3;
+    }
+    char *region_span(uint32_t region, uint64_t off, uint64_t len) override
+    {
+        bool inside = false;
+        for (auto &kv : wins.w)
+            inside |= kv.second.region == region && off >= kv.second.region_off &&
+                      ov_in_bounds(off - kv.second.region_off, len, kv.second.size);
+        if (!inside || region == 0 || region > 3)
+            __builtin_trap(); /* a validated plan stepped outside every window */
+        return regions[region]->data() + off;
+    }
+    ov_status_t caller_read(uint64_t a, void *dst, uint64_t len) override
+    {
+        if (a < CALLER || !ov_in_bounds(a - CALLER, len, caller.size()))
+            return OV_ERR_LOCAL_ACCESS;
+        std::memcpy(dst, caller.data() + (a - CALLER), len);
+        return OV_OK;
+    }
+    ov_status_t caller_write(uint64_t a, const void *src, uint64_t len) override
+    {
+        if (a < CALLER || !ov_in_bounds(a - CALLER, len, caller.size()))
+            return OV_ERR_LOCAL_ACCESS;
+        std::memcpy(caller.data() + (a - CALLER), src, len);
+        return OV_OK;
     }
 };
 
@@ -76,7 +123,7 @@ void fuzz_control(const uint8_t *p, size_t n)
     }
 }
 
-void fuzz_ring(const uint8_t *p, size_t n)
+void fuzz_ring(const uint8_t *p, size_t n, bool single_copy)
 {
     /* a guest-owned request ring whose indices and slots come from the input */
     alignas(64) static ov_ring_idx idx;
@@ -93,17 +140,25 @@ void fuzz_ring(const uint8_t *p, size_t n)
     idx.tail.store(tail);
     ov_ring_consumer<ov_req_desc> c(&idx, slots, 8, 0);
     Wins wins;
-    ov_requester who{1, 7, 0};
+    Env env(wins);
+    ov_lock_table locks(4, 16);
+    ov_exec_scratch scratch;
+    ov_requester who{1, 7, 0, single_copy ? OV_FEAT_SINGLE_COPY : 0u};
+    ov_limits lim;
+    lim.max_length = 1 << 17;
     ov_req_desc d;
     for (int i = 0; i < 16 && c.pop(&d) == OV_RING_OK; i++) {
         ov_copy_plan plan;
-        if (ov_validate(d, who, wins, ov_limits{}, &plan) == OV_OK && plan.op != OV_OP_NOP) {
-            const ov_win_info *t = wins.find(d.target_win);
-            const ov_win_info *l = wins.find(d.local_win);
-            /* the property: a valid plan lies inside the two windows */
-            if (!t || !l || d.target_off + d.length > t->size || d.local_off + d.length > l->size)
-                __builtin_trap();
-        }
+        if (ov_validate(d, who, wins, lim, &plan) != OV_OK)
+            continue;
+        if ((plan.origin.where == OV_AT_CALLER || plan.result.where == OV_AT_CALLER) &&
+            !(who.features & OV_FEAT_SINGLE_COPY))
+            __builtin_trap(); /* caller memory without single copy */
+        uint64_t moved = 0;
+        /* executes every op on real bytes; region_span() checks the property */
+        ov_execute(plan, who.proc_id, env, locks, scratch, &moved);
+        if (moved > plan.len)
+            __builtin_trap();
     }
 }
 } // namespace
@@ -115,6 +170,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1)
         fuzz_control(data + 1, size - 1);
     else
-        fuzz_ring(data + 1, size - 1);
+        fuzz_ring(data + 1, size - 1, (data[0] & 2) != 0); /* bit 1: single copy offered */
     return 0;
 }

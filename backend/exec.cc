@@ -1,0 +1,163 @@
+/*
+ * exec.cc — execution of a validated plan (contract in exec.h).
+ *
+ * Every region pointer comes from env.region_span() with the exact length
+ * this file then touches, so even a wrong plan cannot make it step outside
+ * a region.
+ */
+#include "exec.h"
+
+#include <cstring>
+
+#include "ov_acc.h"
+
+namespace {
+
+bool overlap(const char *a, const char *b, uint64_t len)
+{
+    uintptr_t x = uintptr_t(a), y = uintptr_t(b);
+    return a && b && len && x < y + len && y < x + len;
+}
+
+bool reserve(std::vector<char> &v, uint64_t len) noexcept
+{
+    try {
+        if (v.size() < len)
+            v.resize(len);
+        return true;
+    } catch (...) { /* bad_alloc, or length_error for an absurd --max-request */
+        return false;
+    }
+}
+
+/* origin bytes (caller or region) -> dst */
+ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, char *dst)
+{
+    if (o.where == OV_AT_CALLER)
+        return env.caller_read(o.off, dst, len);
+    const char *src = env.region_span(o.region, o.off, len);
+    if (!src)
+        return OV_ERR_BOUNDS;
+    std::memmove(dst, src, len);
+    return OV_OK;
+}
+
+/* src -> result bytes (caller or region) */
+ov_status_t write_result(const ov_operand &r, uint64_t len, ov_exec_env &env, const char *src)
+{
+    if (r.where == OV_AT_CALLER)
+        return env.caller_write(r.off, src, len);
+    char *dst = env.region_span(r.region, r.off, len);
+    if (!dst)
+        return OV_ERR_BOUNDS;
+    std::memmove(dst, src, len);
+    return OV_OK;
+}
+
+/* ACC and GET_ACC on target t (p.len bytes). */
+ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved)
+{
+    const uint64_t len = p.len;
+    if (p.dtype_size == 0)
+        return OV_ERR_BAD_DTYPE;
+    char *r = nullptr; /* result in a region */
+    if (p.result.where == OV_AT_REGION && !(r = env.region_span(p.result.region, p.result.off, len)))
+        return OV_ERR_BOUNDS;
+    const char *o = nullptr; /* origin bytes nothing below overwrites */
+    if (p.origin.where == OV_AT_CALLER) {
+        if (!reserve(s.origin, len))
+            return OV_ERR_NOMEM;
+        ov_status_t st = env.caller_read(p.origin.off, s.origin.data(), len);
+        if (st != OV_OK)
+            return st;
+        o = s.origin.data();
+    } else if (p.origin.where == OV_AT_REGION) {
+        const char *src = env.region_span(p.origin.region, p.origin.off, len);
+        if (!src)
+            return OV_ERR_BOUNDS;
+        o = src; /* exactly the target is fine: element-wise in place */
+        if ((src != t && overlap(src, t, len)) || overlap(src, r, len)) {
+            if (!reserve(s.origin, len))
+                return OV_ERR_NOMEM;
+            std::memcpy(s.origin.data(), src, len);
+            o = s.origin.data();
+        }
+    }
+    const uint64_t n = len / p.dtype_size;
+    if (p.op == OV_OP_GET_ACC) {
+        if (p.result.where == OV_AT_CALLER) {
+            ov_status_t st = env.caller_write(p.result.off, t, len); /* before the target changes */
+            if (st != OV_OK)
+                return st;
+        } else if (overlap(r, t, len)) {
+            if (!reserve(s.old, len))
+                return OV_ERR_NOMEM;
+            std::memcpy(s.old.data(), t, len);
+            if (o)
+                ov_acc_apply(p.acc_op, p.dtype_kind, p.dtype_size, t, o, n);
+            std::memmove(r, s.old.data(), len); /* result bytes win */
+            *moved = len;
+            return OV_OK;
+        } else {
+            std::memcpy(r, t, len);
+        }
+    }
+    if (o) /* NULL only for NO_OP, which changes nothing */
+        ov_acc_apply(p.acc_op, p.dtype_kind, p.dtype_size, t, o, n);
+    *moved = p.op == OV_OP_ACC && p.acc_op == OV_ACC_NO_OP ? 0 : len;
+    return OV_OK;
+}
+
+ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *moved)
+{
+    const uint16_t sz = p.dtype_size;
+    unsigned char ops[64], old[32], ignored[32]; /* origin then compare; old target */
+    if (sz == 0 || sz > sizeof(old) || p.len != sz)
+        return OV_ERR_BAD_DTYPE;
+    char *r = nullptr; /* result in a region: resolved before anything changes */
+    if (p.result.where == OV_AT_REGION && !(r = env.region_span(p.result.region, p.result.off, sz)))
+        return OV_ERR_BOUNDS;
+    ov_status_t st = read_origin(p.origin, 2 * uint64_t(sz), env, reinterpret_cast<char *>(ops));
+    if (st != OV_OK)
+        return st;
+    std::memcpy(old, t, sz);
+    if (p.result.where == OV_AT_CALLER && (st = env.caller_write(p.result.off, old, sz)) != OV_OK)
+        return st; /* before the target changes */
+    ov_acc_cas(t, ops, ops + sz, ignored, sz);
+    if (r)
+        std::memmove(r, old, sz); /* last: result bytes win an overlap */
+    *moved = sz;
+    return OV_OK;
+}
+
+} // namespace
+
+ov_status_t ov_execute(const ov_copy_plan &p, uint32_t proc, ov_exec_env &env, ov_lock_table &locks,
+                       ov_exec_scratch &s, uint64_t *moved) noexcept
+{
+    *moved = 0;
+    switch (p.op) {
+    case OV_OP_NOP: return OV_OK;
+    case OV_OP_LOCK: return locks.lock(p.lock_win, p.lock_slot, proc, p.exclusive);
+    case OV_OP_UNLOCK: return locks.unlock(p.lock_win, p.lock_slot, proc);
+    }
+    char *t = env.region_span(p.target.region, p.target.off, p.len);
+    if (!t)
+        return OV_ERR_BOUNDS;
+    ov_status_t st;
+    switch (p.op) {
+    case OV_OP_PUT:
+        st = read_origin(p.origin, p.len, env, t); /* caller: straight into the target */
+        break;
+    case OV_OP_GET:
+        st = write_result(p.result, p.len, env, t);
+        break;
+    case OV_OP_ACC:
+    case OV_OP_GET_ACC: return accumulate(p, t, env, s, moved);
+    case OV_OP_CAS: return cas(p, t, env, moved);
+    default: return OV_ERR_BAD_OP;
+    }
+    if (st == OV_OK)
+        *moved = p.len;
+    return st;
+}

@@ -1,0 +1,61 @@
+/*
+ * exec.h — carries out one validated copy plan (validate.h).  Backend only;
+ * kept apart from ov_backend so the fuzz target runs the same code on its
+ * own memory.
+ *
+ * Memory is reached through ov_exec_env: region bytes as pointers in the
+ * backend's mappings, caller bytes (OV_AT_CALLER) by copy (single_copy.h).
+ *
+ * Per op (moved = the completion's `bytes`):
+ *   PUT      origin -> target                                    length
+ *   GET      target -> result                                    length
+ *   ACC      target[i] = acc_op(target[i], origin[i])            length (NO_OP: 0)
+ *   GET_ACC  result = old target; then as ACC                    length
+ *   CAS      result = old target; target = origin if old == compare  dtype_size
+ *   LOCK / UNLOCK  the lock table (locks.h)                      0
+ *
+ * Failure atomicity: every operand is read from the caller before the
+ * target changes, and the old target bytes are written to the caller
+ * before the target changes, so a refused caller address
+ * (OV_ERR_LOCAL_ACCESS) leaves ACC, GET_ACC and CAS targets untouched.  A
+ * PUT from the caller copies straight into the target (single copy): a
+ * refusal part-way leaves the bytes before the refused page written.
+ *
+ * Overlap (a window used as both target and local buffer): as if origin
+ * and old target were read before anything is written; where the result
+ * range overlaps the target range, the result bytes win.  PUT/GET are
+ * memmove.  MPI calls such overlaps erroneous; the point is only that the
+ * backend stays within the plan's ranges whatever the caller does.
+ */
+#ifndef OMPI_VIRT_BACKEND_EXEC_H
+#define OMPI_VIRT_BACKEND_EXEC_H
+
+#include <cstdint>
+#include <vector>
+
+#include "locks.h"
+#include "validate.h"
+
+class ov_exec_env {
+public:
+    virtual ~ov_exec_env() = default;
+    /* [off, +len) of region `region` in the backend's mapping; NULL if there
+     * is no such region or the range is not inside it (defence in depth:
+     * validated plans always are). */
+    virtual char *region_span(uint32_t region, uint64_t off, uint64_t len) = 0;
+    /* The requesting process's memory.  OV_OK or OV_ERR_LOCAL_ACCESS. */
+    virtual ov_status_t caller_read(uint64_t addr, void *dst, uint64_t len) = 0;
+    virtual ov_status_t caller_write(uint64_t addr, const void *src, uint64_t len) = 0;
+};
+
+/* Staging buffers, kept between requests so steady state allocates nothing. */
+struct ov_exec_scratch {
+    std::vector<char> origin, old;
+};
+
+/* `proc` is the requester (lock holder identity).  Returns the completion
+ * status; OV_ERR_NOMEM if a staging buffer cannot be allocated. */
+ov_status_t ov_execute(const ov_copy_plan &p, uint32_t proc, ov_exec_env &env, ov_lock_table &locks,
+                       ov_exec_scratch &s, uint64_t *moved) noexcept;
+
+#endif
