@@ -26,7 +26,8 @@
  * child still holds the socket; Linux >= 5.3, else socket close only),
  * releases that process's windows (epoch bumped: peers get
  * OV_ERR_STALE_WINDOW/NO_WINDOW), the grants given to it, its locks and its ring block;
- * the region is freed with the last process of its (guest, job).
+ * the region is freed with the last process of its (guest, job).  TCP
+ * peers (VMs) have no pid: TCP keepalive closes a dead VM's connection.
  */
 #ifndef OMPI_VIRT_BACKEND_BACKEND_H
 #define OMPI_VIRT_BACKEND_BACKEND_H
@@ -45,6 +46,7 @@
 #include "region.h"
 #include "single_copy.h"
 #include "validate.h"
+#include "vm.h"
 #include "wire.h"
 
 struct ov_backend_options {
@@ -57,6 +59,7 @@ struct ov_backend_options {
     uint32_t max_windows = 1u << 16;
     int bind_cpu = -1;                      /* hwloc: bind thread + region memory */
     bool handle_signals = true;             /* signalfd for SIGTERM/SIGINT */
+    std::vector<ov_vm_decl> vms;            /* --vm: VM guests (vm.h); need tcp */
 };
 
 #define OV_BATCH 32
@@ -92,6 +95,7 @@ private:
         uint32_t peer_pid = 0;
         ov_fd pidfd;            /* readable once peer_pid exits: released like a close */
         std::string ns_key;     /* peer's network namespace ("" over tcp) */
+        std::string peer_addr;  /* tcp: peer's IPv4 source address (VM identity) */
         std::string guest_name; /* from HELLO */
         uint64_t job_key = 0;
         uint32_t rank = 0, guest_pid = 0;
@@ -119,6 +123,7 @@ private:
     void accept_all(int lfd, ov_comm_kind kind);
     void close_conn(conn *c, const char *why);
     void watch_peer_pid(conn *c);
+    ov_status_t open_vms();
     void reap_doomed();
     /* control.cc */
     void on_readable(conn *c);
@@ -126,6 +131,7 @@ private:
     bool reply(conn *c, const ov_msg_hdr &h, const void *p, uint32_t len, int fd = -1);
     ov_status_t do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep);
     ov_status_t do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep);
+    ov_status_t attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep); /* attach.cc */
     ov_status_t do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db);
     ov_status_t do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
     ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
@@ -165,6 +171,7 @@ private:
     ov_lock_table locks_;     /* LOCK/UNLOCK state (locks.h) */
     ov_exec_scratch scratch_; /* executor staging buffers (exec.h) */
     uint32_t nprocs_ = 0;
+    std::vector<ov_vm> vms_;                           /* declared VM guests */
 };
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * windows.cc — attach, rings, windows, grants and the release of a process.
+ * windows.cc — rings, windows, grants and the release of a process (attach: attach.cc).
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -14,36 +14,6 @@ ov_backend::guest *ov_backend::find_guest(const std::string &name, uint64_t job_
 {
     auto it = guests_.find({name, job_key});
     return it == guests_.end() ? nullptr : it->second.get();
-}
-
-ov_status_t ov_backend::do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep)
-{
-    ov_attach_req r;
-    if (ov_decode_attach(p, len, &r) != OV_OK)
-        return OV_ERR_PROTO;
-    if (!ov_comm_can_pass_fds(c->kind))
-        return OV_ERR_NO_FD_TRANSPORT;
-    guest *g = find_guest(c->guest_name, c->job_key);
-    if (!g) {
-        auto ng = std::make_unique<guest>();
-        ng->name = c->guest_name;
-        ng->job_key = c->job_key;
-        ng->handle = next_region_++;
-        ov_status_t s = ov_region::create(ng->name, ng->job_key, opts_.region_size, instance_, &ng->region);
-        if (s != OV_OK)
-            return s == OV_ERR_SYS ? OV_ERR_NOMEM : s;
-        g = ng.get();
-        regions_[g->handle] = g;
-        guests_.emplace(std::make_pair(ng->name, ng->job_key), std::move(ng));
-        OV_LOG_INFO("region %u for guest %s job %016llx (%llu bytes)", g->handle, g->name.c_str(),
-                    (unsigned long long) g->job_key, (unsigned long long) opts_.region_size);
-    }
-    g->nprocs++;
-    c->g = g;
-    c->state = 2;
-    rep->map_mode = OV_MAP_MEMFD;
-    rep->region_size = g->region->size();
-    return OV_OK;
 }
 
 ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db)
