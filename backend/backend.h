@@ -59,6 +59,7 @@ struct ov_backend_options {
     uint32_t max_windows = 1u << 16;
     int bind_cpu = -1;                      /* hwloc: bind thread + region memory */
     bool handle_signals = true;             /* signalfd for SIGTERM/SIGINT */
+    bool single_copy = true;                /* offer OV_FEAT_SINGLE_COPY to unix peers with a pid */
     std::vector<ov_vm_decl> vms;            /* --vm: VM guests (vm.h); need tcp */
 };
 
@@ -130,6 +131,7 @@ private:
     void dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *payload);
     bool reply(conn *c, const ov_msg_hdr &h, const void *p, uint32_t len, int fd = -1);
     ov_status_t do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep);
+    bool offer_single_copy(conn *c);
     ov_status_t do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep);
     ov_status_t attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep); /* attach.cc */
     ov_status_t do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db);

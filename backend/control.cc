@@ -160,6 +160,26 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
     }
 }
 
+/* Single copy needs a kernel-visible process: a unix peer whose pid we
+ * know, that we may ptrace-access (probed once, here). */
+bool ov_backend::offer_single_copy(conn *c)
+{
+    if (!opts_.single_copy || c->kind != OV_COMM_UNIX || c->peer_pid == 0)
+        return false;
+    ov_status_t s = c->peer_mem.open(pid_t(c->peer_pid));
+    if (s == OV_OK)
+        return true;
+    static bool told = false; /* a configuration matter: say it once, loudly */
+    if (s == OV_ERR_DENIED && !told) {
+        told = true;
+        OV_LOG_WARN("single copy off for pid %u: no ptrace permission (run the backend as root or with "
+                    "CAP_SYS_PTRACE); guests fall back to staging through the region", c->peer_pid);
+    } else {
+        OV_LOG_DEBUG("conn %u (pid %u): no single copy: %s", c->id, c->peer_pid, ov_strerror(s));
+    }
+    return false;
+}
+
 ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep)
 {
     ov_hello_req r;
@@ -191,13 +211,15 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->job_key = r.job_key;
     c->rank = r.rank;
     c->guest_pid = r.pid;
+    c->features = offer_single_copy(c) ? OV_FEAT_SINGLE_COPY : 0;
     c->state = 1;
     c->guest_name = name;
     nprocs_++;
     rep->proc_id = c->id;
     rep->backend_instance = instance_;
     rep->layout_version = OV_LAYOUT_VERSION;
-    OV_LOG_DEBUG("conn %u: hello job %016llx rank %u guest %s pid %u", c->id,
-                 (unsigned long long) r.job_key, r.rank, name.c_str(), c->peer_pid);
+    rep->features = c->features;
+    OV_LOG_DEBUG("conn %u: hello job %016llx rank %u guest %s pid %u features %#x", c->id,
+                 (unsigned long long) r.job_key, r.rank, name.c_str(), c->peer_pid, c->features);
     return OV_OK;
 }

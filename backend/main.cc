@@ -27,6 +27,10 @@ static void usage(FILE *f)
             "  -s, --spin-us N       spin this long after the last request before sleeping [200]\n"
             "  -m, --max-request N   largest single copy in bytes [16777216]\n"
             "  -c, --bind-cpu N      bind the backend thread (and region memory, via hwloc) to cpu N\n"
+            "      --single-copy on|off\n"
+            "                        let container guests' processes pass their own buffers by\n"
+            "                        address (process_vm_readv/writev: needs ptrace permission on\n"
+            "                        them, e.g. root or CAP_SYS_PTRACE) [on]\n"
             "  -v, --verbose         debug logging\n"
             "  -h, --help            this text\n\n"
             "Frontends find the backend through $OMPI_VIRT_DIR (default /run/ompi-virt)\n"
@@ -57,6 +61,7 @@ int main(int argc, char **argv)
         {"max-request", required_argument, nullptr, 'm'}, {"bind-cpu", required_argument, nullptr, 'c'},
         {"verbose", no_argument, nullptr, 'v'},          {"help", no_argument, nullptr, 'h'},
         {"vm", required_argument, nullptr, 'V'},
+        {"single-copy", required_argument, nullptr, 1001},
         {nullptr, 0, nullptr, 0}};
     int ch;
     uint64_t v;
@@ -102,6 +107,13 @@ int main(int argc, char **argv)
             o.vms.push_back(d);
             break;
         }
+        case 1001:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "ompi-virt-backend: bad --single-copy '%s' (on or off)\n", optarg);
+                return 1;
+            }
+            o.single_copy = strcmp(optarg, "on") == 0;
+            break;
         case 'v': ov_log_verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
