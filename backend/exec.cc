@@ -144,6 +144,8 @@ ov_status_t ov_execute(const ov_copy_plan &p, uint32_t proc, ov_exec_env &env, o
     char *t = env.region_span(p.target.region, p.target.off, p.len);
     if (!t)
         return OV_ERR_BOUNDS;
+    if (p.len == 0) /* validated, nothing to move: no caller access, no staging */
+        return OV_OK;
     ov_status_t st;
     switch (p.op) {
     case OV_OP_PUT:

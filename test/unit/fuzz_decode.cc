@@ -123,7 +123,37 @@ void fuzz_control(const uint8_t *p, size_t n)
     }
 }
 
-void fuzz_ring(const uint8_t *p, size_t n, bool single_copy)
+/* Folds a descriptor's fields into plausible ranges (live windows, right
+ * epochs, small offsets, valid sizes) so the fuzzer reaches deep execution
+ * paths quickly; hostile values keep coming through the raw mode. */
+void normalize(ov_req_desc &d, const Wins &wins)
+{
+    static const uint16_t sizes[] = {1, 2, 4, 8, 16, 32};
+    d.op %= OV_OP_MAX;
+    d.flags %= 4;
+    d.target_win = 1 + d.target_win % 3;
+    d.target_epoch = wins.w.at(d.target_win).epoch;
+    d.target_off %= d.op == OV_OP_LOCK || d.op == OV_OP_UNLOCK ? 4 : 128;
+    if (d.flags & OV_REQ_LOCAL_VA) {
+        d.local_win = d.local_epoch = 0;
+        d.local_off = CALLER + d.local_off % 4200; /* now and then past the end */
+        d.result_off = CALLER + d.result_off % 4200;
+    } else {
+        d.local_win = 1 + d.local_win % 2;
+        d.local_epoch = wins.w.at(d.local_win).epoch;
+        d.local_off %= 4112;
+        d.result_off %= 4112;
+    }
+    bool acc = d.op == OV_OP_ACC || d.op == OV_OP_GET_ACC;
+    d.acc_op = acc ? d.acc_op % OV_ACC_MAX_OP : 0;
+    d.dtype_kind %= OV_DT_KIND_MAX;
+    d.dtype_size = sizes[d.dtype_size % 6];
+    d.length = d.op == OV_OP_CAS ? d.dtype_size : d.dtype_size * (d.length % 16);
+    if (d.op != OV_OP_GET_ACC && d.op != OV_OP_CAS)
+        d.result_off = 0;
+}
+
+void fuzz_ring(const uint8_t *p, size_t n, bool single_copy, bool plausible)
 {
     /* a guest-owned request ring whose indices and slots come from the input */
     alignas(64) static ov_ring_idx idx;
@@ -148,6 +178,15 @@ void fuzz_ring(const uint8_t *p, size_t n, bool single_copy)
     lim.max_length = 1 << 17;
     ov_req_desc d;
     for (int i = 0; i < 16 && c.pop(&d) == OV_RING_OK; i++) {
+        if (plausible)
+            normalize(d, wins);
+        /* two requesters take turns, so locks conflict; now and then one
+         * dies or a window is freed */
+        who.proc_id = 1 + (d.cookie & 1);
+        if ((d.cookie & 0x1e) == 0x1e)
+            locks.release_process(2);
+        if ((d.cookie & 0x3e) == 0x20)
+            locks.release_window(uint32_t(d.cookie >> 8) % 4);
         ov_copy_plan plan;
         if (ov_validate(d, who, wins, lim, &plan) != OV_OK)
             continue;
@@ -170,6 +209,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1)
         fuzz_control(data + 1, size - 1);
     else
-        fuzz_ring(data + 1, size - 1, (data[0] & 2) != 0); /* bit 1: single copy offered */
+        fuzz_ring(data + 1, size - 1, (data[0] & 2) != 0, (data[0] & 4) != 0); /* single copy; plausible */
     return 0;
 }

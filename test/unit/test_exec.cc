@@ -263,6 +263,26 @@ TEST(Exec, PlansOutsideARegionTouchNothing)
     EXPECT_EQ(e.caller_calls, 0);
 }
 
+TEST(Exec, ZeroLengthTouchesNothing)
+{
+    Env e;
+    Exec1 run;
+    const ov_copy_plan zero[] = {
+        plan(OV_OP_PUT, 0, reg(2, 4096, 0), at_caller(0, 0), NONE),
+        plan(OV_OP_GET, 0, reg(2, 0, 0), NONE, at_caller(0, 0)),
+        plan(OV_OP_ACC, 0, reg(2, 8, 0), at_caller(0, 0), NONE, OV_ACC_SUM, OV_DT_INT, 4),
+        plan(OV_OP_GET_ACC, 0, reg(2, 8, 0), at_caller(0, 0), at_caller(0, 0), OV_ACC_SUM, OV_DT_INT, 4),
+        plan(OV_OP_GET_ACC, 0, reg(2, 8, 0), reg(1, 0, 0), reg(1, 8, 0), OV_ACC_SUM, OV_DT_INT, 4),
+    };
+    for (const auto &p : zero) {
+        EXPECT_EQ(run(p, e), OV_OK) << "op " << p.op;
+        EXPECT_EQ(run.moved, 0u);
+    }
+    EXPECT_EQ(e.caller_calls, 0);
+    EXPECT_EQ(run.s.origin.size() + run.s.old.size(), 0u);
+    EXPECT_EQ(run(plan(OV_OP_PUT, 0, reg(2, 4097, 0), NONE, NONE), e), OV_ERR_BOUNDS);
+}
+
 TEST(Exec, LocksGoThroughTheTable)
 {
     Env e;
