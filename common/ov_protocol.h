@@ -138,7 +138,8 @@ enum ov_status : int32_t {
     /* -- request validation: the status of an error completion -- */
     OV_ERR_BAD_OP = -20,         /* unknown op, or acc_op not valid for dtype_kind: MPI_ERR_OP */
     OV_ERR_BAD_FLAGS = -21,      /* unknown flag bits, flag not valid for the op, or a field that must be 0 is not: MPI_ERR_ARG */
-    OV_ERR_BAD_DTYPE = -22,      /* unknown kind, size not valid for the kind, length not a multiple: MPI_ERR_TYPE */
+    OV_ERR_BAD_DTYPE = -22,      /* unknown kind, size not valid for the kind, length not a multiple,
+                                  * CAS length != dtype_size: MPI_ERR_TYPE */
     OV_ERR_NO_WINDOW = -23,      /* no such window id: MPI_ERR_WIN */
     OV_ERR_STALE_WINDOW = -24,   /* window epoch (generation) differs: window freed/owner died: MPI_ERR_WIN */
     OV_ERR_NO_GRANT = -25,       /* caller holds no grant on the target window (or other job): MPI_ERR_RMA_RANGE... treat as MPI_ERR_WIN */
@@ -244,7 +245,8 @@ enum ov_req_op : uint16_t {
     OV_OP_NOP = 0,     /* no memory access; completes with OV_OK */
     OV_OP_PUT = 1,     /* origin [local_off, +length) -> target [target_off, +length) */
     OV_OP_GET = 2,     /* target -> origin */
-    OV_OP_ACC = 3,     /* per element: target[i] = acc_op(target[i], origin[i]) */
+    OV_OP_ACC = 3,     /* per element: target[i] = acc_op(target[i], origin[i]);
+                        * acc_op NO_OP changes nothing and reads no origin */
     OV_OP_GET_ACC = 4, /* per element: result[i] = target[i]; target[i] = acc_op(target[i], origin[i]);
                         * acc_op NO_OP leaves target alone and reads no origin (fetch only) */
     OV_OP_CAS = 5,     /* one element (length == dtype_size): result = target;
@@ -252,7 +254,9 @@ enum ov_req_op : uint16_t {
                         * origin at local_off, compare at local_off + dtype_size */
     OV_OP_LOCK = 6,    /* acquire lock slot `target_off` of the target window, shared, or
                         * exclusive with OV_REQ_EXCLUSIVE.  Never waits: completes OV_OK
-                        * (held) or OV_ERR_LOCK_BUSY (retry later).  length/local ignored. */
+                        * (held) or OV_ERR_LOCK_BUSY (retry later); OV_ERR_NOMEM when the
+                        * caller holds 65536 locks or the backend 2^21 (bounded state).
+                        * length, dtype and local fields ignored. */
     OV_OP_UNLOCK = 7,  /* release the caller's lock on that slot; OV_ERR_LOCK_STATE if not held */
     OV_OP_MAX = 8,
 };
@@ -288,7 +292,8 @@ enum ov_dtype_kind : uint8_t {
 
 /* ov_req_desc.flags */
 #define OV_REQ_LOCAL_VA 0x1u  /* local_off and result_off are virtual addresses in the
-                               * caller's own process (single copy, container guests only:
+                               * caller's own process, the one that connected (single copy,
+                               * container guests only:
                                * the backend reads/writes them with process_vm_readv/writev).
                                * local_win/local_epoch must be 0.  OV_ERR_NOT_SUPPORTED unless
                                * HELLO reply features has OV_FEAT_SINGLE_COPY. */

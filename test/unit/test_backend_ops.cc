@@ -306,3 +306,31 @@ TEST_F(BackendOps, LocksDieWithTheirHolderAndTheirWindow)
     ov_fe_close(a);
     ov_fe_close(b);
 }
+
+/* The lock table is bounded per process (ov_protocol.h, OV_OP_LOCK). */
+TEST_F(BackendOps, AProcessHoldsAtMost65536Locks)
+{
+    ov_fe_t *a = connect("guest-a", 5, 0);
+    ASSERT_NE(a, nullptr);
+    ov_win_t w1, w2;
+    ASSERT_EQ(ov_fe_win_create(a, 64, &w1), OV_OK);
+    ASSERT_EQ(ov_fe_win_create(a, 64, &w2), OV_OK);
+    uint32_t sent = 0, done = 0, ok = 0;
+    while (done < OV_LOCK_SLOTS) { /* every slot of w1, many requests in flight */
+        while (sent < OV_LOCK_SLOTS) {
+            ov_req_desc d = lock_req(OV_OP_LOCK, w1, sent, false);
+            if (ov_fe_submit(a, &d) != OV_OK)
+                break;
+            sent++;
+        }
+        ov_completion c;
+        ASSERT_EQ(ov_fe_wait(a, &c, 3000), OV_OK);
+        ok += c.status == OV_OK;
+        done++;
+    }
+    EXPECT_EQ(ok, OV_LOCK_SLOTS);
+    EXPECT_EQ(run(a, lock_req(OV_OP_LOCK, w2, 0, true)), OV_ERR_NOMEM);
+    EXPECT_EQ(run(a, lock_req(OV_OP_UNLOCK, w1, 7, false)), OV_OK);
+    EXPECT_EQ(run(a, lock_req(OV_OP_LOCK, w2, 0, true)), OV_OK);
+    ov_fe_close(a);
+}
