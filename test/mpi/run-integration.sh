@@ -3,6 +3,10 @@
 #   host     2 ranks on the host (plain mpirun, no guests)
 #   2guests  2 ranks in two namespace guests, one per guest (btl tcp between them)
 #   4ranks   4 ranks, two per guest (vader inside a guest, tcp across)
+#   2hosts   2 ranks on the host, each attached to its own backend: what two
+#            physical hosts look like to osc virt (no rank shares a backend
+#            with the other, so locks and accumulates stay with the fallback
+#            while each rank's own window is still served by its backend)
 #
 # usage: test/mpi/run-integration.sh [options] [-- EXTRA-MPIRUN-ARGS...]
 #   --prog PATH          MPI program (default test/mpi/rma_test)
@@ -11,7 +15,7 @@
 #                        --mca-args "--mca osc virt"; arguments after '--' are
 #                        added too, unsplit
 #   --timeout S          per-placement time limit in seconds (default 300)
-#   --placements LIST    comma-separated subset of host,2guests,4ranks (default all)
+#   --placements LIST    comma-separated subset of host,2guests,4ranks,2hosts (default all)
 #   --verbose            show the full output of every placement
 #
 # Sources test/mpi/component-env.sh (components of this build tree first) unless
@@ -58,7 +62,7 @@ PROG=$HERE/rma_test
 PROG_ARGS=()
 EXTRA=()
 TIMEOUT=300
-PLACEMENTS=host,2guests,4ranks
+PLACEMENTS=host,2guests,4ranks,2hosts
 VERBOSE=0
 TAIL=20
 
@@ -87,7 +91,7 @@ done
 [[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -ge 1 ] || { echo "--timeout must be a positive integer" >&2; exit 2; }
 IFS=, read -r -a PL <<<"$PLACEMENTS"
 for p in "${PL[@]}"; do
-    case $p in host|2guests|4ranks) ;; *) echo "unknown placement '$p' (want host, 2guests, 4ranks)" >&2; exit 2 ;; esac
+    case $p in host|2guests|4ranks|2hosts) ;; *) echo "unknown placement '$p' (want host, 2guests, 4ranks, 2hosts)" >&2; exit 2 ;; esac
 done
 [ ${#PL[@]} -gt 0 ] || { echo "no placements selected" >&2; exit 2; }
 [[ $PROG == */* ]] || PROG=./$PROG
@@ -99,6 +103,7 @@ RUN_TAG=rit-$$-$RANDOM
 CUR_PID=""          # pid of the running timeout(1)
 WE_USE_GUESTS=0
 HOST_BDIR=""        # the host placement's private backend directory
+HOST2_BDIR=""       # the second "host" of the 2hosts placement
 GUESTS_DIR=""       # the guests' backend directory
 
 log() { echo "# $*"; }
@@ -152,7 +157,22 @@ host_backend_start() {
     log "host backend: $(sed 's/^ompi-virt: //' "$LOGDIR/host-backend.out" | tail -n1)"
 }
 
+second_backend_start() {
+    [ -n "$HOST2_BDIR" ] && return 0
+    if ! timeout 30 "$TOOL" backend start --dir "$LOGDIR/backend2" --owner $$ \
+            --log "$LOGDIR/host2-backend.log" >"$LOGDIR/host2-backend.out" 2>&1; then
+        HOST_ERR="could not start a second backend: $(tr '\n' ' ' <"$LOGDIR/host2-backend.out")"
+        return 1
+    fi
+    HOST2_BDIR=$LOGDIR/backend2
+}
+
 host_backend_stop() {
+    if [ -n "$HOST2_BDIR" ]; then
+        timeout 30 "$TOOL" backend stop --dir "$HOST2_BDIR" >>"$LOGDIR/host2-backend.out" 2>&1 ||
+            log "could not stop the second backend: $(tail -n1 "$LOGDIR/host2-backend.out")"
+        HOST2_BDIR=""
+    fi
     [ -n "$HOST_BDIR" ] || return 0
     timeout 30 "$TOOL" backend stop --dir "$HOST_BDIR" >>"$LOGDIR/host-backend.out" 2>&1 ||
         log "could not stop the host backend: $(tail -n1 "$LOGDIR/host-backend.out")"
@@ -295,6 +315,18 @@ for p in "${PL[@]}"; do
             run_placement host env -u OMPI_VIRT_URI OMPI_VIRT_DIR="$HOST_BDIR" \
                 mpirun "${ROOTARGS[@]}" --oversubscribe -np 2 \
                 "${EXTRA[@]}" "$PROG_ABS" "${PROG_ARGS[@]}"
+            ;;
+        2hosts)
+            HOST_ERR=""
+            if ! host_backend_start || ! second_backend_start; then
+                fail_placement 2hosts "$HOST_ERR"
+                continue
+            fi
+            PL_BACKEND_DIR=$HOST2_BDIR
+            run_placement 2hosts env -u OMPI_VIRT_URI \
+                mpirun "${ROOTARGS[@]}" --oversubscribe "${EXTRA[@]}" \
+                -np 1 -x OMPI_VIRT_DIR="$HOST_BDIR" "$PROG_ABS" "${PROG_ARGS[@]}" : \
+                -np 1 -x OMPI_VIRT_DIR="$HOST2_BDIR" "$PROG_ABS" "${PROG_ARGS[@]}"
             ;;
         2guests|4ranks)
             GUEST_ERR=""
