@@ -1,6 +1,7 @@
 #!/bin/bash
 # host-rma.sh — `make check`: the RMA program on 2 ranks on this host, through
-# osc virt (which drives pt2pt for every target today), bounded in time.
+# osc virt, once per window flavor, then rma_threads (MPI_THREAD_MULTIPLE on
+# a backend-served window), bounded in time.
 # component-env.sh starts a private host backend (OMPI_VIRT_DIR) for the
 # ranks; it is stopped when this script exits, however it exits.  The test
 # fails if the backend is not running any more after the program.
@@ -24,6 +25,11 @@ run_flavors() {
 }
 run_flavors
 rc=$?
+threads=${RMA_THREADS:-$PWD/rma_threads}
+if [ -x "$threads" ]; then
+    timeout -k 10 120 mpirun -np 2 --oversubscribe --bind-to none \
+        --mca osc virt --mca btl self,vader,tcp "$threads" --timeout 90 || rc=1
+fi
 if ! st=$("$OV_TOOL" backend status --dir "$OMPI_VIRT_DIR"); then
     echo "FAIL backend: not running any more after the run: $st"
     log=$(sed -n 's/.*; log: //p' <<<"$st")
