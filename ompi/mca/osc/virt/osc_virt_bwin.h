@@ -143,6 +143,9 @@ public:
 
 private:
     BackendWindow() = default;
+    /** put (to_target) or get: same guest by memcpy, else through the backend. */
+    int copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp,
+             int tc, ompi_datatype_t *tdt, ompi_request_t **req);
     /** Access epoch check and, in a PSCW epoch, waiting for t's post (the
      *  link lock is dropped while waiting on MPI requests). */
     int issue_check(int t, std::unique_lock<std::mutex> &guard);

@@ -107,65 +107,17 @@ template <class Fn> int walk2(RawCursor &a, RawCursor &b, size_t max_piece, Fn f
 int BackendWindow::put(const void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp,
                        int tc, ompi_datatype_t *tdt, ompi_request_t **req)
 {
-    std::unique_lock<std::mutex> guard(link_->mutex());
-    int ret = issue_check(t, guard);
-    if (OMPI_SUCCESS != ret) {
-        return ret;
-    }
-    const Peer &p = peers_[t];
-    RawCursor oc_(o, oc, odt);
-    RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
-    if (p.same_guest) {
-        char *tmem = link_->region_base() + p.region_off + p.part_off;
-        ret = walk2(oc_, tc_, SIZE_MAX, [&](char *src, char *dst, size_t n) {
-            memcpy(tmem + (reinterpret_cast<uintptr_t>(dst) - kTargetBias), src, n);
-            return OMPI_SUCCESS;
-        });
-        if (nullptr != req) {
-            *req = new_request(win_);
-            complete_request(*req, ret);
-        }
-        return ret;
-    }
-    Finisher *fin = nullptr;
-    if (nullptr != req) {
-        *req = new_request(win_);
-        fin = new RequestFinisher(*req);
-    }
-    ret = walk2(oc_, tc_, link_->chunk(), [&](char *src, char *dst, size_t n) {
-        ov_req_desc d{};
-        d.op = OV_OP_PUT;
-        d.dtype_kind = OV_DT_BYTES;
-        d.dtype_size = 1;
-        d.target_win = p.win_id;
-        d.target_epoch = p.win_epoch;
-        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(dst) - kTargetBias);
-        d.length = n;
-        if (link_->single_copy() && n >= link_->single_copy_min()) {
-            d.flags = OV_REQ_LOCAL_VA;
-            d.local_off = reinterpret_cast<uintptr_t>(src);
-        } else {
-            int64_t off = link_->stage(n);
-            if (off < 0) {
-                return static_cast<int>(off);
-            }
-            memcpy(link_->staging_ptr(off), src, n);
-            d.local_win = link_->staging().id;
-            d.local_epoch = link_->staging().epoch;
-            d.local_off = static_cast<uint64_t>(off);
-        }
-        Completion c;
-        c.tracker = &tracker_;
-        c.target = t;
-        c.finisher = fin;
-        return link_->submit(d, c);
-    });
-    issued(fin, ret);
-    return ret;
+    return copy(true, const_cast<void *>(o), oc, odt, t, disp, tc, tdt, req);
 }
 
 int BackendWindow::get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp, int tc,
                        ompi_datatype_t *tdt, ompi_request_t **req)
+{
+    return copy(false, o, oc, odt, t, disp, tc, tdt, req);
+}
+
+int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, int t,
+                        ptrdiff_t disp, int tc, ompi_datatype_t *tdt, ompi_request_t **req)
 {
     std::unique_lock<std::mutex> guard(link_->mutex());
     int ret = issue_check(t, guard);
@@ -177,8 +129,9 @@ int BackendWindow::get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t d
     RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
     if (p.same_guest) {
         char *tmem = link_->region_base() + p.region_off + p.part_off;
-        ret = walk2(oc_, tc_, SIZE_MAX, [&](char *dst, char *src, size_t n) {
-            memcpy(dst, tmem + (reinterpret_cast<uintptr_t>(src) - kTargetBias), n);
+        ret = walk2(oc_, tc_, SIZE_MAX, [&](char *mine, char *theirs, size_t n) {
+            char *target = tmem + (reinterpret_cast<uintptr_t>(theirs) - kTargetBias);
+            memcpy(to_target ? target : mine, to_target ? mine : target, n);
             return OMPI_SUCCESS;
         });
         if (nullptr != req) {
@@ -192,22 +145,22 @@ int BackendWindow::get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t d
         *req = new_request(win_);
         fin = new RequestFinisher(*req);
     }
-    ret = walk2(oc_, tc_, link_->chunk(), [&](char *dst, char *src, size_t n) {
+    ret = walk2(oc_, tc_, link_->chunk(), [&](char *mine, char *theirs, size_t n) {
         ov_req_desc d{};
-        d.op = OV_OP_GET;
+        d.op = to_target ? OV_OP_PUT : OV_OP_GET;
         d.dtype_kind = OV_DT_BYTES;
         d.dtype_size = 1;
         d.target_win = p.win_id;
         d.target_epoch = p.win_epoch;
-        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(src) - kTargetBias);
+        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(theirs) - kTargetBias);
         d.length = n;
         Completion c;
         c.tracker = &tracker_;
         c.target = t;
         c.finisher = fin;
         if (link_->single_copy() && n >= link_->single_copy_min()) {
-            d.flags = OV_REQ_LOCAL_VA;
-            d.local_off = reinterpret_cast<uintptr_t>(dst);
+            d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
+            d.local_off = reinterpret_cast<uintptr_t>(mine);
         } else {
             int64_t off = link_->stage(n);
             if (off < 0) {
@@ -216,9 +169,13 @@ int BackendWindow::get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t d
             d.local_win = link_->staging().id;
             d.local_epoch = link_->staging().epoch;
             d.local_off = static_cast<uint64_t>(off);
-            c.copy_to = dst;
-            c.copy_from = static_cast<uint64_t>(off);
-            c.copy_len = n;
+            if (to_target) {
+                memcpy(link_->staging_ptr(off), mine, n);
+            } else { /* copied out when it completes */
+                c.copy_to = mine;
+                c.copy_from = static_cast<uint64_t>(off);
+                c.copy_len = n;
+            }
         }
         return link_->submit(d, c);
     });
