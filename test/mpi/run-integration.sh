@@ -146,37 +146,30 @@ guests_release() {
 }
 
 # host_backend_start: a private backend for ranks on the host
-host_backend_start() {
-    [ -n "$HOST_BDIR" ] && return 0
-    if ! timeout 30 "$TOOL" backend start --dir "$LOGDIR/backend" --owner $$ \
-            --log "$LOGDIR/host-backend.log" >"$LOGDIR/host-backend.out" 2>&1; then
-        HOST_ERR="could not start a backend: $(tr '\n' ' ' <"$LOGDIR/host-backend.out")"
+# start_private_backend NAME VAR: a backend on $LOGDIR/NAME owned by this
+# script; its directory goes into the variable named VAR.
+start_private_backend() {
+    local name=$1 var=$2
+    [ -n "${!var}" ] && return 0
+    if ! timeout 30 "$TOOL" backend start --dir "$LOGDIR/$name" --owner $$ \
+            --log "$LOGDIR/$name.log" >"$LOGDIR/$name.out" 2>&1; then
+        HOST_ERR="could not start a backend: $(tr '\n' ' ' <"$LOGDIR/$name.out")"
         return 1
     fi
-    HOST_BDIR=$LOGDIR/backend
-    log "host backend: $(sed 's/^ompi-virt: //' "$LOGDIR/host-backend.out" | tail -n1)"
+    printf -v "$var" '%s' "$LOGDIR/$name"
+    log "$name: $(sed 's/^ompi-virt: //' "$LOGDIR/$name.out" | tail -n1)"
 }
-
-second_backend_start() {
-    [ -n "$HOST2_BDIR" ] && return 0
-    if ! timeout 30 "$TOOL" backend start --dir "$LOGDIR/backend2" --owner $$ \
-            --log "$LOGDIR/host2-backend.log" >"$LOGDIR/host2-backend.out" 2>&1; then
-        HOST_ERR="could not start a second backend: $(tr '\n' ' ' <"$LOGDIR/host2-backend.out")"
-        return 1
-    fi
-    HOST2_BDIR=$LOGDIR/backend2
-}
+host_backend_start() { start_private_backend backend HOST_BDIR; }
+second_backend_start() { start_private_backend backend2 HOST2_BDIR; }
 
 host_backend_stop() {
-    if [ -n "$HOST2_BDIR" ]; then
-        timeout 30 "$TOOL" backend stop --dir "$HOST2_BDIR" >>"$LOGDIR/host2-backend.out" 2>&1 ||
-            log "could not stop the second backend: $(tail -n1 "$LOGDIR/host2-backend.out")"
-        HOST2_BDIR=""
-    fi
-    [ -n "$HOST_BDIR" ] || return 0
-    timeout 30 "$TOOL" backend stop --dir "$HOST_BDIR" >>"$LOGDIR/host-backend.out" 2>&1 ||
-        log "could not stop the host backend: $(tail -n1 "$LOGDIR/host-backend.out")"
-    HOST_BDIR=""
+    local var
+    for var in HOST_BDIR HOST2_BDIR; do
+        [ -n "${!var}" ] || continue
+        timeout 30 "$TOOL" backend stop --dir "${!var}" >>"$LOGDIR/stop.out" 2>&1 ||
+            log "could not stop the backend on ${!var}: $(tail -n1 "$LOGDIR/stop.out")"
+        printf -v "$var" '%s' ""
+    done
 }
 
 # finish RC: kill leftovers, release guests, print the summary line last, exit
