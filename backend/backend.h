@@ -136,6 +136,9 @@ private:
     ov_status_t attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep); /* attach.cc */
     ov_status_t do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db);
     ov_status_t do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
+    ov_status_t do_win_register(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
+    bool window_table_full() const;
+    window &new_window(conn *c); /* a live slot owned by c, fresh epoch, no grants */
     ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
     ov_status_t do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant);
     ov_status_t owned_window(conn *c, uint32_t id, uint32_t epoch, window **out);

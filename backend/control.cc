@@ -112,6 +112,13 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         reply(c, h, &rep, sizeof(rep));
         break;
     }
+    case OV_MSG_WIN_REGISTER: {
+        ov_win_create_rep rep{};
+        rep.status = c->state != 3 ? OV_ERR_STATE : do_win_register(c, p, h.len, &rep);
+        proto_error = rep.status == OV_ERR_PROTO;
+        reply(c, h, &rep, sizeof(rep));
+        break;
+    }
     case OV_MSG_WIN_FREE:
         simple.status = c->state != 3 ? OV_ERR_STATE : do_win_free(c, p, h.len);
         proto_error = simple.status == OV_ERR_PROTO;
@@ -211,7 +218,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->job_key = r.job_key;
     c->rank = r.rank;
     c->guest_pid = r.pid;
-    c->features = offer_single_copy(c) ? OV_FEAT_SINGLE_COPY : 0;
+    c->features = offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0;
     c->state = 1;
     c->guest_name = name;
     nprocs_++;

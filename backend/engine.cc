@@ -47,8 +47,31 @@ public:
     {
         return c_.peer_mem.write(addr, src, len);
     }
+    /* A registered window's owner.  Between its exit and our noticing it
+     * (pidfd/socket in the next epoll round) its windows still look live. */
+    ov_status_t proc_read(uint32_t proc, uint64_t addr, void *dst, uint64_t len) override
+    {
+        const conn *o = owner(proc);
+        if (!o)
+            return OV_ERR_STALE_WINDOW;
+        ov_status_t s = o->peer_mem.read(addr, dst, len);
+        return s == OV_OK || o->peer_mem.alive() ? s : OV_ERR_STALE_WINDOW;
+    }
+    ov_status_t proc_write(uint32_t proc, uint64_t addr, const void *src, uint64_t len) override
+    {
+        const conn *o = owner(proc);
+        if (!o)
+            return OV_ERR_STALE_WINDOW;
+        ov_status_t s = o->peer_mem.write(addr, src, len);
+        return s == OV_OK || o->peer_mem.alive() ? s : OV_ERR_STALE_WINDOW;
+    }
 
 private:
+    const conn *owner(uint32_t proc) const
+    {
+        auto it = b_.conns_.find(proc);
+        return it == b_.conns_.end() || it->second->doomed ? nullptr : it->second.get();
+    }
     const ov_backend &b_;
     const conn &c_;
 };
@@ -62,8 +85,9 @@ void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
     if (s == OV_OK) {
         exec_env env(*this, *c);
         s = ov_execute(plan, c->id, env, locks_, scratch_, &moved);
-        /* validated plans lie inside live windows, which lie inside their regions */
-        if (s == OV_ERR_BOUNDS)
+        /* validated plans lie inside live windows, which lie inside their regions
+         * (a registered window's owner may have unmapped its memory: its fault) */
+        if (s == OV_ERR_BOUNDS && plan.target.where == OV_AT_REGION)
             OV_LOG_ERR("internal: plan of conn %u op %u outside its region", c->id, d.op);
     }
     *cpl = ov_completion{d.cookie, s, d.op, moved, 0};

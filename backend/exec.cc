@@ -55,7 +55,8 @@ ov_status_t write_result(const ov_operand &r, uint64_t len, ov_exec_env &env, co
 }
 
 /* ACC and GET_ACC on target t (p.len bytes). */
-ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved)
+ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved,
+                       bool *changed)
 {
     const uint64_t len = p.len;
     if (p.dtype_size == 0)
@@ -97,6 +98,7 @@ ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec
                 ov_acc_apply(p.acc_op, p.dtype_kind, p.dtype_size, t, o, n);
             std::memmove(r, s.old.data(), len); /* result bytes win */
             *moved = len;
+            *changed = o != nullptr;
             return OV_OK;
         } else {
             std::memcpy(r, t, len);
@@ -104,11 +106,12 @@ ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec
     }
     if (o) /* NULL only for NO_OP, which changes nothing */
         ov_acc_apply(p.acc_op, p.dtype_kind, p.dtype_size, t, o, n);
+    *changed = o != nullptr;
     *moved = p.op == OV_OP_ACC && p.acc_op == OV_ACC_NO_OP ? 0 : len;
     return OV_OK;
 }
 
-ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *moved)
+ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *moved, bool *changed)
 {
     const uint16_t sz = p.dtype_size;
     unsigned char ops[64], old[32], ignored[32]; /* origin then compare; old target */
@@ -123,11 +126,56 @@ ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *move
     std::memcpy(old, t, sz);
     if (p.result.where == OV_AT_CALLER && (st = env.caller_write(p.result.off, old, sz)) != OV_OK)
         return st; /* before the target changes */
-    ov_acc_cas(t, ops, ops + sz, ignored, sz);
+    *changed = ov_acc_cas(t, ops, ops + sz, ignored, sz);
     if (r)
         std::memmove(r, old, sz); /* last: result bytes win an overlap */
     *moved = sz;
     return OV_OK;
+}
+
+/* The data ops on target bytes at t (region memory, or a copy). */
+ov_status_t run_on(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved,
+                   bool *changed)
+{
+    ov_status_t st;
+    switch (p.op) {
+    case OV_OP_PUT:
+        st = read_origin(p.origin, p.len, env, t); /* caller: straight into the target */
+        *changed = true;
+        break;
+    case OV_OP_GET:
+        st = write_result(p.result, p.len, env, t);
+        break;
+    case OV_OP_ACC:
+    case OV_OP_GET_ACC: return accumulate(p, t, env, s, moved, changed);
+    case OV_OP_CAS: return cas(p, t, env, moved, changed);
+    default: return OV_ERR_BAD_OP;
+    }
+    if (st == OV_OK)
+        *moved = p.len;
+    return st;
+}
+
+/* A registered target window: work on a copy of its bytes. */
+ov_status_t on_owner_memory(const ov_copy_plan &p, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved)
+{
+    const uint32_t owner = p.target.region;
+    if (p.len == 0)
+        return OV_OK;
+    if (!reserve(s.target, p.len))
+        return OV_ERR_NOMEM;
+    char *t = s.target.data();
+    auto target_status = [](ov_status_t e) { return e == OV_ERR_LOCAL_ACCESS ? OV_ERR_BOUNDS : e; };
+    ov_status_t st;
+    if (p.op != OV_OP_PUT && (st = env.proc_read(owner, p.target.off, t, p.len)) != OV_OK)
+        return target_status(st);
+    bool changed = false;
+    st = run_on(p, t, env, s, moved, &changed);
+    if (st == OV_OK && changed && (st = env.proc_write(owner, p.target.off, t, p.len)) != OV_OK) {
+        *moved = 0;
+        return target_status(st);
+    }
+    return st;
 }
 
 } // namespace
@@ -141,25 +189,13 @@ ov_status_t ov_execute(const ov_copy_plan &p, uint32_t proc, ov_exec_env &env, o
     case OV_OP_LOCK: return locks.lock(p.lock_win, p.lock_slot, proc, p.exclusive);
     case OV_OP_UNLOCK: return locks.unlock(p.lock_win, p.lock_slot, proc);
     }
+    if (p.target.where == OV_AT_PROC)
+        return on_owner_memory(p, env, s, moved);
     char *t = env.region_span(p.target.region, p.target.off, p.len);
     if (!t)
         return OV_ERR_BOUNDS;
     if (p.len == 0) /* validated, nothing to move: no caller access, no staging */
         return OV_OK;
-    ov_status_t st;
-    switch (p.op) {
-    case OV_OP_PUT:
-        st = read_origin(p.origin, p.len, env, t); /* caller: straight into the target */
-        break;
-    case OV_OP_GET:
-        st = write_result(p.result, p.len, env, t);
-        break;
-    case OV_OP_ACC:
-    case OV_OP_GET_ACC: return accumulate(p, t, env, s, moved);
-    case OV_OP_CAS: return cas(p, t, env, moved);
-    default: return OV_ERR_BAD_OP;
-    }
-    if (st == OV_OK)
-        *moved = p.len;
-    return st;
+    bool changed = false;
+    return run_on(p, t, env, s, moved, &changed);
 }

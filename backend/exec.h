@@ -4,7 +4,8 @@
  * own memory.
  *
  * Memory is reached through ov_exec_env: region bytes as pointers in the
- * backend's mappings, caller bytes (OV_AT_CALLER) by copy (single_copy.h).
+ * backend's mappings, caller bytes (OV_AT_CALLER) and a registered window's
+ * owner's bytes (OV_AT_PROC) by copy (single_copy.h).
  *
  * Per op (moved = the completion's `bytes`):
  *   PUT      origin -> target                                    length
@@ -21,9 +22,15 @@
  * PUT from the caller copies straight into the target (single copy): a
  * refusal part-way leaves the bytes before the refused page written.
  *
+ * A registered target window (OV_AT_PROC): the op runs on a copy of the
+ * target bytes read from the owner (all but PUT), written back only if the
+ * op changed them (NO_OP and a failed CAS write nothing).  Owner memory the
+ * kernel refuses is OV_ERR_BOUNDS (the owner unmapped what it registered);
+ * an owner that has exited gives OV_ERR_STALE_WINDOW.
+ *
  * Overlap (a window used as both target and local buffer): as if origin
  * and old target were read before anything is written; where the result
- * range overlaps the target range, the result bytes win.  PUT/GET are
+ * range overlaps a region target's range, the result bytes win.  PUT/GET are
  * memmove.  MPI calls such overlaps erroneous; the point is only that the
  * backend stays within the plan's ranges whatever the caller does.
  */
@@ -46,11 +53,16 @@ public:
     /* The requesting process's memory.  OV_OK or OV_ERR_LOCAL_ACCESS. */
     virtual ov_status_t caller_read(uint64_t addr, void *dst, uint64_t len) = 0;
     virtual ov_status_t caller_write(uint64_t addr, const void *src, uint64_t len) = 0;
+    /* Memory of process `proc`, the owner of a registered window.  OV_OK,
+     * OV_ERR_LOCAL_ACCESS (refused), or OV_ERR_STALE_WINDOW (the owner has
+     * exited: its windows are being freed). */
+    virtual ov_status_t proc_read(uint32_t proc, uint64_t addr, void *dst, uint64_t len) = 0;
+    virtual ov_status_t proc_write(uint32_t proc, uint64_t addr, const void *src, uint64_t len) = 0;
 };
 
 /* Staging buffers, kept between requests so steady state allocates nothing. */
 struct ov_exec_scratch {
-    std::vector<char> origin, old;
+    std::vector<char> origin, old, target;
 };
 
 /* `proc` is the requester (lock holder identity).  Returns the completion

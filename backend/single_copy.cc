@@ -50,6 +50,8 @@ ov_status_t ov_peer_mem::open(pid_t pid) noexcept
  * from then on pid_ may name somebody else. */
 bool ov_peer_mem::alive() const noexcept
 {
+    if (!usable())
+        return false;
     pollfd p{pidfd_.get(), POLLIN, 0};
     int r;
     do
@@ -61,7 +63,7 @@ bool ov_peer_mem::alive() const noexcept
 ov_status_t ov_peer_mem::xfer(bool to_peer, uint64_t addr, char *local, uint64_t len, uint64_t *done) const noexcept
 {
     uint64_t d = 0;
-    if (len != 0 && usable() && alive()) {
+    if (len != 0 && alive()) {
         const uint64_t max_chunk = uint64_t(1) << 30; /* below the kernel's MAX_RW_COUNT */
         while (d < len) {
             uint64_t n = len - d < max_chunk ? len - d : max_chunk;

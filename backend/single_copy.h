@@ -35,6 +35,8 @@ public:
      * 5.3) or pid 0.  OV_ERR_SYS: the process is gone. */
     ov_status_t open(pid_t pid) noexcept;
     bool usable() const noexcept { return pidfd_.valid(); }
+    /* false once the process has exited (or was never bound) */
+    bool alive() const noexcept;
     pid_t pid() const noexcept { return pid_; }
 
     /* peer [addr, +len) -> dst.  OV_OK, or OV_ERR_LOCAL_ACCESS. */
@@ -43,7 +45,6 @@ public:
     ov_status_t write(uint64_t addr, const void *src, uint64_t len, uint64_t *done = nullptr) const noexcept;
 
 private:
-    bool alive() const noexcept;
     ov_status_t xfer(bool to_peer, uint64_t addr, char *local, uint64_t len, uint64_t *done) const noexcept;
     pid_t pid_ = 0;
     ov_fd pidfd_;

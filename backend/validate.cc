@@ -135,17 +135,25 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
         const ov_win_info *l = wins.find(d.local_win);
         if (!l || l->epoch != d.local_epoch || l->owner_proc != who.proc_id)
             return OV_ERR_LOCAL_ACCESS;
+        const bool mine = l->mem == OV_MEM_OWNER; /* registered: the caller's own memory */
+        if (mine && !(who.features & OV_FEAT_SINGLE_COPY))
+            return OV_ERR_LOCAL_ACCESS;
         if ((r.has_origin && !ov_in_bounds(r.origin_off, r.origin_len, l->size)) ||
             (r.has_result && !ov_in_bounds(r.result_off, r.result_len, l->size)))
             return OV_ERR_BOUNDS;
-        origin = {OV_AT_REGION, l->region, l->region_off + r.origin_off, r.origin_len};
-        result = {OV_AT_REGION, l->region, l->region_off + r.result_off, r.result_len};
+        const uint8_t where = mine ? OV_AT_CALLER : OV_AT_REGION;
+        const uint32_t region = mine ? 0 : l->region;
+        origin = {where, region, l->region_off + r.origin_off, r.origin_len};
+        result = {where, region, l->region_off + r.result_off, r.result_len};
     }
     p.acc_op = d.acc_op;
     p.dtype_kind = d.dtype_kind;
     p.dtype_size = d.dtype_size;
     p.len = d.length;
-    p.target = {OV_AT_REGION, t->region, t->region_off + d.target_off, d.length};
+    if (t->mem == OV_MEM_OWNER)
+        p.target = {OV_AT_PROC, t->owner_proc, t->region_off + d.target_off, d.length};
+    else
+        p.target = {OV_AT_REGION, t->region, t->region_off + d.target_off, d.length};
     if (r.has_origin)
         p.origin = origin;
     if (r.has_result)

@@ -36,6 +36,7 @@
  *  12 without LOCAL_VA: local window exists, epoch     OV_ERR_LOCAL_ACCESS
  *     matches, caller owns it
  *     with LOCAL_VA: no caller range wraps around      OV_ERR_LOCAL_ACCESS
+ *     a registered local window needs SINGLE_COPY     OV_ERR_LOCAL_ACCESS
  *  13 caller ranges inside the local window:           OV_ERR_BOUNDS
  *     origin [local_off, +length) (PUT, ACC, GET_ACC;
  *     CAS: +2*dtype_size, origin then compare),
@@ -43,6 +44,11 @@
  *     [result_off, +length) for GET_ACC and CAS.
  *     acc_op NO_OP has no origin (ACC and GET_ACC):
  *     local_off is ignored.
+ *
+ * Registered windows (OV_MEM_OWNER): as target they become an OV_AT_PROC
+ * operand on the owner; as local window (always the caller's own) their
+ * ranges become OV_AT_CALLER addresses.  Registration guaranteed that the
+ * window's address range does not wrap.
  *
  * Overlap: the plan's ranges may overlap each other (the same window as
  * target and origin, say); the executor copes (exec.h).
@@ -61,13 +67,20 @@ struct ov_requester {
     uint32_t features; /* OV_FEAT_* offered to this connection (HELLO reply) */
 };
 
+/* Where a window's memory is. */
+enum ov_win_mem : uint8_t {
+    OV_MEM_REGION = 0, /* [region_off, +size) of region `region` (WIN_CREATE) */
+    OV_MEM_OWNER = 1,  /* [region_off, +size) are addresses in the owner's process (WIN_REGISTER) */
+};
+
 struct ov_win_info {
     uint32_t id, epoch;
     uint32_t owner_proc;
     uint64_t job_key;
-    uint32_t region;     /* backend region handle */
-    uint64_t region_off; /* window start inside the region */
+    uint32_t region;     /* backend region handle (OV_MEM_REGION) */
+    uint64_t region_off; /* window start: region offset, or owner address (OV_MEM_OWNER) */
     uint64_t size;
+    uint8_t mem;         /* ov_win_mem */
 };
 
 class ov_win_lookup {
@@ -87,11 +100,14 @@ struct ov_limits {
 enum ov_where : uint8_t {
     OV_AT_NONE = 0,   /* the op has no such operand */
     OV_AT_REGION = 1, /* bytes [off, +len) of region `region` (backend handle) */
-    OV_AT_CALLER = 2, /* address `off` in the requesting process (OV_REQ_LOCAL_VA) */
+    OV_AT_CALLER = 2, /* address `off` in the requesting process (OV_REQ_LOCAL_VA, or its own
+                       * registered window as local buffer) */
+    OV_AT_PROC = 3,   /* address `off` in process `region` (a proc id): the owner of a
+                       * registered target window */
 };
 struct ov_operand {
     uint8_t where;
-    uint32_t region;
+    uint32_t region; /* region handle (OV_AT_REGION) or proc id (OV_AT_PROC) */
     uint64_t off, len;
 };
 
@@ -100,7 +116,7 @@ struct ov_copy_plan {
     uint8_t acc_op, dtype_kind;
     uint16_t dtype_size;
     uint64_t len;      /* descriptor length */
-    ov_operand target; /* window bytes the op acts on (always a region; NONE for NOP, LOCK, UNLOCK) */
+    ov_operand target; /* window bytes the op acts on: REGION or PROC (NONE for NOP, LOCK, UNLOCK) */
     ov_operand origin; /* read from the caller: PUT, ACC, GET_ACC (not NO_OP); CAS: origin then compare */
     ov_operand result; /* written to the caller: GET, GET_ACC, CAS (old target bytes) */
     uint32_t lock_win, lock_slot; /* LOCK, UNLOCK */

@@ -72,12 +72,62 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     ov_region &reg = *c->g->region;
     if (r.size == 0 || r.size > reg.heap().capacity())
         return OV_ERR_BAD_ARG;
-    if (free_win_ids_.empty() && wins_.size() > opts_.max_windows)
+    if (window_table_full())
         return OV_ERR_NOMEM;
     uint64_t off;
     if (reg.heap().alloc(r.size, &off) != OV_OK)
         return OV_ERR_NOMEM;
     std::memset(reg.base() + off, 0, r.size);
+    window &w = new_window(c);
+    w.info.mem = OV_MEM_REGION;
+    w.info.region = c->g->handle;
+    w.info.region_off = off;
+    w.info.size = r.size;
+    rep->win_id = w.info.id;
+    rep->win_epoch = w.info.epoch;
+    rep->offset = off;
+    rep->size = r.size;
+    OV_LOG_DEBUG("conn %u: window %u.%u (%llu bytes at %llu)", c->id, w.info.id, w.info.epoch,
+                 (unsigned long long) r.size, (unsigned long long) off);
+    return OV_OK;
+}
+
+/* A window over the caller's own memory (ov_protocol.h, WIN_REGISTER). */
+ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep)
+{
+    ov_win_register_req r;
+    if (ov_decode_fixed(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (!(c->features & OV_FEAT_USER_WINDOWS))
+        return OV_ERR_NOT_SUPPORTED;
+    if (r.addr == 0 || r.size == 0 || r.size > UINT64_MAX - r.addr)
+        return OV_ERR_BAD_ARG;
+    char probe; /* mapped now?  (it must stay so until WIN_FREE; requests re-check) */
+    if (c->peer_mem.read(r.addr, &probe, 1) != OV_OK || c->peer_mem.read(r.addr + r.size - 1, &probe, 1) != OV_OK)
+        return OV_ERR_BAD_ARG;
+    if (window_table_full())
+        return OV_ERR_NOMEM;
+    window &w = new_window(c);
+    w.info.mem = OV_MEM_OWNER;
+    w.info.region = 0;
+    w.info.region_off = r.addr;
+    w.info.size = r.size;
+    rep->win_id = w.info.id;
+    rep->win_epoch = w.info.epoch;
+    rep->offset = 0;
+    rep->size = r.size;
+    OV_LOG_DEBUG("conn %u: window %u.%u registered (%llu bytes of pid %u at %#llx)", c->id, w.info.id,
+                 w.info.epoch, (unsigned long long) r.size, c->peer_pid, (unsigned long long) r.addr);
+    return OV_OK;
+}
+
+bool ov_backend::window_table_full() const
+{
+    return free_win_ids_.empty() && wins_.size() > opts_.max_windows;
+}
+
+ov_backend::window &ov_backend::new_window(conn *c)
+{
     uint32_t id;
     if (!free_win_ids_.empty()) {
         id = free_win_ids_.back();
@@ -92,18 +142,9 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     w.info.epoch++;
     w.info.owner_proc = c->id;
     w.info.job_key = c->job_key;
-    w.info.region = c->g->handle;
-    w.info.region_off = off;
-    w.info.size = r.size;
     w.grants.clear();
     c->g->nwins++;
-    rep->win_id = id;
-    rep->win_epoch = w.info.epoch;
-    rep->offset = off;
-    rep->size = r.size;
-    OV_LOG_DEBUG("conn %u: window %u.%u (%llu bytes at %llu)", c->id, id, w.info.epoch,
-                 (unsigned long long) r.size, (unsigned long long) off);
-    return OV_OK;
+    return w;
 }
 
 /* The live window `id` at `epoch` that `c` owns: what free/grant/revoke may
@@ -154,10 +195,16 @@ ov_status_t ov_backend::do_grant(conn *c, const uint8_t *p, uint32_t len, bool g
 
 void ov_backend::free_window(window &w)
 {
-    auto it = regions_.find(w.info.region);
-    if (it != regions_.end()) {
-        it->second->region->heap().free(w.info.region_off);
-        it->second->nwins--;
+    if (w.info.mem == OV_MEM_OWNER) { /* nothing of ours to free: count it off its owner's guest */
+        auto o = conns_.find(w.info.owner_proc);
+        if (o != conns_.end() && o->second->g)
+            o->second->g->nwins--;
+    } else {
+        auto it = regions_.find(w.info.region);
+        if (it != regions_.end()) {
+            it->second->region->heap().free(w.info.region_off);
+            it->second->nwins--;
+        }
     }
     w.live = false;
     w.info.epoch++;

@@ -373,6 +373,25 @@ extern "C" ov_status_t ov_fe_win_create(ov_fe_t *fe, uint64_t size, ov_win_t *ou
     return OV_OK;
 }
 
+extern "C" ov_status_t ov_fe_win_register(ov_fe_t *fe, void *base, uint64_t size, ov_win_t *out) noexcept
+{
+    if (fe->state != OV_FE_READY)
+        return ov_fe_fail(fe, OV_ERR_STATE, "win_register");
+    if (!(fe->features & OV_FEAT_USER_WINDOWS)) /* an older backend would drop us for it */
+        return ov_fe_fail(fe, OV_ERR_NOT_SUPPORTED, "this backend offers no user-memory windows");
+    if (!base || size == 0)
+        return ov_fe_fail(fe, OV_ERR_BAD_ARG, "win_register: empty range");
+    ov_win_register_req req{uint64_t(uintptr_t(base)), size};
+    ov_win_create_rep rep{};
+    ov_status_t s = call(fe, OV_MSG_WIN_REGISTER, &req, sizeof(req), &rep, sizeof(rep));
+    if (s != OV_OK)
+        return s;
+    if (rep.size != size)
+        return ov_fe_fail(fe, OV_ERR_PROTO, "registered window of another size");
+    *out = ov_win_t{rep.win_id, rep.win_epoch, 0, size, base};
+    return OV_OK;
+}
+
 extern "C" ov_status_t ov_fe_win_free(ov_fe_t *fe, const ov_win_t *w) noexcept
 {
     ov_win_ref_req req{w->id, w->epoch};

@@ -18,7 +18,7 @@
  *                            checks magic/version/instance/job
  *   ov_fe_rings(fe)          get this process's request/completion rings
  *   (ov_fe_connect(&p, &fe) does the three steps)
- *   ov_fe_win_create / ov_fe_grant / ov_fe_revoke / ov_fe_win_free
+ *   ov_fe_win_create / ov_fe_win_register / ov_fe_grant / ov_fe_revoke / ov_fe_win_free
  *   ov_fe_submit + ov_fe_poll / ov_fe_wait  (data plane)
  *   ov_fe_close(fe)          DETACH, unmap, close; always frees fe
  *
@@ -63,9 +63,9 @@ typedef struct ov_fe_params {
 typedef struct ov_win {
     uint32_t id;     /* backend window id */
     uint32_t epoch;  /* generation */
-    uint64_t offset; /* region offset */
+    uint64_t offset; /* region offset (0: a registered window, not in the region) */
     uint64_t size;   /* bytes */
-    void *base;      /* address in this process (region base + offset) */
+    void *base;      /* address in this process (region base + offset, or the registered memory) */
 } ov_win_t;
 
 void ov_fe_params_default(ov_fe_params_t *p) noexcept;
@@ -105,6 +105,14 @@ const char *ov_fe_guest(const ov_fe_t *fe) noexcept;
 
 /* Window memory comes from this guest's region.  OV_ERR_NOMEM, OV_ERR_BAD_ARG. */
 ov_status_t ov_fe_win_create(ov_fe_t *fe, uint64_t size, ov_win_t *out) noexcept;
+/* A window over [base, +size) of this process's own memory instead of the
+ * region (WIN_REGISTER in ov_protocol.h): peers with a grant, and this
+ * process as target or local buffer, reach it through the backend.  Only
+ * when ov_fe_features() has OV_FEAT_USER_WINDOWS (container guests with a
+ * single-copy backend), else OV_ERR_NOT_SUPPORTED without asking.
+ * OV_ERR_BAD_ARG: size 0, NULL base, or memory the backend cannot read.  The
+ * memory must stay mapped until ov_fe_win_free.  out->offset is 0. */
+ov_status_t ov_fe_win_register(ov_fe_t *fe, void *base, uint64_t size, ov_win_t *out) noexcept;
 /* OV_ERR_NO_WINDOW / OV_ERR_STALE_WINDOW / OV_ERR_DENIED (not the owner). */
 ov_status_t ov_fe_win_free(ov_fe_t *fe, const ov_win_t *w) noexcept;
 /* Grant rank `grantee` of the same job OV_PERM_READ|OV_PERM_WRITE on w. */

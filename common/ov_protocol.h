@@ -15,7 +15,7 @@
  *   RINGS {rq_slots, cq_slots} ---------------> process block allocated
  *             <----- RINGS reply {offsets}  + doorbell eventfd -> READY
  *                    (tcp: no fd; the frontend KICKs instead)
- *   WIN_CREATE / WIN_FREE / GRANT / REVOKE  (READY only)
+ *   WIN_CREATE / WIN_REGISTER / WIN_FREE / GRANT / REVOKE  (READY only)
  *   data plane: descriptors on the request ring, completions on the
  *               completion ring (see "data plane" below)
  *   KICK (no payload, NO reply) ---------------> wakes a sleeping backend (tcp)
@@ -144,7 +144,8 @@ enum ov_status : int32_t {
     OV_ERR_STALE_WINDOW = -24,   /* window epoch (generation) differs: window freed/owner died: MPI_ERR_WIN */
     OV_ERR_NO_GRANT = -25,       /* caller holds no grant on the target window (or other job): MPI_ERR_RMA_RANGE... treat as MPI_ERR_WIN */
     OV_ERR_PERM = -26,           /* grant lacks read (get) or write (put) permission: MPI_ERR_RMA_ATTACH */
-    OV_ERR_BOUNDS = -27,         /* offset+length outside the target or local window: MPI_ERR_RMA_RANGE */
+    OV_ERR_BOUNDS = -27,         /* offset+length outside the target or local window, or target memory of
+                                  * a registered window its owner no longer maps: MPI_ERR_RMA_RANGE */
     OV_ERR_TOO_LARGE = -28,      /* length above the backend's per-request limit: split and resubmit */
     OV_ERR_LOCAL_ACCESS = -29,   /* local window not owned by the caller, or stale; or a LOCAL_VA address the
                                   * kernel refused (EFAULT): MPI_ERR_BUFFER */
@@ -173,7 +174,8 @@ enum ov_msg_type : uint16_t {
     OV_MSG_STATUS = 8,     /* ov_status_req  -> ov_status_rep + records (ov_status_wire.h) */
     OV_MSG_DETACH = 9,     /* ov_detach_req  -> ov_simple_rep, then the backend closes */
     OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
-    OV_MSG_TYPE_MAX = 11,
+    OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
+    OV_MSG_TYPE_MAX = 12,
 };
 
 struct ov_msg_hdr {   /* written by the sender */
@@ -200,6 +202,9 @@ struct ov_hello_rep {
 };
 #define OV_FEAT_SINGLE_COPY 0x1u /* OV_REQ_LOCAL_VA accepted (unix peer with a known pid,
                                   * backend started with single copy enabled) */
+#define OV_FEAT_USER_WINDOWS 0x2u /* WIN_REGISTER accepted (offered with SINGLE_COPY); a
+                                   * frontend never sends it otherwise (an older backend
+                                   * would take it for a malformed message) */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {
@@ -228,6 +233,16 @@ struct ov_win_create_rep {
     uint64_t offset;                  /* region offset of the window memory (64-byte aligned) */
     uint64_t size;
 };
+/* WIN_REGISTER: a window over [addr, +size) of the registering process's
+ * own memory instead of the region.  The backend reaches it with
+ * process_vm_readv/writev on that process; every op works on it, as the
+ * target (owner and grantees alike) and as the owner's local window.  size
+ * 0, addr 0, a range that wraps, or memory whose first or last byte the
+ * kernel refuses at registration: OV_ERR_BAD_ARG.  No OV_FEAT_USER_WINDOWS:
+ * OV_ERR_NOT_SUPPORTED.  The reply's offset is 0 (not in the region).  The
+ * memory must stay mapped until WIN_FREE: a request that finds it unmapped
+ * completes OV_ERR_BOUNDS (like a detached dynamic-window range). */
+struct ov_win_register_req { uint64_t addr, size; };
 struct ov_win_ref_req { uint32_t win_id, win_epoch; };
 #define OV_PERM_READ 1u
 #define OV_PERM_WRITE 2u
@@ -338,6 +353,7 @@ static_assert(sizeof(ov_rings_req) == 8, "wire size");
 static_assert(sizeof(ov_rings_rep) == 40, "wire size");
 static_assert(sizeof(ov_win_create_req) == 16, "wire size");
 static_assert(sizeof(ov_win_create_rep) == 32, "wire size");
+static_assert(sizeof(ov_win_register_req) == 16, "wire size");
 static_assert(sizeof(ov_grant_req) == 16, "wire size");
 static_assert(sizeof(ov_simple_rep) == 8, "wire size");
 static_assert(sizeof(ov_req_desc) == 64, "one descriptor per cache line");

@@ -18,16 +18,20 @@
 
 namespace {
 /* Windows 1 and 2 of job 7 (2 granted to rank 0), window 3 of job 8; each
- * in its own region, at offset 4096.  Regions are heap buffers of exactly
- * their size, so ASan sees any byte outside them. */
+ * in its own region, at offset 4096.  Window 4 is registered: 1 KiB of proc
+ * 2's memory at OWNER, granted to rank 0.  Regions and the fake process
+ * memories are heap buffers of exactly their size, so ASan sees any byte
+ * outside them. */
+const uint64_t CALLER = 0x10000, OWNER = 0x20000;
 class Wins : public ov_win_lookup {
 public:
     std::map<uint32_t, ov_win_info> w;
     Wins()
     {
-        w[1] = {1, 1, 1, 7, 1, 4096, 4096};
-        w[2] = {2, 5, 2, 7, 2, 4096, 65536};
-        w[3] = {3, 1, 3, 8, 3, 4096, 1};
+        w[1] = {1, 1, 1, 7, 1, 4096, 4096, OV_MEM_REGION};
+        w[2] = {2, 5, 2, 7, 2, 4096, 65536, OV_MEM_REGION};
+        w[3] = {3, 1, 3, 8, 3, 4096, 1, OV_MEM_REGION};
+        w[4] = {4, 2, 2, 7, 0, OWNER + 1024, 1024, OV_MEM_OWNER};
     }
     const ov_win_info *find(uint32_t id) const override
     {
@@ -36,18 +40,18 @@ public:
     }
     uint32_t grant(const ov_win_info &i, const ov_requester &who) const override
     {
-        return i.id == 2 && who.rank == 0 ? OV_PERM_READ | OV_PERM_WRITE : 0;
+        return (i.id == 2 || i.id == 4) && who.rank == 0 ? OV_PERM_READ | OV_PERM_WRITE : 0;
     }
 };
 
 /* The executor's view: region spans must lie inside a window of that
- * region (the property), caller memory is 4 KiB at CALLER. */
-const uint64_t CALLER = 0x10000;
+ * region, and owner memory inside a registered window of that owner (the
+ * property); caller memory is 4 KiB at CALLER, proc 2's is 4 KiB at OWNER. */
 class Env : public ov_exec_env {
 public:
     const Wins &wins;
     std::vector<char> *regions[4];
-    std::vector<char> caller = std::vector<char>(4096);
+    std::vector<char> caller = std::vector<char>(4096), owner = std::vector<char>(4096);
     explicit Env(const Wins &w) : wins(w)
     {
         static std::vector<char> r1(8192), r2(4096 + 65536), r3(4097);
@@ -80,6 +84,26 @@ public:
         std::memcpy(caller.data() + (a - CALLER), src, len);
         return OV_OK;
     }
+    char *owner_span(uint32_t proc, uint64_t a, uint64_t len)
+    {
+        bool inside = false;
+        for (auto &kv : wins.w)
+            inside |= kv.second.mem == OV_MEM_OWNER && kv.second.owner_proc == proc && a >= kv.second.region_off &&
+                      ov_in_bounds(a - kv.second.region_off, len, kv.second.size);
+        if (!inside || proc != 2 || a < OWNER || !ov_in_bounds(a - OWNER, len, owner.size()))
+            __builtin_trap(); /* touched owner memory outside its registered windows */
+        return owner.data() + (a - OWNER);
+    }
+    ov_status_t proc_read(uint32_t proc, uint64_t a, void *dst, uint64_t len) override
+    {
+        std::memcpy(dst, owner_span(proc, a, len), len);
+        return OV_OK;
+    }
+    ov_status_t proc_write(uint32_t proc, uint64_t a, const void *src, uint64_t len) override
+    {
+        std::memcpy(owner_span(proc, a, len), src, len);
+        return OV_OK;
+    }
 };
 
 void fuzz_control(const uint8_t *p, size_t n)
@@ -99,6 +123,7 @@ void fuzz_control(const uint8_t *p, size_t n)
             ov_win_create_req wc;
             ov_win_ref_req wr;
             ov_grant_req g;
+            ov_win_register_req reg;
         } u;
         switch (h.type & ~OV_MSG_REPLY) {
         case OV_MSG_HELLO: ov_decode_hello(p, len, &u.hello); break;
@@ -108,6 +133,7 @@ void fuzz_control(const uint8_t *p, size_t n)
         case OV_MSG_WIN_FREE: ov_decode_win_ref(p, len, &u.wr); break;
         case OV_MSG_GRANT:
         case OV_MSG_REVOKE: ov_decode_grant(p, len, &u.g); break;
+        case OV_MSG_WIN_REGISTER: ov_decode_fixed(p, len, &u.reg); break;
         case OV_MSG_STATUS: {
             ov_status_snapshot s;
             if (h.type & OV_MSG_REPLY)
@@ -131,7 +157,7 @@ void normalize(ov_req_desc &d, const Wins &wins)
     static const uint16_t sizes[] = {1, 2, 4, 8, 16, 32};
     d.op %= OV_OP_MAX;
     d.flags %= 4;
-    d.target_win = 1 + d.target_win % 3;
+    d.target_win = 1 + d.target_win % 4;
     d.target_epoch = wins.w.at(d.target_win).epoch;
     d.target_off %= d.op == OV_OP_LOCK || d.op == OV_OP_UNLOCK ? 4 : 128;
     if (d.flags & OV_REQ_LOCAL_VA) {
@@ -139,7 +165,7 @@ void normalize(ov_req_desc &d, const Wins &wins)
         d.local_off = CALLER + d.local_off % 4200; /* now and then past the end */
         d.result_off = CALLER + d.result_off % 4200;
     } else {
-        d.local_win = 1 + d.local_win % 2;
+        d.local_win = 1 + d.local_win % 4; /* 1: proc 1, 2: proc 2, 3: other job, 4: proc 2 registered */
         d.local_epoch = wins.w.at(d.local_win).epoch;
         d.local_off %= 4112;
         d.result_off %= 4112;

@@ -12,12 +12,16 @@
 #include "ov_acc.h"
 
 namespace {
-/* Regions 1 and 2 (4 KiB each); the caller owns [CALLER, +4 KiB). */
-const uint64_t CALLER = 0x10000;
+/* Regions 1 and 2 (4 KiB each); the caller owns [CALLER, +4 KiB); process
+ * OWNER_PROC (a registered window's owner) has [OWNER, +4 KiB). */
+const uint64_t CALLER = 0x10000, OWNER = 0x20000;
+const uint32_t OWNER_PROC = 7;
 class Env : public ov_exec_env {
 public:
     std::vector<char> r1 = std::vector<char>(4096), r2 = std::vector<char>(4096), caller = std::vector<char>(4096);
-    int caller_calls = 0;
+    std::vector<char> owner = std::vector<char>(4096);
+    int caller_calls = 0, owner_reads = 0, owner_writes = 0;
+    bool owner_gone = false;
     char *region_span(uint32_t region, uint64_t off, uint64_t len) override
     {
         std::vector<char> *r = region == 1 ? &r1 : region == 2 ? &r2 : nullptr;
@@ -45,11 +49,30 @@ public:
         memcpy(caller.data() + (a - CALLER), src, len);
         return OV_OK;
     }
+    ov_status_t proc_read(uint32_t proc, uint64_t a, void *dst, uint64_t len) override
+    {
+        owner_reads++;
+        if (owner_gone)
+            return OV_ERR_STALE_WINDOW;
+        if (proc != OWNER_PROC || a < OWNER || a - OWNER > owner.size() || len > owner.size() - (a - OWNER))
+            return OV_ERR_LOCAL_ACCESS;
+        memcpy(dst, owner.data() + (a - OWNER), len);
+        return OV_OK;
+    }
+    ov_status_t proc_write(uint32_t proc, uint64_t a, const void *src, uint64_t len) override
+    {
+        owner_writes++;
+        if (proc != OWNER_PROC || a < OWNER || a - OWNER > owner.size() || len > owner.size() - (a - OWNER))
+            return OV_ERR_LOCAL_ACCESS;
+        memcpy(owner.data() + (a - OWNER), src, len);
+        return OV_OK;
+    }
     int32_t *i32(std::vector<char> &v, uint64_t off) { return reinterpret_cast<int32_t *>(v.data() + off); }
 };
 
 ov_operand reg(uint32_t r, uint64_t off, uint64_t len) { return {OV_AT_REGION, r, off, len}; }
 ov_operand at_caller(uint64_t a, uint64_t len) { return {OV_AT_CALLER, 0, a, len}; }
+ov_operand at_owner(uint64_t a, uint64_t len) { return {OV_AT_PROC, OWNER_PROC, a, len}; }
 
 ov_copy_plan plan(uint16_t op, uint64_t len, ov_operand target, ov_operand origin, ov_operand result,
                   uint8_t acc_op = 0, uint8_t kind = OV_DT_BYTES, uint16_t size = 1)
@@ -281,6 +304,55 @@ TEST(Exec, ZeroLengthTouchesNothing)
     EXPECT_EQ(e.caller_calls, 0);
     EXPECT_EQ(run.s.origin.size() + run.s.old.size(), 0u);
     EXPECT_EQ(run(plan(OV_OP_PUT, 0, reg(2, 4097, 0), NONE, NONE), e), OV_ERR_BOUNDS);
+}
+
+TEST(Exec, RegisteredTargetWindows)
+{
+    Env e;
+    Exec1 run;
+    strcpy(e.r1.data(), "into the owner");
+    ASSERT_EQ(run(plan(OV_OP_PUT, 15, at_owner(OWNER + 100, 15), reg(1, 0, 15), NONE), e), OV_OK);
+    EXPECT_STREQ(e.owner.data() + 100, "into the owner");
+    EXPECT_EQ(e.owner_reads, 0) << "a PUT needs no old bytes";
+    EXPECT_EQ(run.moved, 15u);
+    ASSERT_EQ(run(plan(OV_OP_GET, 15, at_owner(OWNER + 100, 15), NONE, at_caller(CALLER + 8, 15)), e), OV_OK);
+    EXPECT_STREQ(e.caller.data() + 8, "into the owner");
+    *e.i32(e.owner, 0) = 40;
+    *e.i32(e.r1, 64) = 2;
+    ov_copy_plan p = plan(OV_OP_GET_ACC, 4, at_owner(OWNER, 4), reg(1, 64, 4), reg(1, 128, 4), OV_ACC_SUM, OV_DT_INT, 4);
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_EQ(*e.i32(e.owner, 0), 42);
+    EXPECT_EQ(*e.i32(e.r1, 128), 40);
+    int writes = e.owner_writes;
+    p.acc_op = OV_ACC_NO_OP; /* fetch only: nothing written back */
+    p.origin = NONE;
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_EQ(*e.i32(e.r1, 128), 42);
+    EXPECT_EQ(e.owner_writes, writes);
+    *e.i32(e.r1, 200) = 7;  /* CAS origin */
+    *e.i32(e.r1, 204) = 41; /* compare: no match, nothing written back */
+    p = plan(OV_OP_CAS, 4, at_owner(OWNER, 4), reg(1, 200, 8), reg(1, 300, 4), 0, OV_DT_INT, 4);
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_EQ(e.owner_writes, writes);
+    EXPECT_EQ(*e.i32(e.r1, 300), 42);
+    *e.i32(e.r1, 204) = 42;
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_EQ(*e.i32(e.owner, 0), 7);
+    EXPECT_EQ(e.owner_writes, writes + 1);
+    /* owner memory gone (unmapped by its owner): OV_ERR_BOUNDS, nothing else touched */
+    std::vector<char> caller = e.caller, r1 = e.r1;
+    EXPECT_EQ(run(plan(OV_OP_GET, 8, at_owner(OWNER + 4092, 8), NONE, at_caller(CALLER, 8)), e), OV_ERR_BOUNDS);
+    EXPECT_EQ(run(plan(OV_OP_PUT, 8, at_owner(OWNER + 4092, 8), reg(1, 0, 8), NONE), e), OV_ERR_BOUNDS);
+    EXPECT_EQ(run.moved, 0u);
+    p = plan(OV_OP_ACC, 8, at_owner(0x999000, 8), at_caller(CALLER, 8), NONE, OV_ACC_SUM, OV_DT_INT, 4);
+    EXPECT_EQ(run(p, e), OV_ERR_BOUNDS);
+    EXPECT_EQ(e.caller, caller);
+    EXPECT_EQ(e.r1, r1);
+    int calls = e.owner_reads + e.owner_writes;
+    EXPECT_EQ(run(plan(OV_OP_PUT, 0, at_owner(OWNER, 0), reg(1, 0, 0), NONE), e), OV_OK);
+    EXPECT_EQ(e.owner_reads + e.owner_writes, calls) << "zero length touches nothing";
+    e.owner_gone = true; /* exited, not yet released: the window is stale, not out of range */
+    EXPECT_EQ(run(plan(OV_OP_GET, 8, at_owner(OWNER, 8), NONE, reg(1, 0, 8)), e), OV_ERR_STALE_WINDOW);
 }
 
 TEST(Exec, LocksGoThroughTheTable)

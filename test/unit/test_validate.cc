@@ -13,23 +13,27 @@ const uint64_t JOB = 7, OTHER_JOB = 8;
 /* proc 1 (rank 0) owns windows 1 (local, 4 KiB) and 2 (target, 1 KiB);
  * proc 2 (rank 1) owns windows 3, 4 and 6 (1 KiB each), granted to rank 0
  * READ only, READ|WRITE and WRITE only; proc 4 (rank 0 of another job)
- * owns window 5. */
+ * owns window 5; 7 and 8 are registered windows (their owners' memory). */
 class Wins : public ov_win_lookup {
 public:
     std::map<uint32_t, ov_win_info> w;
     std::map<std::pair<uint32_t, uint32_t>, uint32_t> g; /* (win, rank) -> perms */
     Wins()
     {
-        w[1] = {1, 1, 1, JOB, 10, 4096, 4096};
-        w[2] = {2, 3, 1, JOB, 10, 8192, 1024};
-        w[3] = {3, 1, 2, JOB, 11, 4096, 1024};
-        w[4] = {4, 1, 2, JOB, 11, 8192, 1024};
-        w[5] = {5, 1, 4, OTHER_JOB, 12, 4096, 1024};
-        w[6] = {6, 1, 2, JOB, 11, 12288, 1024};
+        w[1] = {1, 1, 1, JOB, 10, 4096, 4096, OV_MEM_REGION};
+        w[2] = {2, 3, 1, JOB, 10, 8192, 1024, OV_MEM_REGION};
+        w[3] = {3, 1, 2, JOB, 11, 4096, 1024, OV_MEM_REGION};
+        w[4] = {4, 1, 2, JOB, 11, 8192, 1024, OV_MEM_REGION};
+        w[5] = {5, 1, 4, OTHER_JOB, 12, 4096, 1024, OV_MEM_REGION};
+        w[6] = {6, 1, 2, JOB, 11, 12288, 1024, OV_MEM_REGION};
         g[{3, 0}] = OV_PERM_READ;
         g[{4, 0}] = OV_PERM_READ | OV_PERM_WRITE;
         g[{5, 0}] = OV_PERM_READ | OV_PERM_WRITE; /* a grant across jobs must not count */
         g[{6, 0}] = OV_PERM_WRITE;
+        /* registered windows: 7 over my own memory, 8 over proc 2's (granted rw) */
+        w[7] = {7, 1, 1, JOB, 0, 0x7e0000000000ull, 4096, OV_MEM_OWNER};
+        w[8] = {8, 2, 2, JOB, 0, 0x7d0000000000ull, 1024, OV_MEM_OWNER};
+        g[{8, 0}] = OV_PERM_READ | OV_PERM_WRITE;
     }
     const ov_win_info *find(uint32_t id) const override
     {
@@ -287,6 +291,18 @@ static std::vector<Case> cases()
     add("LOCAL_VA compare wraps", d, OV_ERR_LOCAL_ACCESS, ME_SC);
     d = va(acc(GACC, OV_ACC_NO_OP, OV_DT_INT, 8, 2, 3, 16)); d.local_off = UINT64_MAX;
     add("LOCAL_VA no_op: no origin to wrap", d, OV_OK, ME_SC);
+    /* ---- registered windows */
+    add("put into a registered window", put(8, 2, 1000, 24), OV_OK);
+    add("cas on a registered window", cas(8, 8, 2), OV_OK);
+    add("lock a registered window", lock(OV_OP_LOCK, 8, 2, 1, EXCL), OV_OK);
+    add("past the end of a registered window", put(8, 2, 1001, 24), OV_ERR_BOUNDS);
+    d = put(2, 3, 0, 64); d.local_win = 7; d.local_off = 4032;
+    add("from my registered window", d, OV_OK, ME_SC);
+    add("my registered window needs single copy", d, OV_ERR_LOCAL_ACCESS);
+    d.local_off = 4040;
+    add("past the end of my registered window", d, OV_ERR_BOUNDS, ME_SC);
+    d = put(2, 3, 0, 8); d.local_win = 8; d.local_epoch = 2;
+    add("someone else's registered window as local", d, OV_ERR_LOCAL_ACCESS, ME_SC);
     /* ---- 13 local ranges */
     d = put(2, 3, 0, 8); d.local_off = 4090;
     add("local past the end", d, OV_ERR_BOUNDS);
@@ -388,6 +404,16 @@ TEST(Validate, PlansPointInsideWindows)
     ASSERT_EQ(ov_validate(va(op(OV_OP_GET, 4, 1, 8, 24)), ME_SC, w, ov_limits{}, &p), OV_OK);
     expect_operand(p.result, OV_AT_CALLER, 0, 0x7f0000001000ull, 24, "va get result");
     expect_operand(p.target, OV_AT_REGION, 11, 8192 + 8, 24, "va get target");
+
+    d = acc(OV_OP_GET_ACC, OV_ACC_SUM, OV_DT_UINT, 4, 8, 2, 16);
+    d.target_off = 40;
+    d.local_win = 7;
+    d.local_off = 8;
+    d.result_off = 100;
+    ASSERT_EQ(ov_validate(d, ME_SC, w, ov_limits{}, &p), OV_OK);
+    expect_operand(p.target, OV_AT_PROC, 2, 0x7d0000000000ull + 40, 16, "registered target: the owner's memory");
+    expect_operand(p.origin, OV_AT_CALLER, 0, 0x7e0000000000ull + 8, 16, "my registered window: my memory");
+    expect_operand(p.result, OV_AT_CALLER, 0, 0x7e0000000000ull + 100, 16, "my registered window: result");
 
     ASSERT_EQ(ov_validate(lock(OV_OP_LOCK, 4, 1, 77, EXCL), ME, w, ov_limits{}, &p), OV_OK);
     EXPECT_EQ(p.op, OV_OP_LOCK);
