@@ -52,7 +52,7 @@
 struct ov_backend_options {
     std::string dir = "/run/ompi-virt";
     std::string tcp;                        /* "" or tcp:HOST:PORT (port 0: any) */
-    uint64_t region_size = uint64_t(64) << 20;
+    uint64_t region_size = uint64_t(1024) << 20; /* sparse: pages cost only once touched */
     uint32_t spin_us = 200;
     uint64_t max_request = uint64_t(16) << 20;
     uint32_t max_procs = 4096;
