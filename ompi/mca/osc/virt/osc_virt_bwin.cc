@@ -286,7 +286,9 @@ int BackendWindow::shared_query(int rank, size_t *size, int *disp_unit, void *ba
     const Peer &p = peers_[rank];
     *size = p.size;
     *disp_unit = static_cast<int>(p.disp_unit);
-    *static_cast<void **>(baseptr) = link_->region_base() + p.region_off + p.part_off;
+    /* A rank that exposes nothing has no base (as osc sm answers). */
+    *static_cast<void **>(baseptr) =
+        0 == p.size ? nullptr : link_->region_base() + p.region_off + p.part_off;
     return OMPI_SUCCESS;
 }
 
