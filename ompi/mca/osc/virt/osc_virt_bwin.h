@@ -136,7 +136,7 @@ public:
                 return true;
             }
         }
-        return n_ > 0 && passive_epoch(0);
+        return false;
     }
     /** A PSCW exposure epoch (post) not yet waited for. */
     bool exposure_open() const { return posted_; }

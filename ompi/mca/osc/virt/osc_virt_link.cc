@@ -226,10 +226,7 @@ int BackendLink::submit(ov_req_desc d, const Completion &c)
             break;
         }
         if (OV_ERR_AGAIN != s) {
-            dead_ = true;
-            opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename,
-                           ov_fe_last_error(fe_));
-            return OMPI_ERR_UNREACH;
+            return lost(ov_fe_last_error(fe_));
         }
         int ret = wait_one();
         if (OMPI_SUCCESS != ret) {
@@ -246,15 +243,22 @@ int BackendLink::submit(ov_req_desc d, const Completion &c)
     if (nullptr != c.finisher) {
         c.finisher->parts++;
     }
-    requests_++;
     return OMPI_SUCCESS;
+}
+
+int BackendLink::lost(const char *why)
+{
+    if (!dead_) {
+        dead_ = true;
+        opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename, why);
+    }
+    return OMPI_ERR_UNREACH;
 }
 
 int BackendLink::retire(const ov_completion &cpl)
 {
     if (inflight_.empty()) {
-        dead_ = true;
-        return OMPI_ERR_UNREACH; /* a completion nobody asked for: the backend is broken */
+        return lost("a completion nobody asked for"); /* the backend is broken */
     }
     Completion c = inflight_.front();
     inflight_.pop_front();
@@ -305,10 +309,7 @@ int BackendLink::progress()
             return OMPI_SUCCESS;
         }
         if (OV_OK != s) {
-            dead_ = true;
-            opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename,
-                           ov_fe_last_error(fe_));
-            return OMPI_ERR_UNREACH;
+            return lost(ov_fe_last_error(fe_));
         }
         int ret = retire(cpl);
         if (OMPI_SUCCESS != ret) {
@@ -360,10 +361,7 @@ int BackendLink::wait_one()
     if (OV_OK == s) {
         return retire(cpl);
     }
-    dead_ = true;
-    opal_show_help("help-osc-virt.txt", "backend lost", true, ompi_process_info.nodename,
-                   ov_fe_last_error(fe_));
-    return OMPI_ERR_UNREACH;
+    return lost(ov_fe_last_error(fe_));
 }
 
 int BackendLink::run(const ov_req_desc &d, int *status)

@@ -118,8 +118,7 @@ public:
      *  whether waiting must yield the CPU (osc_virt_yield). */
     void note_colocated(int ranks);
 
-    /** Bytes and requests moved, for the verbose summary. */
-    uint64_t requests() const { return requests_; }
+    /** Requests completed so far (the progress callback's event count). */
     uint64_t requests_retired() const { return retired_; }
 
 private:
@@ -127,6 +126,8 @@ private:
     int connect();
     int wait_one();
     int retire(const ov_completion &c);
+    /** Marks the backend unusable (every later call fails) and says why, once. */
+    int lost(const char *why);
 
     std::mutex mu_;
     ov_fe_t *fe_ = nullptr;
@@ -139,7 +140,7 @@ private:
      * reservation starts */
     uint64_t head_ = 0, tail_ = 0, used_ = 0;
     std::deque<Completion> inflight_;
-    uint64_t next_cookie_ = 1, requests_ = 0, retired_ = 0;
+    uint64_t next_cookie_ = 1, retired_ = 0;
     bool dead_ = false;
     bool yield_ = false;
 };
