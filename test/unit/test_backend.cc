@@ -19,15 +19,7 @@ protected:
     void SetUp() override { ASSERT_TRUE(be.start()); }
     ov_fe_t *connect(const char *guest, uint64_t job, uint32_t rank)
     {
-        ov_fe_params_t p = fe_params(be.uri(), guest, job, rank);
-        ov_fe_t *fe = nullptr;
-        ov_status_t s = ov_fe_connect(&p, &fe);
-        EXPECT_EQ(s, OV_OK) << ov_fe_last_error(fe);
-        if (s != OV_OK) {
-            ov_fe_close(fe);
-            return nullptr;
-        }
-        return fe;
+        return connect_fe(be.uri(), guest, job, rank);
     }
     static ov_completion roundtrip(ov_fe_t *fe, const ov_req_desc &d)
     {

@@ -87,15 +87,7 @@ struct VmFixture : ::testing::Test {
     }
     ov_fe_t *connect(const char *guest, uint64_t job, uint32_t rank)
     {
-        ov_fe_params_t p = fe_params(uri, guest, job, rank);
-        ov_fe_t *fe = nullptr;
-        ov_status_t s = ov_fe_connect(&p, &fe);
-        EXPECT_EQ(s, OV_OK) << ov_fe_last_error(fe);
-        if (s != OV_OK) {
-            ov_fe_close(fe);
-            return nullptr;
-        }
-        return fe;
+        return connect_fe(uri, guest, job, rank);
     }
     /* the region header as the host file holds it */
     void file_hdr(ov_region_hdr *h)
