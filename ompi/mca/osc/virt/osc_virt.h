@@ -26,10 +26,13 @@
  *   finalize  unloads the fallback component if this component loaded it.
  *
  * Paths.  Each target rank of a window is served by exactly one path:
- *   - "backend": a target whose window memory is in a guest region of our
- *     host backend (osc_virt_bwin.h says exactly which, and which locks and
+ *   - "backend": a target whose window memory is a window of our host
+ *     backend: in a guest region (allocate, allocate_shared) or, for
+ *     MPI_Win_create in container mode, the target's own memory registered
+ *     with it (osc_virt_bwin.h says exactly which, and which locks and
  *     accumulates the backend keeps);
- *   - "direct": a backend-served target in our own guest, reached by
+ *   - "direct": a backend-served target whose memory is mapped here (our
+ *     guest's region; for create windows only our own memory), reached by
  *     load/store (put and get);
  *   - "fallback": another osc component driven on a shadow window
  *     (osc_virt_fallback.h): every other target, and accumulates on types the
@@ -129,8 +132,9 @@ struct ompi_osc_virt_module_t {
      *  refuses that level); then what would need it fails with
      *  MPI_ERR_UNSUPPORTED_OPERATION (pair-type accumulates). */
     ov::osc::FallbackWindow *fallback;
-    /** The backend path (null when the window's memory is not in a region:
-     *  create and dynamic windows, or no backend). */
+    /** The backend path (null for dynamic windows, and for create windows
+     *  when no rank could register its memory: vm guest mode, no backend, or
+     *  a backend without user windows). */
     ov::osc::BackendWindow *backend;
     /** Per target, for windows with a backend path: the fallback has ops in
      *  flight to it (so a flush must reach the fallback too), and a passive

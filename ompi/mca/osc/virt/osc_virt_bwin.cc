@@ -27,8 +27,11 @@ struct Announce {
     uint64_t region_off; /* of its backend window */
     uint32_t win_id, win_epoch; /* 0: its memory is not in a region */
     uint32_t vpid;       /* rank in the job: what grants name */
-    uint32_t pad;
+    uint32_t flags;      /* kEmpty */
 };
+/* A create-window rank with 0 bytes: nothing registered, but on a backend
+ * that serves user windows (its lock slot goes to an anchor window). */
+constexpr uint32_t kEmpty = 1;
 static_assert(sizeof(Announce) == 64, "allgathered as 8 uint64");
 
 int allgather(ompi_communicator_t *comm, const Announce &mine, std::vector<Announce> *all)
@@ -49,6 +52,44 @@ bool info_true(opal_info_t *info, const char *key)
     return flag && value;
 }
 
+/** Where a create window's memory can be served by the backend: a link that
+ *  offers user windows.  In vm guest mode nothing is even connected for it. */
+BackendLink *create_link()
+{
+    if (0 == strcmp(mca_osc_virt_component.guest_mode, "vm")) {
+        return nullptr;
+    }
+    return BackendLink::get();
+}
+
+/** MPI_Win_create: registers our memory with the backend (or nothing, for 0
+ *  bytes) and fills in what we announce.  A rank that cannot register
+ *  announces no backend: its peers reach it through the fallback. */
+void register_user_memory(BackendLink *link, void *base, size_t size, ov_win_t *mine,
+                          Announce *a)
+{
+    if (!link->user_windows()) {
+        /* still an origin through the backend toward peers that registered */
+        return;
+    }
+    if (0 == size) {
+        a->flags |= kEmpty;
+        return;
+    }
+    std::unique_lock<std::mutex> guard(link->mutex());
+    ov_status_t s = ov_fe_win_register(link->fe(), base, size, mine);
+    if (OV_OK == s) {
+        a->win_id = mine->id;
+        a->win_epoch = mine->epoch;
+        a->region_off = 0;
+    } else {
+        OSC_VIRT_VERBOSE(10, "registering %zu bytes at %p with the backend failed (%s): this "
+                         "rank's window memory is served by the fallback", size, base,
+                         ov_fe_last_error(link->fe()));
+        a->instance = 0;
+    }
+}
+
 } // namespace
 
 int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_unit,
@@ -63,8 +104,10 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
     bw->me_ = ompi_comm_rank(comm);
     bw->n_ = ompi_comm_size(comm);
     bw->shared_ = MPI_WIN_FLAVOR_SHARED == flavor;
+    bw->user_memory_ = MPI_WIN_FLAVOR_CREATE == flavor;
     BackendLink *link = (MPI_WIN_FLAVOR_ALLOCATE == flavor || MPI_WIN_FLAVOR_SHARED == flavor)
-                            ? BackendLink::get() : nullptr;
+                            ? BackendLink::get()
+                            : (MPI_WIN_FLAVOR_CREATE == flavor ? create_link() : nullptr);
     bw->link_ = link;
 
     Announce mine{};
@@ -94,6 +137,9 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
                              ov_fe_last_error(link->fe()));
             mine.instance = 0;
         }
+    }
+    if (MPI_WIN_FLAVOR_CREATE == flavor && nullptr != link) {
+        register_user_memory(link, *base, size, &bw->mine_, &mine);
     }
 
     std::vector<Announce> all;
@@ -153,10 +199,11 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
             Peer &p = bw->peers_[i];
             p.served = true;
             p.same_guest = true;
-            p.win_id = static_cast<uint32_t>(ids[0]);
-            p.win_epoch = static_cast<uint32_t>(ids[1]);
+            p.win_id = p.lock_win = static_cast<uint32_t>(ids[0]);
+            p.win_epoch = p.lock_epoch = static_cast<uint32_t>(ids[1]);
             p.region_off = ids[2];
             p.part_off = part[i];
+            p.direct = link->region_base() + ids[2] + part[i];
             p.size = all[i].size;
             p.disp_unit = all[i].disp_unit;
         }
@@ -165,20 +212,40 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
     } else {
         bw->peers_.resize(bw->n_);
         const Announce &self = all[bw->me_];
+        /* create windows: ranks exposing 0 bytes keep their lock slot in the
+         * lowest rank's registered window (the same choice on every rank) */
+        int anchor = -1;
+        for (int i = 0; i < bw->n_ && anchor < 0; ++i) {
+            if (0 != all[i].win_id && 0 != all[i].instance) {
+                anchor = i;
+            }
+        }
+        auto has_memory = [&](const Announce &a) {
+            return 0 != a.win_id || (0 != (a.flags & kEmpty) && anchor >= 0 &&
+                                     all[anchor].instance == a.instance);
+        };
         bool all_local = true;
         for (int i = 0; i < bw->n_; ++i) {
             Peer &p = bw->peers_[i];
             const Announce &a = all[i];
             p.size = a.size;
             p.disp_unit = a.disp_unit;
-            p.served = 0 != self.instance && 0 != a.win_id && a.instance == self.instance &&
-                       a.job_key == self.job_key;
-            p.same_guest = p.served && a.guest_hash == self.guest_hash;
+            p.served = 0 != self.instance && 0 != a.instance && has_memory(a) &&
+                       a.instance == self.instance && a.job_key == self.job_key;
             p.win_id = a.win_id;
             p.win_epoch = a.win_epoch;
+            p.lock_win = 0 != a.win_id ? a.win_id : (anchor >= 0 ? all[anchor].win_id : 0);
+            p.lock_epoch = 0 != a.win_id ? a.win_epoch : (anchor >= 0 ? all[anchor].win_epoch : 0);
             p.region_off = a.region_off;
+            if (bw->user_memory_) { /* only our own memory is mapped here */
+                p.same_guest = p.served && i == bw->me_ && 0 != a.win_id;
+                p.direct = p.same_guest ? static_cast<char *>(*base) : nullptr;
+            } else {
+                p.same_guest = p.served && a.guest_hash == self.guest_hash;
+                p.direct = p.same_guest ? link->region_base() + a.region_off : nullptr;
+            }
             /* from the table alone, so every rank reaches the same verdict */
-            if (0 == a.instance || 0 == a.win_id || a.instance != all[0].instance ||
+            if (0 == a.instance || !has_memory(a) || a.instance != all[0].instance ||
                 a.job_key != all[0].job_key) {
                 all_local = false;
             }
@@ -200,6 +267,13 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
                 }
             }
         }
+    }
+
+    if (bw->user_memory_ && !bw->any_served_) {
+        /* Nobody registered (vm mode, no backend, no user windows): the
+         * window is the fallback's alone, as if osc virt had no backend. */
+        *out = nullptr;
+        return OMPI_SUCCESS;
     }
 
     bw->tracker_.outstanding.assign(bw->n_, 0);

@@ -5,12 +5,21 @@
  *
  * Who serves a target (decided once, collectively, at window creation from
  * one allgather every rank sees identically):
- *   served(t)      t's window memory lives in a guest region of the same
- *                  backend as ours (same backend instance, same job), i.e.
- *                  MPI_Win_allocate / MPI_Win_allocate_shared windows while a
- *                  backend is reachable.  Put and get go to the backend, or
- *                  straight to memory when same_guest(t).
- *   same_guest(t)  t maps the very region we map: load/store, no backend hop.
+ *   served(t)      t's window memory is a window of the same backend as
+ *                  ours (same backend instance, same job): for
+ *                  MPI_Win_allocate / MPI_Win_allocate_shared memory in t's
+ *                  guest region; for MPI_Win_create t's own memory, registered
+ *                  with the backend (WIN_REGISTER: container guests only; the
+ *                  backend reaches it with process_vm_readv/writev).  A
+ *                  create-window rank that exposes 0 bytes registers nothing;
+ *                  it is served (every access with data is a range error,
+ *                  checked before) and its lock slot lives in the window of
+ *                  the lowest rank that registered memory.  Put and get go to
+ *                  the backend, or straight to memory when same_guest(t).
+ *   same_guest(t)  t's window memory is mapped here: the region we map
+ *                  (allocate, shared), or our own memory (create, t == us):
+ *                  load/store, no backend hop.  Another process's create
+ *                  memory is never same_guest, even in our guest.
  *   all_local()    every rank of the window is served by every other: then
  *                  the backend also holds the window's locks (passive target
  *                  needs no progress from the target) and executes every
@@ -52,19 +61,24 @@ namespace ov::osc {
 struct Peer {
     bool served = false;
     bool same_guest = false;
-    uint32_t win_id = 0, win_epoch = 0;
+    uint32_t win_id = 0, win_epoch = 0;     /* 0: t exposes no memory (create, size 0) */
+    uint32_t lock_win = 0, lock_epoch = 0;  /* the backend window holding t's lock slot */
     uint64_t region_off = 0; /* of the backend window */
     uint64_t part_off = 0;   /* of this rank's part inside it (shared windows) */
     uint64_t size = 0;
     int64_t disp_unit = 1;
+    char *direct = nullptr;  /* same_guest: t's window memory in our address space */
 };
 
 class BackendWindow {
 public:
     /** Collective over comm.  For ALLOCATE and SHARED with a backend, the
      *  memory comes from the region and *base is set.  SHARED needs every rank
-     *  in one guest: OMPI_ERR_RMA_SHARED otherwise (on every rank).  On
-     *  success *out is never null; it may serve no target at all. */
+     *  in one guest: OMPI_ERR_RMA_SHARED otherwise (on every rank).  CREATE
+     *  registers [*base, +size) where the backend offers user windows (not in
+     *  vm guest mode).  On success *out is null only for CREATE when no rank
+     *  registered anything (the window is the fallback's alone); otherwise it
+     *  may still serve no target at all. */
     static int create(ompi_win_t *win, void **base, size_t size, int disp_unit,
                       ompi_communicator_t *comm, opal_info_t *info, int flavor,
                       BackendWindow **out);
@@ -82,7 +96,7 @@ public:
     bool any_served() const { return any_served_; }
     bool is_shared() const { return shared_; }
     /** Our window memory came from the region (so *base was set by create). */
-    bool owns_memory() const { return shared_ || 0 != mine_.id; }
+    bool owns_memory() const { return shared_ || (0 != mine_.id && !user_memory_); }
 
     /* ---- data ops (range already checked; access epoch checked here).
      * `req` non-null: request-based variant, completed when done. */
@@ -158,6 +172,7 @@ private:
     std::vector<Peer> peers_;
     int me_ = 0, n_ = 0;
     bool all_local_ = false, any_served_ = false, shared_ = false;
+    bool user_memory_ = false; /* MPI_Win_create: mine_ is registered user memory */
     ov_win_t mine_{};          /* backend window this rank owns (id 0: none) */
     Tracker tracker_;
     /* epochs */

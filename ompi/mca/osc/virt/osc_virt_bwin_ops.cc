@@ -4,7 +4,8 @@
  *
  * Every operation walks the origin (and result) layout and the target layout
  * in lockstep (RawCursor) and issues one piece per contiguous run:
- *   - same guest, put/get: memcpy, done before the call returns;
+ *   - same guest, put/get: memcpy, done before the call returns (for a create
+ *     window only our own memory is; other ranks' go through the backend);
  *   - container mode, pieces >= osc_virt_single_copy_min: the backend copies
  *     straight from/to our address (one copy, process_vm_readv/writev);
  *   - otherwise (VM mode, small pieces, accumulates): the piece goes through
@@ -128,7 +129,7 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
     RawCursor oc_(o, oc, odt);
     RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
     if (p.same_guest) {
-        char *tmem = link_->region_base() + p.region_off + p.part_off;
+        char *tmem = p.direct;
         ret = walk2(oc_, tc_, SIZE_MAX, [&](char *mine, char *theirs, size_t n) {
             char *target = tmem + (reinterpret_cast<uintptr_t>(theirs) - kTargetBias);
             memcpy(to_target ? target : mine, to_target ? mine : target, n);

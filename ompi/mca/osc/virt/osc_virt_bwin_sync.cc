@@ -79,8 +79,8 @@ int BackendWindow::lock(int type, int t, int assert_flags)
         d.op = OV_OP_LOCK;
         d.flags = MPI_LOCK_EXCLUSIVE == type ? OV_REQ_EXCLUSIVE : 0;
         d.dtype_size = 1;
-        d.target_win = p.win_id;
-        d.target_epoch = p.win_epoch;
+        d.target_win = p.lock_win; /* t's own window, or the anchor of a 0-byte rank */
+        d.target_epoch = p.lock_epoch;
         d.target_off = static_cast<uint64_t>(t);
         for (unsigned spins = 0;; ++spins) {
             int status = OV_OK;
@@ -122,8 +122,8 @@ int BackendWindow::unlock(int t)
         ov_req_desc d{};
         d.op = OV_OP_UNLOCK;
         d.dtype_size = 1;
-        d.target_win = p.win_id;
-        d.target_epoch = p.win_epoch;
+        d.target_win = p.lock_win; /* t's own window, or the anchor of a 0-byte rank */
+        d.target_epoch = p.lock_epoch;
         d.target_off = static_cast<uint64_t>(t);
         int status = OV_OK;
         int r = link_->run(d, &status);

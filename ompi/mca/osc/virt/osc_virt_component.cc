@@ -260,16 +260,17 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
         ompi_osc_virt_module_init_ops(module);
 
         /* Collective: window memory from the guest region where a backend
-         * serves it, and the locality table. */
+         * serves it (create windows: the user's memory, registered with the
+         * backend in container mode), and the locality table. */
         int fallback_flavor = flavor;
-        if (MPI_WIN_FLAVOR_ALLOCATE == flavor || MPI_WIN_FLAVOR_SHARED == flavor) {
+        if (MPI_WIN_FLAVOR_DYNAMIC != flavor) {
             ret = ov::osc::BackendWindow::create(win, base, size, disp_unit, comm, info, flavor,
                                                  &module->backend);
             if (OMPI_SUCCESS != ret) {
                 delete module;
                 return ret;
             }
-            if (module->backend->owns_memory()) {
+            if (nullptr != module->backend && module->backend->owns_memory()) {
                 /* the fallback serves the same memory */
                 fallback_flavor = MPI_WIN_FLAVOR_CREATE;
             }
@@ -325,9 +326,13 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
                                : std::string("virt (backend)");
         ompi_win_set_name(win, name.c_str());
 
-        OSC_VIRT_VERBOSE(10, "rank %d: %s window of %zu bytes over %d ranks; targets the "
-                         "backend does not serve go through %s", ompi_comm_rank(comm),
-                         flavor_name(flavor), size, ompi_comm_size(comm),
+        int nserved = 0;
+        for (int t = 0; nullptr != module->backend && t < n; ++t) {
+            nserved += module->backend->served(t);
+        }
+        OSC_VIRT_VERBOSE(10, "rank %d: %s window of %zu bytes over %d ranks: %d of %d targets "
+                         "via the backend; the others go through %s", ompi_comm_rank(comm),
+                         flavor_name(flavor), size, n, nserved, n,
                          nullptr != module->fallback ? module->fallback->component_name() : "nothing");
         return OMPI_SUCCESS;
     } catch (...) {

@@ -156,6 +156,7 @@ int BackendLink::connect()
     } else {
         single_copy_ = offered;
     }
+    user_windows_ = single_copy_ && 0 != (ov_fe_features(fe) & OV_FEAT_USER_WINDOWS);
     single_copy_min_ = static_cast<uint64_t>(c.single_copy_min);
     uint64_t staging_bytes = static_cast<uint64_t>(c.staging_kb) * 1024;
     chunk_ = staging_bytes / 4;
@@ -166,10 +167,12 @@ int BackendLink::connect()
                        "(attached)", g_reason.c_str());
         return OMPI_ERR_OUT_OF_RESOURCE;
     }
-    OSC_VIRT_VERBOSE(10, "backend instance %016llx, guest %s, %s mode, staging %llu KiB",
+    OSC_VIRT_VERBOSE(10, "backend instance %016llx, guest %s, %s mode, staging %llu KiB, "
+                     "MPI_Win_create windows via %s",
                      static_cast<unsigned long long>(instance_), ov_fe_guest(fe),
                      single_copy_ ? "container (single copy)" : "vm (staged)",
-                     static_cast<unsigned long long>(staging_bytes / 1024));
+                     static_cast<unsigned long long>(staging_bytes / 1024),
+                     user_windows_ ? "the backend (user memory)" : "the fallback");
     return OMPI_SUCCESS;
 }
 

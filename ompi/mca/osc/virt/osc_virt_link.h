@@ -81,6 +81,10 @@ public:
     char *region_base() const { return static_cast<char *>(ov_fe_region_base(fe_)); }
     /** True when origin buffers may be handed to the backend by address. */
     bool single_copy() const { return single_copy_; }
+    /** True when the backend can serve windows over this process's own
+     *  memory (MPI_Win_create): it offers OV_FEAT_USER_WINDOWS and we are in
+     *  container mode (in vm mode nothing of ours is reachable by address). */
+    bool user_windows() const { return user_windows_; }
     uint64_t single_copy_min() const { return single_copy_min_; }
     uint64_t chunk() const { return chunk_; }
     const ov_win_t &staging() const { return staging_; }
@@ -133,7 +137,7 @@ private:
     ov_fe_t *fe_ = nullptr;
     uint64_t instance_ = 0, guest_hash_ = 0, job_key_ = 0;
     uint32_t rank_ = 0;
-    bool single_copy_ = false;
+    bool single_copy_ = false, user_windows_ = false;
     uint64_t single_copy_min_ = 0, chunk_ = 0;
     ov_win_t staging_{};
     /* staging ring: [tail_, head_) in use (wrapping); head_ is where the next

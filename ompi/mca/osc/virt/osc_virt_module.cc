@@ -190,14 +190,12 @@ int virt_shared_query(ompi_win_t *win, int rank, size_t *size, int *disp_unit, v
     if (nullptr != m->backend && m->backend->is_shared()) {
         return m->backend->shared_query(rank, size, disp_unit, baseptr);
     }
-    FallbackWindow *fw = route(win, "shared_query", rank);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("shared_query");
-    }
-    if (nullptr == fw->ops()->osc_win_shared_query) {
-        return OMPI_ERR_NOT_SUPPORTED;
-    }
-    return fw->ops()->osc_win_shared_query(fw->shadow(), rank, size, disp_unit, baseptr);
+    /* Only MPI_Win_allocate_shared windows (MPI-3.1 11.2.3), and those are
+     * always the backend's: what Open MPI answers for an osc without the
+     * call (pt2pt's NULL entry became MPI_ERR_INTERN through us before). */
+    OSC_VIRT_VERBOSE(10, "shared_query on a window not made by MPI_Win_allocate_shared: "
+                     "MPI_ERR_RMA_FLAVOR");
+    return MPI_ERR_RMA_FLAVOR;
 }
 
 int virt_attach(ompi_win_t *win, void *base, size_t len)
