@@ -1,7 +1,9 @@
 #!/bin/bash
 # host-rma.sh — `make check`: the RMA program on 2 ranks on this host, through
 # osc virt, once per window flavor, then rma_threads (MPI_THREAD_MULTIPLE on
-# a backend-served window), bounded in time.
+# a backend-served window, allocate and create), then create-path.sh on the
+# host (create windows via the backend in container mode, the fallback in vm
+# mode), bounded in time.
 # component-env.sh starts a private host backend (OMPI_VIRT_DIR) for the
 # ranks; it is stopped when this script exits, however it exits.  The test
 # fails if the backend is not running any more after the program.
@@ -27,9 +29,13 @@ run_flavors
 rc=$?
 threads=${RMA_THREADS:-$PWD/rma_threads}
 if [ -x "$threads" ]; then
-    timeout -k 10 120 mpirun -np 2 --oversubscribe --bind-to none \
-        --mca osc virt --mca btl self,vader,tcp "$threads" --timeout 90 || rc=1
+    for f in allocate create; do
+        timeout -k 10 120 mpirun -np 2 --oversubscribe --bind-to none \
+            --mca osc virt --mca btl self,vader,tcp "$threads" --flavor "$f" --timeout 90 || rc=1
+    done
 fi
+# its own private backend (run-integration.sh's host placement)
+timeout -k 10 300 "$here/create-path.sh" --prog "$prog" --placements host --vm-placements host || rc=1
 if ! st=$("$OV_TOOL" backend status --dir "$OMPI_VIRT_DIR"); then
     echo "FAIL backend: not running any more after the run: $st"
     log=$(sed -n 's/.*; log: //p' <<<"$st")

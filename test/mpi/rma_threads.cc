@@ -1,5 +1,6 @@
 // rma_threads.cc - one-sided MPI from several threads at once
-// (MPI_THREAD_MULTIPLE) on an MPI_Win_allocate window.
+// (MPI_THREAD_MULTIPLE) on an MPI_Win_allocate window (--flavor create: an
+// MPI_Win_create window over memory the program owns).
 //
 // Every thread of every rank, inside one lock_all epoch:
 //   - fetch_and_op(MPI_SUM, 1) on a counter at rank 0 (atomicity: the final
@@ -10,7 +11,7 @@
 // compute, must either work or fail cleanly with an MPI error class (never
 // crash or hang).  Prints "N passed, N failed, N skipped" like rma_test.
 //
-// Usage: rma_threads [--threads T] [--iters N] [--timeout SECONDS]
+// Usage: rma_threads [--threads T] [--iters N] [--timeout SECONDS] [--flavor allocate|create]
 #include <mpi.h>
 
 #include <algorithm>
@@ -101,13 +102,16 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     Layout L{4, 50};
     int timeout = 60;
+    bool create = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--threads" && i + 1 < argc) L.threads = std::atoi(argv[++i]);
         else if (a == "--iters" && i + 1 < argc) L.iters = std::atoi(argv[++i]);
         else if (a == "--timeout" && i + 1 < argc) timeout = std::atoi(argv[++i]);
+        else if (a == "--flavor" && i + 1 < argc) create = std::string(argv[++i]) == "create";
         else if (a == "--help" || a == "-h") {
-            if (g_rank == 0) std::printf("usage: rma_threads [--threads T] [--iters N] [--timeout S]\n");
+            if (g_rank == 0)
+                std::printf("usage: rma_threads [--threads T] [--iters N] [--timeout S] [--flavor allocate|create]\n");
             MPI_Finalize();
             return 0;
         }
@@ -134,10 +138,18 @@ int main(int argc, char **argv)
     } else {
         long *base = nullptr;
         MPI_Win win = MPI_WIN_NULL;
-        int rc = MPI_Win_allocate(L.total() * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &base, &win);
+        std::vector<long> own;  // --flavor create: the window memory
+        int rc;
+        if (create) {
+            own.assign(static_cast<size_t>(L.total()), 0L);
+            base = own.data();
+            rc = MPI_Win_create(base, L.total() * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+        } else {
+            rc = MPI_Win_allocate(L.total() * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &base, &win);
+        }
         if (rc != MPI_SUCCESS) {
-            fail("MPI_Win_allocate at MPI_THREAD_MULTIPLE", rc);
-            report("threads_window", false, "MPI_Win_allocate failed");
+            fail(create ? "MPI_Win_create at MPI_THREAD_MULTIPLE" : "MPI_Win_allocate at MPI_THREAD_MULTIPLE", rc);
+            report("threads_window", false, create ? "MPI_Win_create failed" : "MPI_Win_allocate failed");
         } else {
             MPI_Win_set_errhandler(win, MPI_ERRORS_RETURN);
             MPI_Win_lock(MPI_LOCK_EXCLUSIVE, g_rank, 0, win);
@@ -208,7 +220,8 @@ int main(int argc, char **argv)
                            cls == MPI_ERR_NOT_SAME;
             report("threads_pair_type_clean", pair_ok, "MINLOC on MPI_2INT returned error class " + std::to_string(cls));
             if (g_rank == 0)
-                std::printf("# %d ranks x %d threads x %d iterations in %.3f s\n", g_size, L.threads, L.iters, dt);
+                std::printf("# %s window, %d ranks x %d threads x %d iterations in %.3f s\n",
+                            create ? "create" : "allocate", g_size, L.threads, L.iters, dt);
             MPI_Win_free(&win);
         }
     }
