@@ -14,7 +14,9 @@
  *               removes backend.sock and backend.lock.
  *
  * Threading: one thread does everything (control sockets, doorbells, ring
- * polling), so there are no locks.  It spins over all request rings while
+ * polling), so there are no locks; the only other threads are the copy
+ * crew's (copy_crew.h), which run parts of one large PUT or GET copy while
+ * this thread waits inside that request.  It spins over all request rings while
  * there is work and for opts.spin_us after the last request, then sets
  * backend_sleeping in every process block, re-checks, and blocks in
  * epoll_wait(-1): an idle backend uses no CPU.  Fairness: at most
@@ -39,6 +41,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "copy_crew.h"
 #include "exec.h"
 #include "locks.h"
 #include "ov_comm.h"
@@ -60,6 +63,7 @@ struct ov_backend_options {
     int bind_cpu = -1;                      /* hwloc: bind thread + region memory */
     bool handle_signals = true;             /* signalfd for SIGTERM/SIGINT */
     bool single_copy = true;                /* offer OV_FEAT_SINGLE_COPY to unix peers with a pid */
+    int copy_threads = -1;                  /* helpers for large PUT/GET copies (copy_crew.h); -1: cores - 1, at most 3 */
     std::vector<ov_vm_decl> vms;            /* --vm: VM guests (vm.h); need tcp */
 };
 
@@ -174,7 +178,8 @@ private:
     std::vector<window> wins_;                         /* index = id; [0] unused */
     std::vector<uint32_t> free_win_ids_;
     ov_lock_table locks_;     /* LOCK/UNLOCK state (locks.h) */
-    ov_exec_scratch scratch_; /* executor staging buffers (exec.h) */
+    ov_exec_scratch scratch_; /* executor staging buffers and crew (exec.h) */
+    std::unique_ptr<ov_copy_crew> crew_;
     uint32_t nprocs_ = 0;
     std::vector<ov_vm> vms_;                           /* declared VM guests */
 };

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "copy_crew.h"
 #include "ov_acc.h"
 
 namespace {
@@ -133,6 +134,35 @@ ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *move
     return OV_OK;
 }
 
+/* PUT (origin -> t) or GET (t -> result) of p.len bytes, split across the
+ * copy crew when there is one; a region operand overlapping t is copied in
+ * one piece (memmove semantics). */
+struct split_copy {
+    const ov_operand *o;
+    ov_exec_env *env;
+    char *t;
+    bool put;
+};
+
+ov_status_t copy_part(void *ctx, uint64_t off, uint64_t n)
+{
+    const split_copy &c = *static_cast<split_copy *>(ctx);
+    ov_operand o = *c.o;
+    o.off += off;
+    return c.put ? read_origin(o, n, *c.env, c.t + off) : write_result(o, n, *c.env, c.t + off);
+}
+
+ov_status_t copy_data(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, bool put)
+{
+    const ov_operand &o = put ? p.origin : p.result;
+    split_copy c{&o, &env, t, put};
+    if (!s.crew)
+        return copy_part(&c, 0, p.len);
+    if (o.where == OV_AT_REGION && overlap(env.region_span(o.region, o.off, p.len), t, p.len))
+        return copy_part(&c, 0, p.len);
+    return s.crew->run(p.len, copy_part, &c);
+}
+
 /* The data ops on target bytes at t (region memory, or a copy). */
 ov_status_t run_on(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved,
                    bool *changed)
@@ -140,11 +170,11 @@ ov_status_t run_on(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scr
     ov_status_t st;
     switch (p.op) {
     case OV_OP_PUT:
-        st = read_origin(p.origin, p.len, env, t); /* caller: straight into the target */
+        st = copy_data(p, t, env, s, true); /* caller: straight into the target */
         *changed = true;
         break;
     case OV_OP_GET:
-        st = write_result(p.result, p.len, env, t);
+        st = copy_data(p, t, env, s, false);
         break;
     case OV_OP_ACC:
     case OV_OP_GET_ACC: return accumulate(p, t, env, s, moved, changed);

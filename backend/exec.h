@@ -20,7 +20,8 @@
  * before the target changes, so a refused caller address
  * (OV_ERR_LOCAL_ACCESS) leaves ACC, GET_ACC and CAS targets untouched.  A
  * PUT from the caller copies straight into the target (single copy): a
- * refusal part-way leaves the bytes before the refused page written.
+ * refusal part-way leaves part of the target range written (with a copy
+ * crew, any parts of it: they are copied concurrently).
  *
  * A registered target window (OV_AT_PROC): the op runs on a copy of the
  * target bytes read from the owner (all but PUT), written back only if the
@@ -60,9 +61,14 @@ public:
     virtual ov_status_t proc_write(uint32_t proc, uint64_t addr, const void *src, uint64_t len) = 0;
 };
 
-/* Staging buffers, kept between requests so steady state allocates nothing. */
+class ov_copy_crew;
+
+/* Resources kept between requests: staging buffers, so steady state
+ * allocates nothing, and optionally helper threads that split the copy of a
+ * large PUT or GET (copy_crew.h; NULL: the calling thread copies alone). */
 struct ov_exec_scratch {
     std::vector<char> origin, old, target;
+    ov_copy_crew *crew = nullptr;
 };
 
 /* `proc` is the requester (lock holder identity).  Returns the completion

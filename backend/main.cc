@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "  -s, --spin-us N       spin this long after the last request before sleeping [200]\n"
             "  -m, --max-request N   largest single copy in bytes [16777216]\n"
             "  -c, --bind-cpu N      bind the backend thread (and region memory, via hwloc) to cpu N\n"
+            "      --copy-threads N  helper threads that share each large put/get copy (0: none)\n"
+            "                        [cores - 1, at most 3]\n"
             "      --single-copy on|off\n"
             "                        let container guests' processes pass their own buffers by\n"
             "                        address (process_vm_readv/writev: needs ptrace permission on\n"
@@ -63,6 +65,7 @@ int main(int argc, char **argv)
         {"verbose", no_argument, nullptr, 'v'},          {"help", no_argument, nullptr, 'h'},
         {"vm", required_argument, nullptr, 'V'},
         {"single-copy", required_argument, nullptr, 1001},
+        {"copy-threads", required_argument, nullptr, 1002},
         {nullptr, 0, nullptr, 0}};
     int ch;
     uint64_t v;
@@ -114,6 +117,13 @@ int main(int argc, char **argv)
                 return 1;
             }
             o.single_copy = strcmp(optarg, "on") == 0;
+            break;
+        case 1002:
+            if (!to_u64(optarg, &v) || v > 64) {
+                fprintf(stderr, "ompi-virt-backend: bad --copy-threads '%s' (0 to 64)\n", optarg);
+                return 1;
+            }
+            o.copy_threads = int(v);
             break;
         case 'v': ov_log_verbose = 1; break;
         case 'h': usage(stdout); return 0;

@@ -83,6 +83,16 @@ ov_status_t ov_backend::take_lock()
     return OV_ERR_BUSY;
 }
 
+/* --copy-threads: -1 is "the cores the data-plane thread leaves", at most 3
+ * (beyond that memory bandwidth, not cores, limits a copy). */
+static unsigned copy_helpers(int requested)
+{
+    if (requested >= 0)
+        return unsigned(requested);
+    unsigned cores = std::thread::hardware_concurrency();
+    return cores <= 1 ? 0 : cores - 1 < 3 ? cores - 1 : 3;
+}
+
 ov_status_t ov_backend::start()
 {
     if (mkdir(opts_.dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -147,10 +157,13 @@ ov_status_t ov_backend::start()
         OV_LOG_ERR("event loop set-up failed: %s", strerror(errno));
         return OV_ERR_SYS;
     }
+    /* after the signal mask is set: helpers inherit it, so signals reach the signalfd */
+    crew_ = std::make_unique<ov_copy_crew>(copy_helpers(opts_.copy_threads));
+    scratch_.crew = crew_.get();
     started_ = true;
-    OV_LOG_INFO("serving unix:%s (instance %016llx, region %llu MiB, spin %u us)", sock_path_.c_str(),
-                (unsigned long long) instance_, (unsigned long long) (opts_.region_size >> 20),
-                opts_.spin_us);
+    OV_LOG_INFO("serving unix:%s (instance %016llx, region %llu MiB, spin %u us, %u copy helpers)",
+                sock_path_.c_str(), (unsigned long long) instance_, (unsigned long long) (opts_.region_size >> 20),
+                opts_.spin_us, crew_->helpers());
     return OV_OK;
 }
 
