@@ -62,8 +62,8 @@ public:
 
 private:
     void refill();
-    opal_convertor_t conv_;
-    bool use_conv_ = false, conv_done_ = false;
+    opal_convertor_t conv_; /* constructed only for non-contiguous layouts (have_conv_) */
+    bool have_conv_ = false, use_conv_ = false, conv_done_ = false;
     struct iovec iov_[32];
     uint32_t n_ = 0, i_ = 0;
     char *cur_ = nullptr;
