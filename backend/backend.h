@@ -34,6 +34,8 @@
 #ifndef OMPI_VIRT_BACKEND_BACKEND_H
 #define OMPI_VIRT_BACKEND_BACKEND_H
 
+#include <time.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -42,6 +44,7 @@
 #include <vector>
 
 #include "copy_crew.h"
+#include "core_share.h"
 #include "exec.h"
 #include "locks.h"
 #include "ov_comm.h"
@@ -68,6 +71,14 @@ struct ov_backend_options {
 };
 
 #define OV_BATCH 32
+
+/* CLOCK_MONOTONIC in ns (vDSO: cheap enough for the data plane). */
+inline int64_t ov_now_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 /* epoll tags: kind << 32 | id */
 enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID };
@@ -180,6 +191,9 @@ private:
     ov_lock_table locks_;     /* LOCK/UNLOCK state (locks.h) */
     ov_exec_scratch scratch_; /* executor staging buffers and crew (exec.h) */
     std::unique_ptr<ov_copy_crew> crew_;
+    int my_cpu_ = -1;                 /* CPU of this thread at the current poll pass */
+    ov_core_dodger dodger_;           /* off a waiter's core (core_share.h) */
+    uint64_t yields_to_waiter_ = 0;   /* times serve_process gave its core to a waiting frontend */
     uint32_t nprocs_ = 0;
     std::vector<ov_vm> vms_;                           /* declared VM guests */
 };

@@ -30,12 +30,7 @@
 
 static uint64_t tag(uint64_t kind, uint32_t id) { return kind << 32 | id; }
 
-static int64_t now_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+static int64_t now_ns() { return ov_now_ns(); }
 
 ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
 {
@@ -159,6 +154,7 @@ ov_status_t ov_backend::start()
     }
     /* after the signal mask is set: helpers inherit it, so signals reach the signalfd */
     crew_ = std::make_unique<ov_copy_crew>(copy_helpers(opts_.copy_threads));
+    dodger_.init(opts_.bind_cpu < 0);
     scratch_.crew = crew_.get();
     started_ = true;
     OV_LOG_INFO("serving unix:%s (instance %016llx, region %llu MiB, spin %u us, %u copy helpers)",
@@ -331,6 +327,7 @@ ov_status_t ov_backend::run()
             }
         }
         reap_doomed();
+        dodger_.tick(now_ns);
         if (timeout == 0 && (++iter & 63) != 0)
             continue;
         int n = epoll_wait(epfd_.get(), evs, 64, timeout);

@@ -4,6 +4,7 @@
 #include "ov_frontend_impl.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,10 @@ extern "C" ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept
         return ov_fe_fail(fe, OV_ERR_STATE, "submit before rings");
     if (fe->gone)
         return OV_ERR_BACKEND_GONE;
+    /* Where we will wait for the completion (ov_layout.h, fe_cpu): a vDSO
+     * call, no syscall; the push's release publishes it with the descriptor. */
+    int cpu = sched_getcpu();
+    fe->pctl->fe_cpu.store(cpu >= 0 ? uint32_t(cpu) + 1 : 0, std::memory_order_relaxed);
     ov_ring_result r = fe->rq.push(*d);
     if (r == OV_RING_FULL)
         return OV_ERR_AGAIN;

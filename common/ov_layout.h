@@ -89,7 +89,12 @@ struct ov_proc_ctl {
     uint8_t pad1[OV_CACHE_LINE - 8];
     /* ---- cache line 2: frontend-written live words (hostile to the backend) */
     std::atomic<uint32_t> fe_waiting;       /* frontend: 1 while it may block on cq_seq */
-    uint8_t pad2[OV_CACHE_LINE - 4];
+    std::atomic<uint32_t> fe_cpu;           /* frontend: 1 + the CPU it last submitted from, 0 if
+                                               unknown.  A scheduling hint only: a backend thread on
+                                               that same CPU yields it after serving this process
+                                               (container guests; a VM's vCPU numbers mean nothing
+                                               on the host and are ignored) */
+    uint8_t pad2[OV_CACHE_LINE - 8];
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared atomics must be lock-free");

@@ -1,0 +1,81 @@
+/*
+ * test_core_share.cc — the data-plane thread moving off a waiter's core
+ * (backend/core_share.h), with a fake clock, on a thread of its own so the
+ * test runner's affinity is never touched.
+ */
+#include <gtest/gtest.h>
+
+#include <sched.h>
+
+#include <thread>
+
+#include "core_share.h"
+
+namespace {
+bool allowed(int cpu)
+{
+    cpu_set_t m;
+    return sched_getaffinity(0, sizeof(m), &m) == 0 && CPU_ISSET(cpu, &m);
+}
+int cpus_allowed()
+{
+    cpu_set_t m;
+    return sched_getaffinity(0, sizeof(m), &m) == 0 ? CPU_COUNT(&m) : 0;
+}
+} // namespace
+
+TEST(CoreShare, MovesOffAfterAStreakAndComesBack)
+{
+    if (cpus_allowed() < 2)
+        GTEST_SKIP() << "one cpu: nowhere to move";
+    std::thread([] {
+        ov_core_dodger d;
+        d.init(true);
+        int cpu = sched_getcpu();
+        int64_t t = 1000;
+        for (uint32_t i = 0; i + 1 < ov_core_dodger::threshold; i++)
+            d.shared(cpu, t += 1000);
+        EXPECT_EQ(d.moves(), 0u);
+        EXPECT_TRUE(allowed(cpu));
+        d.shared(cpu, t += 1000);
+        EXPECT_EQ(d.moves(), 1u);
+        EXPECT_TRUE(d.moved());
+        EXPECT_FALSE(allowed(cpu));
+        EXPECT_NE(sched_getcpu(), cpu); /* setaffinity migrates before it returns */
+        d.tick([&] { return t + ov_core_dodger::hold_ns - 1; });
+        EXPECT_FALSE(allowed(cpu)); /* still holding */
+        d.tick([&] { return t + ov_core_dodger::hold_ns; });
+        EXPECT_FALSE(d.moved());
+        EXPECT_TRUE(allowed(cpu));
+    }).join();
+}
+
+TEST(CoreShare, ScatteredSharesDoNotMoveIt)
+{
+    if (cpus_allowed() < 2)
+        GTEST_SKIP() << "one cpu: nowhere to move";
+    std::thread([] {
+        ov_core_dodger d;
+        d.init(true);
+        int cpu = sched_getcpu();
+        int64_t t = 0;
+        /* the same count, but spread over more than the window each time */
+        for (uint32_t i = 0; i < 4 * ov_core_dodger::threshold; i++)
+            d.shared(cpu, t += ov_core_dodger::window_ns / (ov_core_dodger::threshold / 2));
+        EXPECT_EQ(d.moves(), 0u);
+        EXPECT_TRUE(allowed(cpu));
+    }).join();
+}
+
+TEST(CoreShare, DisabledNeverMoves)
+{
+    std::thread([] {
+        ov_core_dodger d;
+        d.init(false); /* --bind-cpu: the operator's placement wins */
+        int cpu = sched_getcpu();
+        for (uint32_t i = 0; i < 2 * ov_core_dodger::threshold; i++)
+            d.shared(cpu, 1000 + i);
+        EXPECT_EQ(d.moves(), 0u);
+        EXPECT_TRUE(allowed(cpu));
+    }).join();
+}
