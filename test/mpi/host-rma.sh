@@ -1,6 +1,7 @@
 #!/bin/bash
 # host-rma.sh — `make check`: the RMA program on 2 ranks on this host, through
-# osc virt, once per window flavor, then rma_threads (MPI_THREAD_MULTIPLE on
+# osc virt, once per window flavor (and create once more with every put/get
+# by single copy), then rma_threads (MPI_THREAD_MULTIPLE on
 # a backend-served window, allocate and create), then create-path.sh on the
 # host (create windows via the backend in container mode, the fallback in vm
 # mode), bounded in time.
@@ -27,6 +28,11 @@ run_flavors() {
 }
 run_flavors
 rc=$?
+# put/get below osc_virt_single_copy_min (16 MiB) are staged; the create
+# window's other rank is reached through the backend, so this run covers
+# the backend's single copy (process_vm_readv/writev) from origin buffers
+timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none --mca osc virt \
+    --mca osc_virt_single_copy_min 0 --mca btl self,vader,tcp "$prog" --flavor create --timeout 240 || rc=1
 threads=${RMA_THREADS:-$PWD/rma_threads}
 if [ -x "$threads" ]; then
     for f in allocate create; do

@@ -57,9 +57,12 @@
  *                      backend that offers it); vm: every byte is staged
  *                      through the region (what a VM guest can do); auto:
  *                      container when offered, else vm.
- *   osc_virt_single_copy_min (int, default 16384) pieces smaller than this
- *                      are staged even in container mode (a memcpy beats the
- *                      backend's process_vm_readv for small sizes).
+ *   osc_virt_single_copy_min (int, default 16 MiB) put/get operations
+ *                      smaller than this are staged even in container mode:
+ *                      two pipelined memcpys measured faster than the
+ *                      backend's process_vm_readv/writev at every size below
+ *                      (docs/osc-virt.md); single copy leaves the origin CPU
+ *                      free for the largest ones.
  *   osc_virt_staging_kb (int, default 8192) staging area per process.
  *   osc_virt_timeout_ms (int, default 10000) how long a silent backend is
  *                      waited for before the operation fails.

@@ -6,9 +6,10 @@
  * in lockstep (RawCursor) and issues one piece per contiguous run:
  *   - same guest, put/get: memcpy, done before the call returns (for a create
  *     window only our own memory is; other ranks' go through the backend);
- *   - container mode, pieces >= osc_virt_single_copy_min: the backend copies
- *     straight from/to our address (one copy, process_vm_readv/writev);
- *   - otherwise (VM mode, small pieces, accumulates): the piece goes through
+ *   - container mode, operations of osc_virt_single_copy_min bytes or more
+ *     (16 MiB): the backend copies straight from/to our address (one copy,
+ *     process_vm_readv/writev), leaving this CPU free;
+ *   - otherwise (VM mode, smaller operations, accumulates): the piece goes through
  *     this process's staging area in the region, at most `chunk` bytes at a
  *     time, so copying the next piece in overlaps the backend copying this one.
  * Accumulates always go to the backend, even in the same guest, so that one
@@ -146,6 +147,9 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
         *req = new_request(win_);
         fin = new RequestFinisher(*req);
     }
+    /* Decided per operation, not per piece: staging pipelines the pieces of
+     * one operation, single copy frees this CPU for the whole of it. */
+    const bool single = link_->single_copy() && oc_.total() >= link_->single_copy_min();
     ret = walk2(oc_, tc_, link_->chunk(), [&](char *mine, char *theirs, size_t n) {
         ov_req_desc d{};
         d.op = to_target ? OV_OP_PUT : OV_OP_GET;
@@ -159,7 +163,7 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
         c.tracker = &tracker_;
         c.target = t;
         c.finisher = fin;
-        if (link_->single_copy() && n >= link_->single_copy_min()) {
+        if (single) {
             d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
             d.local_off = reinterpret_cast<uintptr_t>(mine);
         } else {

@@ -79,7 +79,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .fallback_name = nullptr,
     .backend_uri = nullptr,
     .guest_mode = nullptr,
-    .single_copy_min = 16384,
+    .single_copy_min = 16 << 20,
     .staging_kb = 8192,
     .timeout_ms = 10000,
     .yield = -1,
@@ -142,11 +142,12 @@ int component_register(void)
         MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
         MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.guest_mode);
 
-    mca_osc_virt_component.single_copy_min = 16384;
+    mca_osc_virt_component.single_copy_min = 16 << 20;
     (void) mca_base_component_var_register(
         v, "single_copy_min",
-        "In container mode, contiguous pieces smaller than this many bytes are still staged "
-        "(a memcpy is cheaper than the backend's process_vm_readv for them)",
+        "In container mode, put/get operations of at least this many bytes are copied by the "
+        "backend straight from/to the origin buffer (one copy, origin CPU free); smaller ones "
+        "are staged through the region (two pipelined memcpys, faster in cache)",
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
         MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.single_copy_min);
 
