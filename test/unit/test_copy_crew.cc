@@ -160,54 +160,57 @@ void fill(std::vector<char> &v, int seed)
     for (size_t i = 0; i < v.size(); i++)
         v[i] = char((i * 131 + size_t(seed)) >> 3);
 }
+
+/* The executor with a crew of `helpers` over CrewEnv. */
+struct CrewExec {
+    explicit CrewExec(unsigned helpers) : crew(helpers, 4096) { s.crew = &crew; }
+    ov_status_t run(const ov_copy_plan &p) { return ov_execute(p, 1, env, locks, s, &moved); }
+    ov_copy_crew crew;
+    CrewEnv env;
+    ov_exec_scratch s;
+    ov_lock_table locks;
+    uint64_t moved = 0;
+};
 } // namespace
 
 TEST(CopyCrew, ExecutorPutAndGetOfCallerMemoryAreSplit)
 {
-    ov_copy_crew crew(1, 4096);
-    CrewEnv env;
-    ov_exec_scratch s;
-    s.crew = &crew;
-    ov_lock_table locks;
-    uint64_t moved = 0;
+    CrewExec x(1);
+    CrewEnv &env = x.env;
     fill(env.caller, 1);
     ov_copy_plan put = data_plan(OV_OP_PUT, 40000, {OV_AT_REGION, 1, 1000, 40000}, {OV_AT_CALLER, 0, CALLER + 7, 40000});
-    ASSERT_EQ(ov_execute(put, 1, env, locks, s, &moved), OV_OK);
-    EXPECT_EQ(moved, 40000u);
+    ASSERT_EQ(x.run(put), OV_OK);
+    EXPECT_EQ(x.moved, 40000u);
     EXPECT_EQ(memcmp(env.r1.data() + 1000, env.caller.data() + 7, 40000), 0);
     EXPECT_GT(env.caller_calls.load(), 1); /* split: two parts per thread */
     EXPECT_LE(env.caller_calls.load(), 4);
 
     fill(env.r1, 2);
     ov_copy_plan get = data_plan(OV_OP_GET, 50000, {OV_AT_REGION, 1, 3, 50000}, {OV_AT_CALLER, 0, CALLER + 100, 50000});
-    ASSERT_EQ(ov_execute(get, 1, env, locks, s, &moved), OV_OK);
+    ASSERT_EQ(x.run(get), OV_OK);
     EXPECT_EQ(memcmp(env.caller.data() + 100, env.r1.data() + 3, 50000), 0);
 
     /* a refused caller range fails the request */
     ov_copy_plan bad = data_plan(OV_OP_PUT, 40000, {OV_AT_REGION, 1, 0, 40000}, {OV_AT_CALLER, 0, CALLER + SZ - 100, 40000});
-    EXPECT_EQ(ov_execute(bad, 1, env, locks, s, &moved), OV_ERR_LOCAL_ACCESS);
+    EXPECT_EQ(x.run(bad), OV_ERR_LOCAL_ACCESS);
 }
 
 TEST(CopyCrew, OverlappingRegionOperandsAreNotSplit)
 {
     /* memmove semantics: parts copied in parallel would read bytes another
      * part already overwrote */
-    ov_copy_crew crew(2, 4096);
-    CrewEnv env;
-    ov_exec_scratch s;
-    s.crew = &crew;
-    ov_lock_table locks;
-    uint64_t moved = 0;
+    CrewExec x(2);
+    CrewEnv &env = x.env;
     fill(env.r1, 3);
     std::vector<char> want(env.r1.begin(), env.r1.begin() + 40000);
     ov_copy_plan put = data_plan(OV_OP_PUT, 40000, {OV_AT_REGION, 1, 5000, 40000}, {OV_AT_REGION, 1, 0, 40000});
-    ASSERT_EQ(ov_execute(put, 1, env, locks, s, &moved), OV_OK);
+    ASSERT_EQ(x.run(put), OV_OK);
     EXPECT_EQ(memcmp(env.r1.data() + 5000, want.data(), want.size()), 0);
 
     /* disjoint region operands: split, same result */
     fill(env.r1, 4);
     std::vector<char> src(env.r1.begin(), env.r1.begin() + 20000);
     ov_copy_plan put2 = data_plan(OV_OP_PUT, 20000, {OV_AT_REGION, 1, 30000, 20000}, {OV_AT_REGION, 1, 0, 20000});
-    ASSERT_EQ(ov_execute(put2, 1, env, locks, s, &moved), OV_OK);
+    ASSERT_EQ(x.run(put2), OV_OK);
     EXPECT_EQ(memcmp(env.r1.data() + 30000, src.data(), src.size()), 0);
 }

@@ -22,16 +22,23 @@ int cpus_allowed()
     cpu_set_t m;
     return sched_getaffinity(0, sizeof(m), &m) == 0 ? CPU_COUNT(&m) : 0;
 }
+
+/* fn(dodger, cpu) on a thread of its own, the dodger initialised there */
+template <class Fn> void on_own_thread(bool enabled, Fn fn)
+{
+    std::thread([&] {
+        ov_core_dodger d;
+        d.init(enabled);
+        fn(d, sched_getcpu());
+    }).join();
+}
 } // namespace
 
 TEST(CoreShare, MovesOffAfterAStreakAndComesBack)
 {
     if (cpus_allowed() < 2)
         GTEST_SKIP() << "one cpu: nowhere to move";
-    std::thread([] {
-        ov_core_dodger d;
-        d.init(true);
-        int cpu = sched_getcpu();
+    on_own_thread(true, [](ov_core_dodger &d, int cpu) {
         int64_t t = 1000;
         for (uint32_t i = 0; i + 1 < ov_core_dodger::threshold; i++)
             d.shared(cpu, t += 1000);
@@ -47,35 +54,29 @@ TEST(CoreShare, MovesOffAfterAStreakAndComesBack)
         d.tick([&] { return t + ov_core_dodger::hold_ns; });
         EXPECT_FALSE(d.moved());
         EXPECT_TRUE(allowed(cpu));
-    }).join();
+    });
 }
 
 TEST(CoreShare, ScatteredSharesDoNotMoveIt)
 {
     if (cpus_allowed() < 2)
         GTEST_SKIP() << "one cpu: nowhere to move";
-    std::thread([] {
-        ov_core_dodger d;
-        d.init(true);
-        int cpu = sched_getcpu();
+    on_own_thread(true, [](ov_core_dodger &d, int cpu) {
         int64_t t = 0;
         /* the same count, but spread over more than the window each time */
         for (uint32_t i = 0; i < 4 * ov_core_dodger::threshold; i++)
             d.shared(cpu, t += ov_core_dodger::window_ns / (ov_core_dodger::threshold / 2));
         EXPECT_EQ(d.moves(), 0u);
         EXPECT_TRUE(allowed(cpu));
-    }).join();
+    });
 }
 
 TEST(CoreShare, DisabledNeverMoves)
 {
-    std::thread([] {
-        ov_core_dodger d;
-        d.init(false); /* --bind-cpu: the operator's placement wins */
-        int cpu = sched_getcpu();
+    on_own_thread(false /* --bind-cpu: the operator's placement wins */, [](ov_core_dodger &d, int cpu) {
         for (uint32_t i = 0; i < 2 * ov_core_dodger::threshold; i++)
             d.shared(cpu, 1000 + i);
         EXPECT_EQ(d.moves(), 0u);
         EXPECT_TRUE(allowed(cpu));
-    }).join();
+    });
 }
