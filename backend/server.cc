@@ -384,7 +384,9 @@ ov_backend::~ov_backend()
     guests_.clear();
     if (started_) {
         unlink(sock_path_.c_str());
-        OV_LOG_INFO("shut down; removed %s", sock_path_.c_str());
+        OV_LOG_INFO("shut down; removed %s (yielded the cpu to a waiting frontend %llu times, "
+                    "moved off its cpu %llu times)", sock_path_.c_str(), (unsigned long long) yields_to_waiter_,
+                    (unsigned long long) dodger_.moves());
     }
     if (lock_fd_.valid())
         unlink(lock_path_.c_str()); /* still holding the lock: see take_lock's inode check */
