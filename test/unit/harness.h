@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "log.h"
@@ -117,6 +118,55 @@ inline ov_fe_t *connect_fe(const std::string &uri, const char *guest, uint64_t j
         return nullptr;
     }
     return fe;
+}
+
+/* A PUT/GET of `len` bytes between `target`+toff and `local`+loff (byte
+ * elements), each with a fresh cookie. */
+inline ov_req_desc copy_req(uint16_t op, const ov_win_t &target, uint64_t toff, const ov_win_t &local,
+                            uint64_t loff, uint64_t len)
+{
+    static uint64_t cookie = 1;
+    ov_req_desc d{};
+    d.cookie = cookie++;
+    d.op = op;
+    d.dtype_size = 1;
+    d.target_win = target.id;
+    d.target_epoch = target.epoch;
+    d.target_off = toff;
+    d.local_win = local.id;
+    d.local_epoch = local.epoch;
+    d.local_off = loff;
+    d.length = len;
+    return d;
+}
+
+/* For a forked child that is to die holding state: connect as (guest, job,
+ * rank), create a 4 KiB window and grant rank 0 read and write on it.
+ * nullptr on any failure (the child then _exit(1)s). */
+inline ov_fe_t *fe_with_granted_window(const std::string &uri, const char *guest, uint64_t job, uint32_t rank,
+                                       ov_win_t *w)
+{
+    ov_fe_params_t p = fe_params(uri, guest, job, rank);
+    ov_fe_t *fe = nullptr;
+    if (ov_fe_connect(&p, &fe) != OV_OK || ov_fe_win_create(fe, 4096, w) != OV_OK ||
+        ov_fe_grant(fe, w, 0, OV_PERM_READ | OV_PERM_WRITE) != OV_OK)
+        return nullptr;
+    return fe;
+}
+
+/* fork + execv(args[0], args); the child exits 127 if execv fails. */
+inline pid_t spawn(const std::vector<std::string> &args)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        std::vector<char *> av;
+        for (auto &a : args)
+            av.push_back(const_cast<char *>(a.c_str()));
+        av.push_back(nullptr);
+        execv(av[0], av.data());
+        _exit(127);
+    }
+    return pid;
 }
 
 /* Would a child of ours (a BackendChild) be refused our memory by the

@@ -31,24 +31,6 @@ protected:
     }
 };
 
-static ov_req_desc req(uint16_t op, const ov_win_t &target, uint64_t toff, const ov_win_t &local,
-                       uint64_t loff, uint64_t len)
-{
-    static uint64_t cookie = 1;
-    ov_req_desc d{};
-    d.cookie = cookie++;
-    d.op = op;
-    d.dtype_size = 1;
-    d.target_win = target.id;
-    d.target_epoch = target.epoch;
-    d.target_off = toff;
-    d.local_win = local.id;
-    d.local_epoch = local.epoch;
-    d.local_off = loff;
-    d.length = len;
-    return d;
-}
-
 TEST_F(Backend, AttachStateMachine)
 {
     Raw r;
@@ -142,22 +124,22 @@ TEST_F(Backend, PutGetAcrossGuestsNeedsGrant)
     ASSERT_EQ(ov_fe_win_create(b, 4096, &wb), OV_OK);
     char *pa = static_cast<char *>(wa.base), *pb = static_cast<char *>(wb.base);
     strcpy(pb, "hello from b");
-    EXPECT_EQ(roundtrip(b, req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_NO_GRANT);
+    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_NO_GRANT);
     EXPECT_EQ(pa[100], 0);
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ), OV_OK);
-    EXPECT_EQ(roundtrip(b, req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_PERM);
+    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_PERM);
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
-    ov_completion c = roundtrip(b, req(OV_OP_PUT, wa, 100, wb, 0, 13));
+    ov_completion c = roundtrip(b, copy_req(OV_OP_PUT, wa, 100, wb, 0, 13));
     EXPECT_EQ(c.status, OV_OK);
     EXPECT_EQ(c.bytes, 13u);
     EXPECT_STREQ(pa + 100, "hello from b");
     strcpy(pa + 2000, "reply from a");
-    c = roundtrip(b, req(OV_OP_GET, wa, 2000, wb, 512, 13));
+    c = roundtrip(b, copy_req(OV_OP_GET, wa, 2000, wb, 512, 13));
     EXPECT_EQ(c.status, OV_OK);
     EXPECT_STREQ(pb + 512, "reply from a");
-    EXPECT_EQ(roundtrip(b, req(OV_OP_PUT, wa, 4090, wb, 0, 13)).status, OV_ERR_BOUNDS);
+    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 4090, wb, 0, 13)).status, OV_ERR_BOUNDS);
     ASSERT_EQ(ov_fe_revoke(a, &wa, 1), OV_OK);
-    EXPECT_EQ(roundtrip(b, req(OV_OP_GET, wa, 0, wb, 0, 8)).status, OV_ERR_NO_GRANT);
+    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_GET, wa, 0, wb, 0, 8)).status, OV_ERR_NO_GRANT);
     /* only the owner manages its window */
     EXPECT_EQ(ov_fe_grant(b, &wa, 1, OV_PERM_READ), OV_ERR_DENIED);
     EXPECT_EQ(ov_fe_win_free(b, &wa), OV_ERR_DENIED);
@@ -173,7 +155,7 @@ TEST_F(Backend, GrantsDoNotCrossJobs)
     ASSERT_EQ(ov_fe_win_create(a, 4096, &wa), OV_OK);
     ASSERT_EQ(ov_fe_win_create(other, 4096, &wo), OV_OK);
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK); /* rank 1 of job 1 */
-    EXPECT_EQ(roundtrip(other, req(OV_OP_GET, wa, 0, wo, 0, 8)).status, OV_ERR_NO_GRANT);
+    EXPECT_EQ(roundtrip(other, copy_req(OV_OP_GET, wa, 0, wo, 0, 8)).status, OV_ERR_NO_GRANT);
     ov_fe_close(a);
     ov_fe_close(other);
 }
@@ -185,23 +167,23 @@ TEST_F(Backend, BadRequestsGetErrorsAndServiceContinues)
     ov_win_t w, w2;
     ASSERT_EQ(ov_fe_win_create(a, 1024, &w), OV_OK);
     ASSERT_EQ(ov_fe_win_create(a, 1024, &w2), OV_OK);
-    ov_req_desc d = req(OV_OP_PUT, w, 0, w2, 0, 8);
+    ov_req_desc d = copy_req(OV_OP_PUT, w, 0, w2, 0, 8);
     d.op = 77;
     EXPECT_EQ(roundtrip(a, d).status, OV_ERR_BAD_OP);
-    d = req(OV_OP_PUT, w, UINT64_MAX - 4, w2, 0, 8);
+    d = copy_req(OV_OP_PUT, w, UINT64_MAX - 4, w2, 0, 8);
     EXPECT_EQ(roundtrip(a, d).status, OV_ERR_BOUNDS);
-    d = req(OV_OP_PUT, w, 0, w2, 0, 6);
+    d = copy_req(OV_OP_PUT, w, 0, w2, 0, 6);
     d.dtype_size = 4;
     EXPECT_EQ(roundtrip(a, d).status, OV_ERR_BAD_DTYPE);
     ov_win_t old = w;
     ASSERT_EQ(ov_fe_win_free(a, &w), OV_OK);
     EXPECT_EQ(ov_fe_win_free(a, &old), OV_ERR_NO_WINDOW);
-    EXPECT_EQ(roundtrip(a, req(OV_OP_PUT, old, 0, w2, 0, 8)).status, OV_ERR_NO_WINDOW);
+    EXPECT_EQ(roundtrip(a, copy_req(OV_OP_PUT, old, 0, w2, 0, 8)).status, OV_ERR_NO_WINDOW);
     ov_win_t w3;
     ASSERT_EQ(ov_fe_win_create(a, 1024, &w3), OV_OK); /* may reuse the id: new epoch */
     if (w3.id == old.id) {
         EXPECT_NE(w3.epoch, old.epoch);
-        EXPECT_EQ(roundtrip(a, req(OV_OP_PUT, old, 0, w2, 0, 8)).status, OV_ERR_STALE_WINDOW);
+        EXPECT_EQ(roundtrip(a, copy_req(OV_OP_PUT, old, 0, w2, 0, 8)).status, OV_ERR_STALE_WINDOW);
     }
     ov_req_desc nop{};
     nop.cookie = 5;

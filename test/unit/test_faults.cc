@@ -31,11 +31,8 @@ TEST(Faults, FrontendDeathReleasesItsWindowsAndGrants)
     ASSERT_EQ(pipe(go), 0);
     pid_t child = fork();
     if (child == 0) {
-        ov_fe_params_t p = fe_params(be.uri(), "guest-dying", 1, 1);
-        ov_fe_t *fe = nullptr;
         ov_win_t w{};
-        if (ov_fe_connect(&p, &fe) != OV_OK || ov_fe_win_create(fe, 4096, &w) != OV_OK ||
-            ov_fe_grant(fe, &w, 0, OV_PERM_READ | OV_PERM_WRITE) != OV_OK)
+        if (!fe_with_granted_window(be.uri(), "guest-dying", 1, 1, &w))
             _exit(1);
         (void) !write(pfd[1], &w, sizeof(w));
         char c;
@@ -44,19 +41,12 @@ TEST(Faults, FrontendDeathReleasesItsWindowsAndGrants)
     }
     ov_win_t remote{};
     ASSERT_EQ(read(pfd[0], &remote, sizeof(remote)), ssize_t(sizeof(remote)));
-    ov_fe_params_t p = fe_params(be.uri(), "guest-live", 1, 0);
-    ov_fe_t *fe = nullptr;
-    ASSERT_EQ(ov_fe_connect(&p, &fe), OV_OK) << ov_fe_last_error(fe);
+    ov_fe_t *fe = connect_fe(be.uri(), "guest-live", 1, 0);
+    ASSERT_NE(fe, nullptr);
     ov_win_t mine;
     ASSERT_EQ(ov_fe_win_create(fe, 4096, &mine), OV_OK);
-    ov_req_desc d{};
-    d.op = OV_OP_PUT;
+    ov_req_desc d = copy_req(OV_OP_PUT, remote, 0, mine, 0, 64);
     d.dtype_size = 8;
-    d.target_win = remote.id;
-    d.target_epoch = remote.epoch;
-    d.local_win = mine.id;
-    d.local_epoch = mine.epoch;
-    d.length = 64;
     ov_completion c;
     ASSERT_EQ(ov_fe_submit(fe, &d), OV_OK);
     ASSERT_EQ(ov_fe_wait(fe, &c, 3000), OV_OK);
@@ -161,20 +151,6 @@ TEST(Faults, SecondBackendOnTheSameDirIsRefused)
 }
 
 #if defined(OV_BACKEND_BIN) && defined(OV_STATUS_BIN)
-static pid_t spawn(const std::vector<std::string> &args)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        std::vector<char *> av;
-        for (auto &a : args)
-            av.push_back(const_cast<char *>(a.c_str()));
-        av.push_back(nullptr);
-        execv(av[0], av.data());
-        _exit(127);
-    }
-    return pid;
-}
-
 TEST(Binaries, BackendAndStatusCommandLines)
 {
     TempDir tmp;

@@ -38,11 +38,9 @@ TEST(Pidfd, DeadFrontendIsReleasedWhileAForkedChildHoldsItsSocket)
     ASSERT_EQ(pipe(bye), 0);  /* test -> child: exit */
     pid_t fe_pid = fork();
     if (fe_pid == 0) {
-        ov_fe_params_t p = fe_params(be.uri(), "guest-forks", 7, 1);
-        ov_fe_t *fe = nullptr;
         ov_win_t w{};
-        if (ov_fe_connect(&p, &fe) != OV_OK || ov_fe_win_create(fe, 4096, &w) != OV_OK ||
-            ov_fe_grant(fe, &w, 0, OV_PERM_READ | OV_PERM_WRITE) != OV_OK)
+        ov_fe_t *fe = fe_with_granted_window(be.uri(), "guest-forks", 7, 1, &w);
+        if (!fe)
             _exit(1);
         if (fork() == 0) {
             /* The child: holds the control socket (and the region) and never
@@ -61,19 +59,12 @@ TEST(Pidfd, DeadFrontendIsReleasedWhileAForkedChildHoldsItsSocket)
     }
     ov_win_t remote{};
     ASSERT_EQ(read(info[0], &remote, sizeof(remote)), ssize_t(sizeof(remote)));
-    ov_fe_params_t p = fe_params(be.uri(), "guest-live", 7, 0);
-    ov_fe_t *fe = nullptr;
-    ASSERT_EQ(ov_fe_connect(&p, &fe), OV_OK) << ov_fe_last_error(fe);
+    ov_fe_t *fe = connect_fe(be.uri(), "guest-live", 7, 0);
+    ASSERT_NE(fe, nullptr);
     ov_win_t mine;
     ASSERT_EQ(ov_fe_win_create(fe, 4096, &mine), OV_OK);
-    ov_req_desc d{};
-    d.op = OV_OP_PUT;
+    ov_req_desc d = copy_req(OV_OP_PUT, remote, 0, mine, 0, 64);
     d.dtype_size = 8;
-    d.target_win = remote.id;
-    d.target_epoch = remote.epoch;
-    d.local_win = mine.id;
-    d.local_epoch = mine.epoch;
-    d.length = 64;
     ov_completion c;
     ASSERT_EQ(ov_fe_submit(fe, &d), OV_OK);
     ASSERT_EQ(ov_fe_wait(fe, &c, 3000), OV_OK);

@@ -97,22 +97,6 @@ struct VmFixture : ::testing::Test {
     }
 };
 
-ov_req_desc copy_desc(uint16_t op, const ov_win_t &target, const ov_win_t &local, uint64_t toff,
-                      uint64_t loff, uint64_t len)
-{
-    ov_req_desc d{};
-    d.op = op;
-    d.dtype_size = 1;
-    d.target_win = target.id;
-    d.target_epoch = target.epoch;
-    d.target_off = toff;
-    d.local_win = local.id;
-    d.local_epoch = local.epoch;
-    d.local_off = loff;
-    d.length = len;
-    return d;
-}
-
 ov_status_t roundtrip(ov_fe_t *fe, const ov_req_desc &d, int32_t *status)
 {
     ov_completion c{};
@@ -176,7 +160,7 @@ TEST_F(VmFixture, AttachRingsWindowsAndPutGetGoThroughTheFile)
     for (int i = 0; i < 256; i++)
         static_cast<unsigned char *>(wa.base)[i] = uint8_t(i ^ 0x5a);
     int32_t st;
-    ASSERT_EQ(roundtrip(a, copy_desc(OV_OP_PUT, wb, wa, 128, 0, 256), &st), OV_OK);
+    ASSERT_EQ(roundtrip(a, copy_req(OV_OP_PUT, wb, 128, wa, 0, 256), &st), OV_OK);
     ASSERT_EQ(st, OV_OK);
     EXPECT_EQ(memcmp(static_cast<char *>(wb.base) + 128, wa.base, 256), 0);
     /* the bytes are in the host file, where QEMU's BAR would show them */
@@ -184,11 +168,11 @@ TEST_F(VmFixture, AttachRingsWindowsAndPutGetGoThroughTheFile)
     ov_fd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
     ASSERT_EQ(pread(fd.get(), raw.data(), 256, off_t(wb.offset + 128)), 256);
     EXPECT_EQ(memcmp(raw.data(), wa.base, 256), 0);
-    ASSERT_EQ(roundtrip(a, copy_desc(OV_OP_GET, wb, wa, 128, 1024, 256), &st), OV_OK);
+    ASSERT_EQ(roundtrip(a, copy_req(OV_OP_GET, wb, 128, wa, 1024, 256), &st), OV_OK);
     ASSERT_EQ(st, OV_OK);
     EXPECT_EQ(memcmp(static_cast<char *>(wa.base) + 1024, wa.base, 256), 0);
     /* validation is the same as for containers */
-    ASSERT_EQ(roundtrip(a, copy_desc(OV_OP_PUT, wb, wa, 4000, 0, 256), &st), OV_OK);
+    ASSERT_EQ(roundtrip(a, copy_req(OV_OP_PUT, wb, 4000, wa, 0, 256), &st), OV_OK);
     EXPECT_EQ(st, OV_ERR_BOUNDS);
     ov_fe_close(b);
     EXPECT_EQ(be->stop(SIGTERM), 0);
@@ -479,18 +463,6 @@ TEST(VmConfig, BackendBinaryTakesVmOptions)
     std::string file = tmp.path + "/g1.region";
     uint16_t port = free_port();
     std::string uri = "tcp:127.0.0.1:" + std::to_string(port);
-    auto spawn = [&](std::vector<std::string> args) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            std::vector<char *> av;
-            for (auto &a : args)
-                av.push_back(const_cast<char *>(a.c_str()));
-            av.push_back(nullptr);
-            execv(av[0], av.data());
-            _exit(127);
-        }
-        return pid;
-    };
     int st = 0;
     pid_t bad = spawn({OV_BACKEND_BIN, "--dir", tmp.path, "--tcp", uri, "--vm", "g1=relative"});
     waitpid(bad, &st, 0);
