@@ -96,77 +96,59 @@ char g_default_fallback[] = "pt2pt";
 char g_default_uri[] = "";
 char g_default_mode[] = "auto";
 
+/* One osc_virt_NAME parameter stored in *storage, which gets its default
+ * first (the registration reads it as the default). */
+template <class T>
+void register_param(const char *name, mca_base_var_type_t type, T *storage, T def, mca_base_var_info_lvl_t level,
+                    mca_base_var_scope_t scope, const char *help)
+{
+    *storage = def;
+    (void) mca_base_component_var_register(&mca_osc_virt_component.super.osc_version, name, help, type, nullptr, 0,
+                                           mca_base_var_flag_t{}, level, scope, storage);
+}
+
+void register_int(const char *name, int *storage, int def, mca_base_var_info_lvl_t level, const char *help,
+                  mca_base_var_scope_t scope = MCA_BASE_VAR_SCOPE_READONLY)
+{
+    register_param(name, MCA_BASE_VAR_TYPE_INT, storage, def, level, scope, help);
+}
+
+void register_string(const char *name, char **storage, char *def, mca_base_var_info_lvl_t level, const char *help)
+{
+    register_param(name, MCA_BASE_VAR_TYPE_STRING, storage, def, level, MCA_BASE_VAR_SCOPE_READONLY, help);
+}
+
 int component_register(void)
 {
-    mca_base_component_t *v = &mca_osc_virt_component.super.osc_version;
-
-    mca_osc_virt_component.priority = 5;
-    (void) mca_base_component_var_register(
-        v, "priority",
-        "Selection priority of osc virt. Kept below osc rdma and osc sm so that installing "
-        "the component changes nothing until it is requested (--mca osc virt, or raise this)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_3, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_osc_virt_component.priority);
-
-    mca_osc_virt_component.verbose = 0;
-    (void) mca_base_component_var_register(
-        v, "verbose",
-        "Verbosity of osc virt: 10 = window creation, path decisions and per-window path "
-        "counts at MPI_Win_free; 20 = one line per operation naming the path it took",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
-        &mca_osc_virt_component.verbose);
-
-    mca_osc_virt_component.fallback_name = g_default_fallback;
-    (void) mca_base_component_var_register(
-        v, "fallback",
-        "osc component that serves the targets the host backend does not serve (ranks on "
-        "other hosts). Loaded by osc virt itself, so it works even when the osc selection "
-        "excludes it (Debian's default \"osc = ^ucx,pt2pt\"). Supported: pt2pt",
-        MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_osc_virt_component.fallback_name);
-
-    mca_osc_virt_component.backend_uri = g_default_uri;
-    (void) mca_base_component_var_register(
-        v, "backend_uri",
-        "Host backend to use (unix:PATH or tcp:HOST:PORT). Empty: $OMPI_VIRT_URI, else "
-        "unix:$OMPI_VIRT_DIR/backend.sock with OMPI_VIRT_DIR defaulting to /run/ompi-virt",
-        MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
-        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.backend_uri);
-
-    mca_osc_virt_component.guest_mode = g_default_mode;
-    (void) mca_base_component_var_register(
-        v, "guest_mode",
-        "How origin buffers reach the backend: \"container\" = the backend copies them by "
-        "address (single copy, container guests only); \"vm\" = staged through the guest "
-        "region (all a VM can offer); \"auto\" = container when the backend offers it",
-        MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
-        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.guest_mode);
-
-    mca_osc_virt_component.single_copy_min = 16 << 20;
-    (void) mca_base_component_var_register(
-        v, "single_copy_min",
-        "In container mode, put/get operations of at least this many bytes are copied by the "
-        "backend straight from/to the origin buffer (one copy, origin CPU free); smaller ones "
-        "are staged through the region (two pipelined memcpys, faster in cache)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
-        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.single_copy_min);
-
-    mca_osc_virt_component.staging_kb = 8192;
-    (void) mca_base_component_var_register(
-        v, "staging_kb",
-        "Staging area per process in the guest region, KiB (pieces of a quarter of it "
-        "pipeline large transfers)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
-        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.staging_kb);
-
-    mca_osc_virt_component.timeout_ms = 10000;
-    (void) mca_base_component_var_register(
-        v, "timeout_ms",
-        "How long a silent (but connected) backend is waited for before the operation "
-        "fails with an MPI error",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5,
-        MCA_BASE_VAR_SCOPE_READONLY, &mca_osc_virt_component.timeout_ms);
-
+    ompi_osc_virt_component_t &c = mca_osc_virt_component;
+    register_int("priority", &c.priority, 5, OPAL_INFO_LVL_3,
+                 "Selection priority of osc virt. Kept below osc rdma and osc sm so that installing "
+                 "the component changes nothing until it is requested (--mca osc virt, or raise this)");
+    register_int("verbose", &c.verbose, 0, OPAL_INFO_LVL_5,
+                 "Verbosity of osc virt: 10 = window creation, path decisions and per-window path "
+                 "counts at MPI_Win_free; 20 = one line per operation naming the path it took",
+                 MCA_BASE_VAR_SCOPE_LOCAL);
+    register_string("fallback", &c.fallback_name, g_default_fallback, OPAL_INFO_LVL_4,
+                    "osc component that serves the targets the host backend does not serve (ranks on "
+                    "other hosts). Loaded by osc virt itself, so it works even when the osc selection "
+                    "excludes it (Debian's default \"osc = ^ucx,pt2pt\"). Supported: pt2pt");
+    register_string("backend_uri", &c.backend_uri, g_default_uri, OPAL_INFO_LVL_4,
+                    "Host backend to use (unix:PATH or tcp:HOST:PORT). Empty: $OMPI_VIRT_URI, else "
+                    "unix:$OMPI_VIRT_DIR/backend.sock with OMPI_VIRT_DIR defaulting to /run/ompi-virt");
+    register_string("guest_mode", &c.guest_mode, g_default_mode, OPAL_INFO_LVL_4,
+                    "How origin buffers reach the backend: \"container\" = the backend copies them by "
+                    "address (single copy, container guests only); \"vm\" = staged through the guest "
+                    "region (all a VM can offer); \"auto\" = container when the backend offers it");
+    register_int("single_copy_min", &c.single_copy_min, 16 << 20, OPAL_INFO_LVL_5,
+                 "In container mode, put/get operations of at least this many bytes are copied by the "
+                 "backend straight from/to the origin buffer (one copy, origin CPU free); smaller ones "
+                 "are staged through the region (two pipelined memcpys, faster in cache)");
+    register_int("staging_kb", &c.staging_kb, 8192, OPAL_INFO_LVL_5,
+                 "Staging area per process in the guest region, KiB (pieces of a quarter of it "
+                 "pipeline large transfers)");
+    register_int("timeout_ms", &c.timeout_ms, 10000, OPAL_INFO_LVL_5,
+                 "How long a silent (but connected) backend is waited for before the operation "
+                 "fails with an MPI error");
     return OMPI_SUCCESS;
 }
 
