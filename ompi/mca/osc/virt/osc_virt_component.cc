@@ -149,6 +149,10 @@ int component_register(void)
     register_int("timeout_ms", &c.timeout_ms, 10000, OPAL_INFO_LVL_5,
                  "How long a silent (but connected) backend is waited for before the operation "
                  "fails with an MPI error");
+    register_int("yield", &c.yield, -1, OPAL_INFO_LVL_5,
+                 "Yield the CPU while waiting (in osc virt's waits and in opal_progress): -1 = when "
+                 "the ranks sharing this backend plus its thread outnumber the cores; 0 = never; "
+                 "1 = always");
     return OMPI_SUCCESS;
 }
 
