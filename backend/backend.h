@@ -165,6 +165,7 @@ private:
     int serve_process(conn *c);
     void execute(conn *c, const ov_req_desc &d, ov_completion *cpl);
     void set_sleeping(uint32_t v);
+    void yield_to_waiter_here(uint32_t fe_cpu);
     class exec_env; /* ov_exec_env over our regions and one requester */
     /* status.cc */
     void snapshot(ov_status_snapshot *s);
@@ -191,7 +192,6 @@ private:
     ov_lock_table locks_;     /* LOCK/UNLOCK state (locks.h) */
     ov_exec_scratch scratch_; /* executor staging buffers and crew (exec.h) */
     std::unique_ptr<ov_copy_crew> crew_;
-    int my_cpu_ = -1;                 /* CPU of this thread at the current poll pass */
     ov_core_dodger dodger_;           /* off a waiter's core (core_share.h) */
     uint64_t yields_to_waiter_ = 0;   /* times serve_process gave its core to a waiting frontend */
     uint32_t nprocs_ = 0;

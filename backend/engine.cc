@@ -104,6 +104,22 @@ void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
     }
 }
 
+/* A container process that was just served waits on CPU fe_cpu - 1
+ * (ov_layout.h); if that is ours, it spins for these completions on our core
+ * (more busy threads than cores), and without a yield it would wait for the
+ * scheduler to preempt our spinning: tens of microseconds. */
+void ov_backend::yield_to_waiter_here(uint32_t fe_cpu)
+{
+    if (fe_cpu == 0)
+        return;
+    int cpu = sched_getcpu(); /* vDSO; only after serving, not on every empty pass */
+    if (cpu < 0 || fe_cpu != uint32_t(cpu) + 1)
+        return;
+    sched_yield();
+    yields_to_waiter_++;
+    dodger_.shared(cpu, ov_now_ns());
+}
+
 /* Returns descriptors served, or -1 if the process's rings are corrupt. */
 int ov_backend::serve_process(conn *c)
 {
@@ -130,14 +146,8 @@ int ov_backend::serve_process(conn *c)
         if (c->ctl->fe_waiting.load(std::memory_order_relaxed)) {
             c->ctl->cq_seq.fetch_add(1, std::memory_order_release);
             ov_futex_wake(&c->ctl->cq_seq);
-        } else if (c->kind == OV_COMM_UNIX && my_cpu_ >= 0 &&
-                   c->ctl->fe_cpu.load(std::memory_order_relaxed) == uint32_t(my_cpu_) + 1) {
-            /* It spins for these completions on our core (more busy threads
-             * than cores): without this it would wait for the scheduler to
-             * preempt our spinning, tens of microseconds. */
-            sched_yield();
-            yields_to_waiter_++;
-            dodger_.shared(my_cpu_, ov_now_ns());
+        } else if (c->kind == OV_COMM_UNIX) {
+            yield_to_waiter_here(c->ctl->fe_cpu.load(std::memory_order_relaxed));
         }
     }
     return done;
@@ -146,7 +156,6 @@ int ov_backend::serve_process(conn *c)
 int ov_backend::poll_rings()
 {
     int total = 0;
-    my_cpu_ = sched_getcpu(); /* vDSO; for serve_process's yield to a waiter on our core */
     conn *bad[8];
     int nbad = 0;
     for (conn *c : ready_) {

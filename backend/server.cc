@@ -30,14 +30,12 @@
 
 static uint64_t tag(uint64_t kind, uint32_t id) { return kind << 32 | id; }
 
-static int64_t now_ns() { return ov_now_ns(); }
-
 ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
 {
     limits_.max_length = o.max_request;
     std::random_device rd;
-    instance_ = (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(now_ns());
-    start_ms_ = now_ns() / 1000000;
+    instance_ = (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(ov_now_ns());
+    start_ms_ = ov_now_ns() / 1000000;
     wins_.resize(1);
 }
 
@@ -309,31 +307,31 @@ ov_status_t ov_backend::run()
 {
     if (!started_)
         return OV_ERR_STATE;
-    int64_t last_work = now_ns();
+    int64_t last_work = ov_now_ns();
     uint32_t iter = 0;
     epoll_event evs[64];
     while (!stopping_) {
         int timeout = 0;
         if (poll_rings() > 0) {
-            last_work = now_ns();
-        } else if (ready_.empty() || now_ns() - last_work > int64_t(opts_.spin_us) * 1000) {
+            last_work = ov_now_ns();
+        } else if (ready_.empty() || ov_now_ns() - last_work > int64_t(opts_.spin_us) * 1000) {
             set_sleeping(1);
             std::atomic_thread_fence(std::memory_order_seq_cst);
             if (poll_rings() > 0) {
                 set_sleeping(0);
-                last_work = now_ns();
+                last_work = ov_now_ns();
             } else {
                 timeout = -1;
             }
         }
         reap_doomed();
-        dodger_.tick(now_ns);
+        dodger_.tick(ov_now_ns);
         if (timeout == 0 && (++iter & 63) != 0)
             continue;
         int n = epoll_wait(epfd_.get(), evs, 64, timeout);
         if (timeout == -1) {
             set_sleeping(0);
-            last_work = now_ns();
+            last_work = ov_now_ns();
         }
         if (n < 0 && errno != EINTR) {
             OV_LOG_ERR("epoll_wait: %s", strerror(errno));
