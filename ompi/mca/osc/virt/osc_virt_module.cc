@@ -83,14 +83,15 @@ int check_access(ompi_win_t *win, const char *op, int target, ptrdiff_t disp, in
     return OMPI_ERR_RMA_RANGE;
 }
 
-#define CHECK_ACCESS(op, target, disp, count, dt)                                     \
+/* Returns from the calling function with `call`'s result unless it is
+ * OMPI_SUCCESS. */
+#define RETURN_IF_FAILED(call)                                                        \
     do {                                                                              \
-        int check_ret_ = check_access(win, op, target, disp, count, dt);              \
-        if (OMPI_SUCCESS != check_ret_) {                                             \
-            return check_ret_;                                                        \
+        int failed_ret_ = (call);                                                     \
+        if (OMPI_SUCCESS != failed_ret_) {                                            \
+            return failed_ret_;                                                       \
         }                                                                             \
     } while (0)
-
 
 /* Counts and traces one call on `path`. */
 void note(ompi_win_t *win, const char *op, int target, ov_osc_path path)
@@ -158,24 +159,8 @@ int confirm_fallback_lock(ompi_win_t *win, int target)
     return ret;
 }
 
-#define FALLBACK_EPOCH(target)                                                        \
-    do {                                                                              \
-        int epoch_ret_ = ensure_fallback_epoch(win, target);                          \
-        if (OMPI_SUCCESS != epoch_ret_) {                                             \
-            return epoch_ret_;                                                        \
-        }                                                                             \
-    } while (0)
-
 /* What a call that needs the fallback returns when the window has none. */
 #define NO_FALLBACK_RESULT(op) MPI_ERR_UNSUPPORTED_OPERATION /* an MPI class passes through */
-
-#define CONFIRM(target)                                                               \
-    do {                                                                              \
-        int confirm_ret_ = confirm_fallback_lock(win, target);                        \
-        if (OMPI_SUCCESS != confirm_ret_) {                                           \
-            return confirm_ret_;                                                      \
-        }                                                                             \
-    } while (0)
 
 ov_osc_path data_path(ov::osc::BackendWindow *bw, int target)
 {
@@ -248,14 +233,14 @@ int virt_free(ompi_win_t *win)
 int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
              ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
 {
-    CHECK_ACCESS("put", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "put", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        CONFIRM(target);
+        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
         note(win, "put", target, data_path(bw, target));
         return bw->put(origin, origin_count, origin_dt, target, target_disp, target_count,
                        target_dt, nullptr);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "put", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("put");
@@ -267,14 +252,14 @@ int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, i
 int virt_get(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
              ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
 {
-    CHECK_ACCESS("get", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "get", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        CONFIRM(target);
+        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
         note(win, "get", target, data_path(bw, target));
         return bw->get(origin, origin_count, origin_dt, target, target_disp, target_count,
                        target_dt, nullptr);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "get", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("get");
@@ -299,13 +284,13 @@ int virt_accumulate(const void *origin, int origin_count, ompi_datatype_t *origi
                     ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
                     ompi_op_t *op, ompi_win_t *win)
 {
-    CHECK_ACCESS("accumulate", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "accumulate", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
         note(win, "accumulate", target, ov_osc_path::backend);
         return bw->accumulate(origin, origin_count, origin_dt, nullptr, 0, nullptr, target,
                               target_disp, target_count, target_dt, op, false, nullptr);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "accumulate", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("accumulate");
@@ -317,13 +302,13 @@ int virt_accumulate(const void *origin, int origin_count, ompi_datatype_t *origi
 int virt_compare_and_swap(const void *origin, const void *compare, void *result,
                           ompi_datatype_t *dt, int target, ptrdiff_t target_disp, ompi_win_t *win)
 {
-    CHECK_ACCESS("compare_and_swap", target, target_disp, 1, dt);
+    RETURN_IF_FAILED(check_access(win, "compare_and_swap", target, target_disp, 1, dt));
     if (ov::osc::BackendWindow *bw =
             accumulates_in_backend(win, target, dt, &ompi_mpi_op_replace.op)) {
         note(win, "compare_and_swap", target, ov_osc_path::backend);
         return bw->compare_and_swap(origin, compare, result, dt, target, target_disp);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "compare_and_swap", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("compare_and_swap");
@@ -335,13 +320,13 @@ int virt_compare_and_swap(const void *origin, const void *compare, void *result,
 int virt_fetch_and_op(const void *origin, void *result, ompi_datatype_t *dt, int target,
                       ptrdiff_t target_disp, ompi_op_t *op, ompi_win_t *win)
 {
-    CHECK_ACCESS("fetch_and_op", target, target_disp, 1, dt);
+    RETURN_IF_FAILED(check_access(win, "fetch_and_op", target, target_disp, 1, dt));
     if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, dt, op)) {
         note(win, "fetch_and_op", target, ov_osc_path::backend);
         return bw->accumulate(origin, 1, dt, result, 1, dt, target, target_disp, 1, dt, op, true,
                               nullptr);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "fetch_and_op", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("fetch_and_op");
@@ -354,13 +339,13 @@ int virt_get_accumulate(const void *origin, int origin_count, ompi_datatype_t *o
                         ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
                         ompi_op_t *op, ompi_win_t *win)
 {
-    CHECK_ACCESS("get_accumulate", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "get_accumulate", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
         note(win, "get_accumulate", target, ov_osc_path::backend);
         return bw->accumulate(origin, origin_count, origin_dt, result, result_count, result_dt,
                               target, target_disp, target_count, target_dt, op, true, nullptr);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "get_accumulate", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("get_accumulate");
@@ -374,14 +359,14 @@ int virt_rput(const void *origin, int origin_count, ompi_datatype_t *origin_dt, 
               ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
               ompi_win_t *win, ompi_request_t **request)
 {
-    CHECK_ACCESS("rput", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "rput", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        CONFIRM(target);
+        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
         note(win, "rput", target, data_path(bw, target));
         return bw->put(origin, origin_count, origin_dt, target, target_disp, target_count,
                        target_dt, request);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "rput", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("rput");
@@ -394,14 +379,14 @@ int virt_rget(void *origin, int origin_count, ompi_datatype_t *origin_dt, int ta
               ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
               ompi_win_t *win, ompi_request_t **request)
 {
-    CHECK_ACCESS("rget", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "rget", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        CONFIRM(target);
+        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
         note(win, "rget", target, data_path(bw, target));
         return bw->get(origin, origin_count, origin_dt, target, target_disp, target_count,
                        target_dt, request);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "rget", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("rget");
@@ -415,13 +400,13 @@ int virt_raccumulate(const void *origin, int origin_count, ompi_datatype_t *orig
                      ompi_datatype_t *target_dt, ompi_op_t *op, ompi_win_t *win,
                      ompi_request_t **request)
 {
-    CHECK_ACCESS("raccumulate", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "raccumulate", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
         note(win, "raccumulate", target, ov_osc_path::backend);
         return bw->accumulate(origin, origin_count, origin_dt, nullptr, 0, nullptr, target,
                               target_disp, target_count, target_dt, op, false, request);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "raccumulate", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("raccumulate");
@@ -435,13 +420,13 @@ int virt_rget_accumulate(const void *origin, int origin_count, ompi_datatype_t *
                          ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
                          ompi_op_t *op, ompi_win_t *win, ompi_request_t **request)
 {
-    CHECK_ACCESS("rget_accumulate", target, target_disp, target_count, target_dt);
+    RETURN_IF_FAILED(check_access(win, "rget_accumulate", target, target_disp, target_count, target_dt));
     if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
         note(win, "rget_accumulate", target, ov_osc_path::backend);
         return bw->accumulate(origin, origin_count, origin_dt, result, result_count, result_dt,
                               target, target_disp, target_count, target_dt, op, true, request);
     }
-    FALLBACK_EPOCH(target);
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
     FallbackWindow *fw = route(win, "rget_accumulate", target);
     if (nullptr == fw) {
         return NO_FALLBACK_RESULT("rget_accumulate");
