@@ -89,6 +89,9 @@ struct BackendChild {
     std::string uri() const { return "unix:" + dir + "/backend.sock"; }
 };
 
+/* CLOCK_MONOTONIC in ms, for the tests' time bounds. */
+inline int64_t ms_now() { return ov_now_ns() / 1000000; }
+
 /* Frontend params for (guest, job, rank) against a backend dir. */
 inline ov_fe_params_t fe_params(const std::string &uri, const char *guest, uint64_t job, uint32_t rank)
 {

@@ -13,31 +13,11 @@
 #include "harness.h"
 
 namespace {
-int64_t ms_now()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* copy_req() with an optional local window (NULL: none, e.g. LOCAL_VA). */
 ov_req_desc desc(uint16_t op, const ov_win_t &target, uint64_t toff, const ov_win_t *local, uint64_t loff,
                  uint64_t len)
 {
-    static uint64_t cookie = 1000;
-    ov_req_desc d{};
-    d.cookie = cookie++;
-    d.op = op;
-    d.dtype_size = 1;
-    d.target_win = target.id;
-    d.target_epoch = target.epoch;
-    d.target_off = toff;
-    if (local) {
-        d.local_win = local->id;
-        d.local_epoch = local->epoch;
-    }
-    d.local_off = loff;
-    d.length = len;
-    return d;
+    return copy_req(op, target, toff, local ? *local : ov_win_t{}, loff, len);
 }
 ov_req_desc accumulate(uint16_t op, uint8_t acc_op, uint8_t kind, uint16_t size, const ov_win_t &target,
                        uint64_t toff, const ov_win_t &local, uint64_t loff, uint64_t len, uint64_t roff = 0)

@@ -8,13 +8,6 @@
 #include "harness.h"
 #include "wire.h"
 
-static int64_t ms_now()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool exists(const std::string &p)
 {
     struct stat st;

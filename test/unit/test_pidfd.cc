@@ -9,13 +9,6 @@
 #include "harness.h"
 #include "ov_frontend_impl.h"
 
-static int64_t ms_now()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One byte from fd within ms, or 0. */
 static char read_byte(int fd, int ms)
 {

@@ -15,30 +15,14 @@
 #include "wire.h"
 
 namespace {
-int64_t ms_now()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* copy_req() with an accumulate's op and element type, and a result offset. */
 ov_req_desc req(uint16_t op, const ov_win_t &t, uint64_t toff, const ov_win_t &l, uint64_t loff, uint64_t len,
                 uint8_t acc_op = 0, uint8_t kind = OV_DT_BYTES, uint16_t size = 1, uint64_t roff = 0)
 {
-    static uint64_t cookie = 9000;
-    ov_req_desc d{};
-    d.cookie = cookie++;
-    d.op = op;
+    ov_req_desc d = copy_req(op, t, toff, l, loff, len);
     d.acc_op = acc_op;
     d.dtype_kind = kind;
     d.dtype_size = size;
-    d.target_win = t.id;
-    d.target_epoch = t.epoch;
-    d.target_off = toff;
-    d.local_win = l.id;
-    d.local_epoch = l.epoch;
-    d.local_off = loff;
-    d.length = len;
     d.result_off = roff;
     return d;
 }

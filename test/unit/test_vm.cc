@@ -19,13 +19,6 @@
 
 namespace {
 
-int64_t ms_now()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 uint16_t free_port()
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
