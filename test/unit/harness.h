@@ -6,6 +6,8 @@
 #define OMPI_VIRT_TEST_UNIT_HARNESS_H
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -88,6 +90,20 @@ struct BackendChild {
     ~BackendChild() { stop(SIGKILL); }
     std::string uri() const { return "unix:" + dir + "/backend.sock"; }
 };
+
+/* A loopback TCP port nobody listened on a moment ago. */
+inline uint16_t free_port()
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t l = sizeof(a);
+    bind(s, reinterpret_cast<sockaddr *>(&a), sizeof(a));
+    getsockname(s, reinterpret_cast<sockaddr *>(&a), &l);
+    close(s);
+    return ntohs(a.sin_port);
+}
 
 /* CLOCK_MONOTONIC in ms, for the tests' time bounds. */
 inline int64_t ms_now() { return ov_now_ns() / 1000000; }

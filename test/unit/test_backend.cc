@@ -284,19 +284,6 @@ TEST_F(Backend, StatusForTheHostOnly)
     ov_fe_close(a);
 }
 
-static uint16_t free_port()
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof(a);
-    bind(s, reinterpret_cast<sockaddr *>(&a), sizeof(a));
-    getsockname(s, reinterpret_cast<sockaddr *>(&a), &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 TEST(BackendTcp, ControlPlaneWorksRegionIsRefused)
 {
     TempDir tmp;

@@ -19,19 +19,6 @@
 
 namespace {
 
-uint16_t free_port()
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof(a);
-    bind(s, reinterpret_cast<sockaddr *>(&a), sizeof(a));
-    getsockname(s, reinterpret_cast<sockaddr *>(&a), &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* A raw client whose TCP source address is `src` (any 127.x.y.z is local). */
 bool connect_from(Raw &r, const char *src, uint16_t port)
 {
