@@ -29,6 +29,18 @@ int64_t now_ns()
     return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+/* Spins until done(), yielding now and then: on a machine with fewer cores
+ * than busy threads the helper we wait for may be waiting for this core. */
+template <class Done> void wait_for_helpers(Done done)
+{
+    for (uint32_t i = 1; !done(); i++) {
+        if ((i & 1023) == 0)
+            sched_yield();
+        else
+            cpu_relax();
+    }
+}
+
 } // namespace
 
 ov_copy_crew::ov_copy_crew(unsigned helpers, uint64_t part_bytes, uint32_t spin_us)
@@ -96,20 +108,12 @@ ov_status_t ov_copy_crew::run(uint64_t len, part_fn fn, void *ctx) noexcept
     if (sleepers_.load(std::memory_order_seq_cst) != 0)
         ov_futex_wake(&gen_);
     work(false);
-    /* Only parts a helper has claimed are left: bounded by one part each.
-     * Yield after a while: on a machine with fewer cores than busy threads
-     * the helper may be waiting for this very core. */
-    for (uint32_t i = 1; done_.load(std::memory_order_acquire) != nparts_; i++) {
-        if ((i & 1023) == 0)
-            sched_yield();
-        else
-            cpu_relax();
-    }
+    /* Only parts a helper has claimed are left: bounded by one part each. */
+    wait_for_helpers([this] { return done_.load(std::memory_order_acquire) == nparts_; });
     active_.store(false, std::memory_order_seq_cst);
     /* A helper that saw active_ may still be about to claim (and find no)
      * part: the job's fields stay untouched until it has left. */
-    while (inside_.load(std::memory_order_seq_cst) != 0)
-        cpu_relax();
+    wait_for_helpers([this] { return inside_.load(std::memory_order_seq_cst) == 0; });
     return ov_status_t(status_.load(std::memory_order_relaxed));
 }
 
