@@ -336,6 +336,11 @@ void BackendLink::note_colocated(int ranks)
     }
 }
 
+namespace {
+/* About 1-2 us of polling: a small request's round trip (0.5 us) fits in it. */
+constexpr int kPollsBeforeYield = 256;
+} // namespace
+
 int BackendLink::wait_one()
 {
     if (dead_) {
@@ -347,7 +352,9 @@ int BackendLink::wait_one()
         return OMPI_ERR_BAD_PARAM;
     }
     ov_completion cpl;
-    /* Spin first: a flush usually waits well under a microsecond. */
+    /* Spin first: a flush usually waits well under a microsecond.  Yielding
+     * from the first poll cost a context switch into whatever else shares
+     * our core (a rank idling in MPI_Barrier) on nearly every small flush. */
     for (int i = 0; i < 4096; ++i) {
         ov_status_t s = ov_fe_poll(fe_, &cpl);
         if (OV_OK == s) {
@@ -356,7 +363,7 @@ int BackendLink::wait_one()
         if (OV_ERR_AGAIN != s) {
             break;
         }
-        if (yield_ && 0 == (i & 15)) {
+        if (yield_ && i >= kPollsBeforeYield && 0 == (i & 15)) {
             sched_yield(); /* the backend may be waiting for our core */
         }
     }
