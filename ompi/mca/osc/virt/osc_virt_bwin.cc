@@ -76,7 +76,7 @@ void register_user_memory(BackendLink *link, void *base, size_t size, ov_win_t *
         a->flags |= kEmpty;
         return;
     }
-    std::unique_lock<std::mutex> guard(link->mutex());
+    std::unique_lock<LinkMutex> guard(link->mutex());
     ov_status_t s = ov_fe_win_register(link->fe(), base, size, mine);
     if (OV_OK == s) {
         a->win_id = mine->id;
@@ -122,7 +122,7 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
 
     /* Allocate windows: each rank's memory is its own, from its region. */
     if (MPI_WIN_FLAVOR_ALLOCATE == flavor && nullptr != link) {
-        std::unique_lock<std::mutex> guard(link->mutex());
+        std::unique_lock<LinkMutex> guard(link->mutex());
         ov_status_t s = ov_fe_win_create(link->fe(), size ? size : 64, &bw->mine_);
         if (OV_OK == s) {
             mine.win_id = bw->mine_.id;
@@ -170,7 +170,7 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
         }
         uint64_t ids[3] = {0, 0, 0}; /* win id, epoch, region offset; 0 id: failed */
         if (0 == bw->me_) {
-            std::unique_lock<std::mutex> guard(link->mutex());
+            std::unique_lock<LinkMutex> guard(link->mutex());
             if (OV_OK == ov_fe_win_create(link->fe(), total ? total : 64, &bw->mine_)) {
                 ids[0] = bw->mine_.id;
                 ids[1] = bw->mine_.epoch;
@@ -254,7 +254,7 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
         bw->all_local_ = all_local;
         /* Grant every served peer access to our memory. */
         if (0 != bw->mine_.id) {
-            std::unique_lock<std::mutex> guard(link->mutex());
+            std::unique_lock<LinkMutex> guard(link->mutex());
             for (int i = 0; i < bw->n_; ++i) {
                 if (i != bw->me_ && bw->peers_[i].served) {
                     ov_status_t s = ov_fe_grant(link->fe(), &bw->mine_, all[i].vpid,
@@ -302,7 +302,7 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
         for (const Announce &a : all) {
             colocated += 0 != a.instance && a.instance == link->instance();
         }
-        std::unique_lock<std::mutex> guard(link->mutex());
+        std::unique_lock<LinkMutex> guard(link->mutex());
         link->note_colocated(colocated);
     }
     int nserved = 0, nguest = 0;
@@ -332,7 +332,7 @@ int BackendWindow::destroy()
         ompi_comm_free(&comm_);
     }
     if (nullptr != link_ && 0 != mine_.id) {
-        std::unique_lock<std::mutex> guard(link_->mutex());
+        std::unique_lock<LinkMutex> guard(link_->mutex());
         (void) ov_fe_win_free(link_->fe(), &mine_);
     }
     delete this;

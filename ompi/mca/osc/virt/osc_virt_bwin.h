@@ -162,7 +162,7 @@ private:
              int tc, ompi_datatype_t *tdt, ompi_request_t **req);
     /** Access epoch check and, in a PSCW epoch, waiting for t's post (the
      *  link lock is dropped while waiting on MPI requests). */
-    int issue_check(int t, std::unique_lock<std::mutex> &guard);
+    int issue_check(int t, std::unique_lock<LinkMutex> &guard);
     int take_error();
     int rank_of(ompi_group_t *group, std::vector<int> *out) const;
 

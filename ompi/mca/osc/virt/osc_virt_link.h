@@ -10,9 +10,10 @@
  *     then serve every target through the fallback.  release() (component
  *     finalize) closes it.
  *   - Every member function other than get()/release() must be called with
- *     lock() held (std::unique_lock<std::mutex>): one mutex per process
+ *     mutex() held (std::unique_lock<LinkMutex>): one lock per process
  *     serialises the ring, the staging area and the per-window counters, which
- *     is what makes MPI_THREAD_MULTIPLE safe on this path.
+ *     is what makes MPI_THREAD_MULTIPLE safe on this path.  Below
+ *     MPI_THREAD_MULTIPLE it is only a flag (see LinkMutex).
  *   - Requests complete in ring order (ov_protocol.h), so the in-flight table is
  *     a FIFO and the staging area a ring allocator freed in the same order.
  *   - submit() never fails for lack of space: it retires completions (waiting
@@ -35,6 +36,45 @@
 #include <vector>
 
 namespace ov::osc {
+
+/** The link's lock.  At MPI_THREAD_MULTIPLE a std::mutex.  Otherwise one
+ *  thread calls MPI and our progress callback runs in that thread, so a flag
+ *  is enough: it still makes the callback's try_lock() fail while a call of
+ *  ours holds the lock (opal_progress reached from inside it), and it saves
+ *  an atomic lock and unlock on every operation (about 110 of the 1250
+ *  instructions of an 8-byte put + flush).  set_threaded() is called once,
+ *  before anybody locks. */
+class LinkMutex {
+public:
+    void set_threaded(bool on) { threaded_ = on; }
+    void lock()
+    {
+        if (threaded_) {
+            mu_.lock();
+        }
+        held_ = true;
+    }
+    void unlock()
+    {
+        held_ = false;
+        if (threaded_) {
+            mu_.unlock();
+        }
+    }
+    bool try_lock()
+    {
+        if (threaded_ ? !mu_.try_lock() : held_) {
+            return false;
+        }
+        held_ = true;
+        return true;
+    }
+
+private:
+    std::mutex mu_;
+    bool threaded_ = true;
+    bool held_ = false; /* written only by the holder */
+};
 
 /** Counts one window's requests in flight per target; the sync calls wait on it. */
 struct Tracker {
@@ -71,7 +111,7 @@ public:
     static void release();
     static const std::string &unavailable_reason();
 
-    std::mutex &mutex() { return mu_; }
+    LinkMutex &mutex() { return mu_; }
 
     ov_fe_t *fe() const { return fe_; }
     uint64_t instance() const { return instance_; }
@@ -133,7 +173,7 @@ private:
     /** Marks the backend unusable (every later call fails) and says why, once. */
     int lost(const char *why);
 
-    std::mutex mu_;
+    LinkMutex mu_;
     ov_fe_t *fe_ = nullptr;
     uint64_t instance_ = 0, guest_hash_ = 0, job_key_ = 0;
     uint32_t rank_ = 0;
