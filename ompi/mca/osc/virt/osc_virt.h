@@ -19,7 +19,8 @@
  *   select    per window: creates the module; on any failure everything made
  *             so far is undone and an OMPI_ERR_* code returned — the window
  *             does not exist.
- *   (window operations: see osc_virt_module.cc; each returns what the serving
+ *   (window operations: see osc_virt_module_impl.h and the
+ *             osc_virt_module*.cc files it names; each returns what the serving
  *             path returned, so error classes (MPI_ERR_RMA_SYNC, _RANGE, ...)
  *             reach the window's error handler unchanged)
  *   free      per window: frees the fallback window first, then the module.
