@@ -29,7 +29,7 @@
  *                  one agent sees every accumulate of a location and one lock
  *                  table sees every lock.
  *
- * Synchronization with the fallback (osc_virt_module.cc calls both sides):
+ * Synchronization with the fallback (osc_virt_module_sync.cc calls both sides):
  *   every synchronization call first waits for this window's backend requests
  *   (drain / drain_target), then lets the fallback do its part.  Fence and
  *   PSCW keep their own notification on a private communicator, because the

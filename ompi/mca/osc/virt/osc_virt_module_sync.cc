@@ -278,6 +278,9 @@ int flush_target(ompi_win_t *win, int target, bool local)
         return ret;
     }
     fw = route(win, name, target);
+    if (nullptr == fw) { /* unreachable while every target is served; no crash if not */
+        return NO_FALLBACK_RESULT(name);
+    }
     return local ? fw->ops()->osc_flush_local(target, fw->shadow())
                  : fw->ops()->osc_flush(target, fw->shadow());
 }
@@ -314,6 +317,9 @@ int flush_every_target(ompi_win_t *win, bool local)
         m->fallback_dirty.assign(m->ntargets, false);
     }
     fw = route(win, name, -1);
+    if (nullptr == fw) {
+        return OMPI_SUCCESS != ret ? ret : NO_FALLBACK_RESULT(name);
+    }
     int r = local ? fw->ops()->osc_flush_local_all(fw->shadow())
                   : fw->ops()->osc_flush_all(fw->shadow());
     return OMPI_SUCCESS != ret ? ret : r;
