@@ -101,51 +101,16 @@ int confirm_fallback_lock(ompi_win_t *win, int target)
     return ret;
 }
 
-int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
-             ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
-{
-    RETURN_IF_FAILED(check_access(win, "put", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
-        note(win, "put", target, data_path(bw, target));
-        return bw->put(origin, origin_count, origin_dt, target, target_disp, target_count,
-                       target_dt, nullptr);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "put", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("put");
-    }
-    return fw->ops()->osc_put(origin, origin_count, origin_dt, target, target_disp, target_count,
-                              target_dt, fw->shadow());
-}
-
-int virt_get(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
-             ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
-{
-    RETURN_IF_FAILED(check_access(win, "get", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
-        note(win, "get", target, data_path(bw, target));
-        return bw->get(origin, origin_count, origin_dt, target, target_disp, target_count,
-                       target_dt, nullptr);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "get", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("get");
-    }
-    return fw->ops()->osc_get(origin, origin_count, origin_dt, target, target_disp, target_count,
-                              target_dt, fw->shadow());
-}
-
 namespace {
 
+using ov::osc::BackendWindow;
+using FallbackOps = const ompi_osc_base_module_t *;
+
 /* The backend computes this accumulate (type it knows, window all local). */
-ov::osc::BackendWindow *accumulates_in_backend(ompi_win_t *win, int target, ompi_datatype_t *dt,
-                                               ompi_op_t *op)
+BackendWindow *accumulates_in_backend(ompi_win_t *win, int target, ompi_datatype_t *dt,
+                                      ompi_op_t *op)
 {
-    ov::osc::BackendWindow *bw = served_by_backend(win, target);
+    BackendWindow *bw = served_by_backend(win, target);
     uint8_t acc_op;
     if (nullptr != bw && bw->accumulates_here(target, dt) && ov::osc::accumulate_op(op, &acc_op)) {
         return bw;
@@ -153,81 +118,78 @@ ov::osc::BackendWindow *accumulates_in_backend(ompi_win_t *win, int target, ompi
     return nullptr;
 }
 
+/* The fallback's half of every call: an epoch of its own on `target`, then
+ * fallback(ops, shadow window). */
+template <class Fallback>
+int via_fallback(ompi_win_t *win, const char *op, int target, Fallback fallback)
+{
+    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
+    FallbackWindow *fw = route(win, op, target);
+    if (nullptr == fw) {
+        return NO_FALLBACK_RESULT(op);
+    }
+    return fallback(fw->ops(), fw->shadow());
+}
+
+/* put, get, rput, rget: the backend when it serves `target` (after making
+ * sure a lock the fallback opened there is really held), else the fallback. */
+template <class Backend, class Fallback>
+int route_copy(ompi_win_t *win, const char *op, int target, Backend backend, Fallback fallback)
+{
+    if (BackendWindow *bw = served_by_backend(win, target)) {
+        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
+        note(win, op, target, data_path(bw, target));
+        return backend(bw);
+    }
+    return via_fallback(win, op, target, fallback);
+}
+
+/* The accumulate family: the backend when it computes accumulates of `dt`
+ * with `mpi_op` on `target` (osc_virt_dtype.h: by type, never by op), else
+ * the fallback. */
+template <class Backend, class Fallback>
+int route_accumulate(ompi_win_t *win, const char *op, int target, ompi_datatype_t *dt,
+                     ompi_op_t *mpi_op, Backend backend, Fallback fallback)
+{
+    if (BackendWindow *bw = accumulates_in_backend(win, target, dt, mpi_op)) {
+        note(win, op, target, ov_osc_path::backend);
+        return backend(bw);
+    }
+    return via_fallback(win, op, target, fallback);
+}
+
 } // namespace
 
-int virt_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
-                    ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
-                    ompi_op_t *op, ompi_win_t *win)
+int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+             ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
 {
-    RETURN_IF_FAILED(check_access(win, "accumulate", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
-        note(win, "accumulate", target, ov_osc_path::backend);
-        return bw->accumulate(origin, origin_count, origin_dt, nullptr, 0, nullptr, target,
-                              target_disp, target_count, target_dt, op, false, nullptr);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "accumulate", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("accumulate");
-    }
-    return fw->ops()->osc_accumulate(origin, origin_count, origin_dt, target, target_disp,
-                                     target_count, target_dt, op, fw->shadow());
+    RETURN_IF_FAILED(check_access(win, "put", target, target_disp, target_count, target_dt));
+    return route_copy(
+        win, "put", target,
+        [&](BackendWindow *bw) {
+            return bw->put(origin, origin_count, origin_dt, target, target_disp, target_count,
+                           target_dt, nullptr);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_put(origin, origin_count, origin_dt, target, target_disp,
+                                target_count, target_dt, shadow);
+        });
 }
 
-int virt_compare_and_swap(const void *origin, const void *compare, void *result,
-                          ompi_datatype_t *dt, int target, ptrdiff_t target_disp, ompi_win_t *win)
+int virt_get(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+             ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
 {
-    RETURN_IF_FAILED(check_access(win, "compare_and_swap", target, target_disp, 1, dt));
-    if (ov::osc::BackendWindow *bw =
-            accumulates_in_backend(win, target, dt, &ompi_mpi_op_replace.op)) {
-        note(win, "compare_and_swap", target, ov_osc_path::backend);
-        return bw->compare_and_swap(origin, compare, result, dt, target, target_disp);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "compare_and_swap", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("compare_and_swap");
-    }
-    return fw->ops()->osc_compare_and_swap(origin, compare, result, dt, target, target_disp,
-                                           fw->shadow());
-}
-
-int virt_fetch_and_op(const void *origin, void *result, ompi_datatype_t *dt, int target,
-                      ptrdiff_t target_disp, ompi_op_t *op, ompi_win_t *win)
-{
-    RETURN_IF_FAILED(check_access(win, "fetch_and_op", target, target_disp, 1, dt));
-    if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, dt, op)) {
-        note(win, "fetch_and_op", target, ov_osc_path::backend);
-        return bw->accumulate(origin, 1, dt, result, 1, dt, target, target_disp, 1, dt, op, true,
-                              nullptr);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "fetch_and_op", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("fetch_and_op");
-    }
-    return fw->ops()->osc_fetch_and_op(origin, result, dt, target, target_disp, op, fw->shadow());
-}
-
-int virt_get_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
-                        void *result, int result_count, ompi_datatype_t *result_dt, int target,
-                        ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
-                        ompi_op_t *op, ompi_win_t *win)
-{
-    RETURN_IF_FAILED(check_access(win, "get_accumulate", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
-        note(win, "get_accumulate", target, ov_osc_path::backend);
-        return bw->accumulate(origin, origin_count, origin_dt, result, result_count, result_dt,
-                              target, target_disp, target_count, target_dt, op, true, nullptr);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "get_accumulate", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("get_accumulate");
-    }
-    return fw->ops()->osc_get_accumulate(origin, origin_count, origin_dt, result, result_count,
-                                         result_dt, target, target_disp, target_count, target_dt,
-                                         op, fw->shadow());
+    RETURN_IF_FAILED(check_access(win, "get", target, target_disp, target_count, target_dt));
+    return route_copy(
+        win, "get", target,
+        [&](BackendWindow *bw) {
+            return bw->get(origin, origin_count, origin_dt, target, target_disp, target_count,
+                           target_dt, nullptr);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_get(origin, origin_count, origin_dt, target, target_disp,
+                                target_count, target_dt, shadow);
+        });
 }
 
 int virt_rput(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
@@ -235,19 +197,16 @@ int virt_rput(const void *origin, int origin_count, ompi_datatype_t *origin_dt, 
               ompi_win_t *win, ompi_request_t **request)
 {
     RETURN_IF_FAILED(check_access(win, "rput", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
-        note(win, "rput", target, data_path(bw, target));
-        return bw->put(origin, origin_count, origin_dt, target, target_disp, target_count,
-                       target_dt, request);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "rput", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("rput");
-    }
-    return fw->ops()->osc_rput(origin, origin_count, origin_dt, target, target_disp,
-                               target_count, target_dt, fw->shadow(), request);
+    return route_copy(
+        win, "rput", target,
+        [&](BackendWindow *bw) {
+            return bw->put(origin, origin_count, origin_dt, target, target_disp, target_count,
+                           target_dt, request);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_rput(origin, origin_count, origin_dt, target, target_disp,
+                                 target_count, target_dt, shadow, request);
+        });
 }
 
 int virt_rget(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
@@ -255,19 +214,34 @@ int virt_rget(void *origin, int origin_count, ompi_datatype_t *origin_dt, int ta
               ompi_win_t *win, ompi_request_t **request)
 {
     RETURN_IF_FAILED(check_access(win, "rget", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = served_by_backend(win, target)) {
-        RETURN_IF_FAILED(confirm_fallback_lock(win, target));
-        note(win, "rget", target, data_path(bw, target));
-        return bw->get(origin, origin_count, origin_dt, target, target_disp, target_count,
-                       target_dt, request);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "rget", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("rget");
-    }
-    return fw->ops()->osc_rget(origin, origin_count, origin_dt, target, target_disp,
-                               target_count, target_dt, fw->shadow(), request);
+    return route_copy(
+        win, "rget", target,
+        [&](BackendWindow *bw) {
+            return bw->get(origin, origin_count, origin_dt, target, target_disp, target_count,
+                           target_dt, request);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_rget(origin, origin_count, origin_dt, target, target_disp,
+                                 target_count, target_dt, shadow, request);
+        });
+}
+
+int virt_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
+                    ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+                    ompi_op_t *op, ompi_win_t *win)
+{
+    RETURN_IF_FAILED(
+        check_access(win, "accumulate", target, target_disp, target_count, target_dt));
+    return route_accumulate(
+        win, "accumulate", target, target_dt, op,
+        [&](BackendWindow *bw) {
+            return bw->accumulate(origin, origin_count, origin_dt, nullptr, 0, nullptr, target,
+                                  target_disp, target_count, target_dt, op, false, nullptr);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_accumulate(origin, origin_count, origin_dt, target, target_disp,
+                                       target_count, target_dt, op, shadow);
+        });
 }
 
 int virt_raccumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
@@ -275,19 +249,39 @@ int virt_raccumulate(const void *origin, int origin_count, ompi_datatype_t *orig
                      ompi_datatype_t *target_dt, ompi_op_t *op, ompi_win_t *win,
                      ompi_request_t **request)
 {
-    RETURN_IF_FAILED(check_access(win, "raccumulate", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
-        note(win, "raccumulate", target, ov_osc_path::backend);
-        return bw->accumulate(origin, origin_count, origin_dt, nullptr, 0, nullptr, target,
-                              target_disp, target_count, target_dt, op, false, request);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "raccumulate", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("raccumulate");
-    }
-    return fw->ops()->osc_raccumulate(origin, origin_count, origin_dt, target, target_disp,
-                                      target_count, target_dt, op, fw->shadow(), request);
+    RETURN_IF_FAILED(
+        check_access(win, "raccumulate", target, target_disp, target_count, target_dt));
+    return route_accumulate(
+        win, "raccumulate", target, target_dt, op,
+        [&](BackendWindow *bw) {
+            return bw->accumulate(origin, origin_count, origin_dt, nullptr, 0, nullptr, target,
+                                  target_disp, target_count, target_dt, op, false, request);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_raccumulate(origin, origin_count, origin_dt, target, target_disp,
+                                        target_count, target_dt, op, shadow, request);
+        });
+}
+
+int virt_get_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
+                        void *result, int result_count, ompi_datatype_t *result_dt, int target,
+                        ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
+                        ompi_op_t *op, ompi_win_t *win)
+{
+    RETURN_IF_FAILED(
+        check_access(win, "get_accumulate", target, target_disp, target_count, target_dt));
+    return route_accumulate(
+        win, "get_accumulate", target, target_dt, op,
+        [&](BackendWindow *bw) {
+            return bw->accumulate(origin, origin_count, origin_dt, result, result_count,
+                                  result_dt, target, target_disp, target_count, target_dt, op,
+                                  true, nullptr);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_get_accumulate(origin, origin_count, origin_dt, result, result_count,
+                                           result_dt, target, target_disp, target_count,
+                                           target_dt, op, shadow);
+        });
 }
 
 int virt_rget_accumulate(const void *origin, int origin_count, ompi_datatype_t *origin_dt,
@@ -295,20 +289,51 @@ int virt_rget_accumulate(const void *origin, int origin_count, ompi_datatype_t *
                          ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt,
                          ompi_op_t *op, ompi_win_t *win, ompi_request_t **request)
 {
-    RETURN_IF_FAILED(check_access(win, "rget_accumulate", target, target_disp, target_count, target_dt));
-    if (ov::osc::BackendWindow *bw = accumulates_in_backend(win, target, target_dt, op)) {
-        note(win, "rget_accumulate", target, ov_osc_path::backend);
-        return bw->accumulate(origin, origin_count, origin_dt, result, result_count, result_dt,
-                              target, target_disp, target_count, target_dt, op, true, request);
-    }
-    RETURN_IF_FAILED(ensure_fallback_epoch(win, target));
-    FallbackWindow *fw = route(win, "rget_accumulate", target);
-    if (nullptr == fw) {
-        return NO_FALLBACK_RESULT("rget_accumulate");
-    }
-    return fw->ops()->osc_rget_accumulate(origin, origin_count, origin_dt, result, result_count,
-                                          result_dt, target, target_disp, target_count,
-                                          target_dt, op, fw->shadow(), request);
+    RETURN_IF_FAILED(
+        check_access(win, "rget_accumulate", target, target_disp, target_count, target_dt));
+    return route_accumulate(
+        win, "rget_accumulate", target, target_dt, op,
+        [&](BackendWindow *bw) {
+            return bw->accumulate(origin, origin_count, origin_dt, result, result_count,
+                                  result_dt, target, target_disp, target_count, target_dt, op,
+                                  true, request);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_rget_accumulate(origin, origin_count, origin_dt, result,
+                                            result_count, result_dt, target, target_disp,
+                                            target_count, target_dt, op, shadow, request);
+        });
+}
+
+int virt_fetch_and_op(const void *origin, void *result, ompi_datatype_t *dt, int target,
+                      ptrdiff_t target_disp, ompi_op_t *op, ompi_win_t *win)
+{
+    RETURN_IF_FAILED(check_access(win, "fetch_and_op", target, target_disp, 1, dt));
+    return route_accumulate(
+        win, "fetch_and_op", target, dt, op,
+        [&](BackendWindow *bw) {
+            return bw->accumulate(origin, 1, dt, result, 1, dt, target, target_disp, 1, dt, op,
+                                  true, nullptr);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_fetch_and_op(origin, result, dt, target, target_disp, op, shadow);
+        });
+}
+
+int virt_compare_and_swap(const void *origin, const void *compare, void *result,
+                          ompi_datatype_t *dt, int target, ptrdiff_t target_disp, ompi_win_t *win)
+{
+    RETURN_IF_FAILED(check_access(win, "compare_and_swap", target, target_disp, 1, dt));
+    /* routed like an accumulate with MPI_REPLACE: one agent per location */
+    return route_accumulate(
+        win, "compare_and_swap", target, dt, &ompi_mpi_op_replace.op,
+        [&](BackendWindow *bw) {
+            return bw->compare_and_swap(origin, compare, result, dt, target, target_disp);
+        },
+        [&](FallbackOps ops, ompi_win_t *shadow) {
+            return ops->osc_compare_and_swap(origin, compare, result, dt, target, target_disp,
+                                             shadow);
+        });
 }
 
 } // namespace ov::osc::module
