@@ -117,8 +117,8 @@ int BackendLink::connect()
     const ompi_osc_virt_component_t &c = mca_osc_virt_component;
     ov_fe_params_t p;
     ov_fe_params_default(&p);
-    /* One job: the ORTE jobid names it on every node of this mpirun. */
     mu_.set_threaded(c.enable_mpi_threads); /* before anybody can lock */
+    /* One job: the ORTE jobid names it on every node of this mpirun. */
     job_key_ = (uint64_t{0x6f76} << 48) | OMPI_PROC_MY_NAME->jobid;
     rank_ = OMPI_PROC_MY_NAME->vpid;
     p.job_key = job_key_;
