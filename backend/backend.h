@@ -34,8 +34,6 @@
 #ifndef OMPI_VIRT_BACKEND_BACKEND_H
 #define OMPI_VIRT_BACKEND_BACKEND_H
 
-#include <time.h>
-
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +45,7 @@
 #include "core_share.h"
 #include "exec.h"
 #include "locks.h"
+#include "ov_clock.h"
 #include "ov_comm.h"
 #include "ov_ring.h"
 #include "region.h"
@@ -71,14 +70,6 @@ struct ov_backend_options {
 };
 
 #define OV_BATCH 32
-
-/* CLOCK_MONOTONIC in ns (vDSO: cheap enough for the data plane). */
-inline int64_t ov_now_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 /* epoll tags: kind << 32 | id */
 enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID };

@@ -23,13 +23,6 @@
 #include "log.h"
 #include "ov_frontend.h"
 
-static int64_t now_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 static bool cpu_ticks(pid_t pid, uint64_t *ticks)
 {
     char path[64], buf[1024];
@@ -119,24 +112,24 @@ int main(int argc, char **argv)
         spin.reserve(size_t(iters));
         for (int i = 0; i < iters + 1000 && rc == 0; i++) {
             d.cookie = uint64_t(i);
-            int64_t t0 = now_ns();
+            int64_t t0 = ov_now_ns();
             if (ov_fe_submit(fe, &d) != OV_OK) {
                 rc = 1;
                 break;
             }
             while ((s = ov_fe_poll(fe, &c)) == OV_ERR_AGAIN) {
             }
-            int64_t t1 = now_ns();
+            int64_t t1 = ov_now_ns();
             if (s != OV_OK || c.cookie != d.cookie || c.status != OV_OK)
                 rc = 1;
             if (i >= 1000)
                 spin.push_back(double(t1 - t0));
         }
         for (int i = 0; i < 2000 && rc == 0; i++) {
-            int64_t t0 = now_ns();
+            int64_t t0 = ov_now_ns();
             if (ov_fe_submit(fe, &d) != OV_OK || ov_fe_wait(fe, &c, 5000) != OV_OK)
                 rc = 1;
-            block.push_back(double(now_ns() - t0));
+            block.push_back(double(ov_now_ns() - t0));
         }
         if (rc == 0) {
             printf("backend round trip, empty request (backend spin window %u us)\n", spin_us);
@@ -149,9 +142,9 @@ int main(int argc, char **argv)
             if (!cpu_ticks(child, &a)) {
                 rc = 1;
             } else {
-                int64_t t0 = now_ns();
+                int64_t t0 = ov_now_ns();
                 sleep(unsigned(idle_s));
-                double secs = double(now_ns() - t0) / 1e9;
+                double secs = double(ov_now_ns() - t0) / 1e9;
                 cpu_ticks(child, &b);
                 double pct = 100.0 * double(b - a) / double(hz) / secs;
                 printf("backend CPU while idle (attached, %d s): %.3f%% of a core (%llu ticks of 1/%ld s)\n",

@@ -5,10 +5,10 @@
 #include "copy_crew.h"
 
 #include <sched.h>
-#include <time.h>
 
 #include <system_error>
 
+#include "ov_clock.h"
 #include "ov_futex.h"
 
 namespace {
@@ -20,13 +20,6 @@ inline void cpu_relax()
 #elif defined(__aarch64__)
     asm volatile("yield" ::: "memory");
 #endif
-}
-
-int64_t now_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 /* Spins until done(), yielding now and then: on a machine with fewer cores
@@ -125,14 +118,14 @@ void ov_copy_crew::helper_main()
     for (;;) {
         /* wait for the next job: spin a little (back-to-back large copies
          * are the case that matters), then sleep */
-        int64_t spin_until = now_ns() + int64_t(spin_us_) * 1000;
+        int64_t spin_until = ov_now_ns() + int64_t(spin_us_) * 1000;
         uint32_t g;
         for (uint32_t i = 1; (g = gen_.load(std::memory_order_acquire)) == seen; i++) {
             if ((i & 63) != 0) {
                 cpu_relax();
                 continue;
             }
-            if (now_ns() < spin_until)
+            if (ov_now_ns() < spin_until)
                 continue;
             sleepers_.fetch_add(1, std::memory_order_seq_cst);
             if (gen_.load(std::memory_order_seq_cst) == seen)

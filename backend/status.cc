@@ -10,11 +10,9 @@
 
 void ov_backend::snapshot(ov_status_snapshot *s)
 {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     s->head.status = OV_OK;
     s->head.backend_instance = instance_;
-    s->head.uptime_ms = uint64_t(int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000 - start_ms_);
+    s->head.uptime_ms = uint64_t(ov_now_ns() / 1000000 - start_ms_);
     s->head.backend_pid = uint32_t(getpid());
     std::map<const guest *, uint32_t> idx;
     for (auto &e : guests_) {

@@ -2,6 +2,7 @@
  * ov_comm.cc — unix and TCP stream transports and message framing.
  */
 #include "ov_comm.h"
+#include "ov_clock.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -188,12 +189,7 @@ ov_status_t ov_msg_send(int fd, uint16_t type, uint32_t seq, const void *payload
     return OV_OK;
 }
 
-static int64_t now_ms()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms() { return ov_now_ns() / 1000000; }
 
 ssize_t ov_recv_keep_fds(int fd, void *buf, size_t len, ov_fd *fds, int *nfds, int cap) noexcept
 {

@@ -2,6 +2,7 @@
  * ov_frontend_data.cc — frontend data plane: submit, poll, wait, liveness.
  */
 #include "ov_frontend_impl.h"
+#include "ov_clock.h"
 
 #include <poll.h>
 #include <sched.h>
@@ -19,13 +20,6 @@
  * long wait costs at most ~1000 wake-ups a second in the guest. */
 #define OV_FE_BACKOFF_MIN_NS 50000
 #define OV_FE_BACKOFF_MAX_NS 1000000
-
-static int64_t now_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 ov_status_t ov_fe_wake_backend(ov_fe *fe) noexcept
 {
@@ -105,12 +99,12 @@ extern "C" ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept
  * liveness period so a stopped backend is not flooded. */
 static ov_status_t wait_vm(ov_fe *fe, ov_completion *out, int64_t deadline, uint32_t timeout_ms)
 {
-    int64_t sleep_ns = OV_FE_BACKOFF_MIN_NS, next_alive = now_ns() + OV_FE_LIVENESS_MS * 1000000LL;
+    int64_t sleep_ns = OV_FE_BACKOFF_MIN_NS, next_alive = ov_now_ns() + OV_FE_LIVENESS_MS * 1000000LL;
     for (;;) {
         ov_status_t s = ov_fe_poll(fe, out);
         if (s != OV_ERR_AGAIN)
             return s;
-        int64_t now = now_ns();
+        int64_t now = ov_now_ns();
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed) &&
             fe->rq.space() < int64_t(fe->rq_slots) &&
@@ -141,10 +135,10 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
     ov_status_t s = ov_fe_poll(fe, out);
     if (s != OV_ERR_AGAIN)
         return s;
-    int64_t start = now_ns();
+    int64_t start = ov_now_ns();
     int64_t spin_end = start + int64_t(fe->params.spin_us) * 1000;
     int64_t deadline = start + int64_t(timeout_ms ? timeout_ms : fe->params.timeout_ms) * 1000000;
-    while (now_ns() < spin_end) {
+    while (ov_now_ns() < spin_end) {
         s = ov_fe_poll(fe, out);
         if (s != OV_ERR_AGAIN)
             return s;
@@ -167,7 +161,7 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
             if (s != OV_OK)
                 return s;
         }
-        int64_t left_ms = (deadline - now_ns()) / 1000000;
+        int64_t left_ms = (deadline - ov_now_ns()) / 1000000;
         int slice = int(left_ms < OV_FE_LIVENESS_MS ? left_ms : OV_FE_LIVENESS_MS);
         if (slice > 0)
             ov_futex_wait(&fe->pctl->cq_seq, seq, slice);
@@ -178,7 +172,7 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
         s = ov_fe_check_alive(fe);
         if (s != OV_OK)
             return s;
-        if (now_ns() >= deadline)
+        if (ov_now_ns() >= deadline)
             return ov_fe_fail(fe, OV_ERR_TIMEOUT, "no completion within %u ms",
                               timeout_ms ? timeout_ms : fe->params.timeout_ms);
     }
