@@ -234,8 +234,10 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
                        a.instance == self.instance && a.job_key == self.job_key;
             p.win_id = a.win_id;
             p.win_epoch = a.win_epoch;
-            p.lock_win = 0 != a.win_id ? a.win_id : (anchor >= 0 ? all[anchor].win_id : 0);
-            p.lock_epoch = 0 != a.win_id ? a.win_epoch : (anchor >= 0 ? all[anchor].win_epoch : 0);
+            /* its lock slot: in its own window, else in the anchor's (none: 0) */
+            const Announce &lock_home = (0 != a.win_id || anchor < 0) ? a : all[anchor];
+            p.lock_win = lock_home.win_id;
+            p.lock_epoch = lock_home.win_epoch;
             p.region_off = a.region_off;
             if (bw->user_memory_) { /* only our own memory is mapped here */
                 p.same_guest = p.served && i == bw->me_ && 0 != a.win_id;
