@@ -11,6 +11,7 @@
 
 #include "copy_crew.h"
 #include "ov_acc.h"
+#include "ov_stream_copy.h"
 
 namespace {
 
@@ -136,12 +137,14 @@ ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *move
 
 /* PUT (origin -> t) or GET (t -> result) of p.len bytes, split across the
  * copy crew when there is one; a region operand overlapping t is copied in
- * one piece (memmove semantics). */
+ * one piece (memmove semantics).  `stream`: a PUT from region bytes that
+ * asked for it (OV_REQ_STREAM) and overlaps nothing is written to t with
+ * non-temporal stores. */
 struct split_copy {
     const ov_operand *o;
     ov_exec_env *env;
     char *t;
-    bool put;
+    bool put, stream;
 };
 
 ov_status_t copy_part(void *ctx, uint64_t off, uint64_t n)
@@ -149,32 +152,40 @@ ov_status_t copy_part(void *ctx, uint64_t off, uint64_t n)
     const split_copy &c = *static_cast<split_copy *>(ctx);
     ov_operand o = *c.o;
     o.off += off;
+    if (c.stream) {
+        const char *src = c.env->region_span(o.region, o.off, n);
+        if (!src)
+            return OV_ERR_BOUNDS;
+        ov_stream_copy(c.t + off, src, n); /* fenced: done before the part is reported */
+        return OV_OK;
+    }
     return c.put ? read_origin(o, n, *c.env, c.t + off) : write_result(o, n, *c.env, c.t + off);
 }
 
-ov_status_t copy_data(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, bool put)
+ov_status_t copy_data(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_env &env, ov_exec_scratch &s,
+                      bool put)
 {
     const ov_operand &o = put ? p.origin : p.result;
-    split_copy c{&o, &env, t, put};
-    if (!s.crew)
-        return copy_part(&c, 0, p.len);
-    if (o.where == OV_AT_REGION && overlap(env.region_span(o.region, o.off, p.len), t, p.len))
+    const bool overlaps = o.where == OV_AT_REGION && overlap(env.region_span(o.region, o.off, p.len), t, p.len);
+    split_copy c{&o, &env, t, put, put && p.stream && t_in_region && o.where == OV_AT_REGION && !overlaps};
+    if (!s.crew || overlaps)
         return copy_part(&c, 0, p.len);
     return s.crew->run(p.len, copy_part, &c);
 }
 
-/* The data ops on target bytes at t (region memory, or a copy). */
-ov_status_t run_on(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved,
-                   bool *changed)
+/* The data ops on target bytes at t: region memory (t_in_region), or a
+ * copy that is read again at once (a registered window's bytes). */
+ov_status_t run_on(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_env &env, ov_exec_scratch &s,
+                   uint64_t *moved, bool *changed)
 {
     ov_status_t st;
     switch (p.op) {
     case OV_OP_PUT:
-        st = copy_data(p, t, env, s, true); /* caller: straight into the target */
+        st = copy_data(p, t, t_in_region, env, s, true); /* caller: straight into the target */
         *changed = true;
         break;
     case OV_OP_GET:
-        st = copy_data(p, t, env, s, false);
+        st = copy_data(p, t, t_in_region, env, s, false);
         break;
     case OV_OP_ACC:
     case OV_OP_GET_ACC: return accumulate(p, t, env, s, moved, changed);
@@ -200,7 +211,7 @@ ov_status_t on_owner_memory(const ov_copy_plan &p, ov_exec_env &env, ov_exec_scr
     if (p.op != OV_OP_PUT && (st = env.proc_read(owner, p.target.off, t, p.len)) != OV_OK)
         return target_status(st);
     bool changed = false;
-    st = run_on(p, t, env, s, moved, &changed);
+    st = run_on(p, t, false, env, s, moved, &changed);
     if (st == OV_OK && changed && (st = env.proc_write(owner, p.target.off, t, p.len)) != OV_OK) {
         *moved = 0;
         return target_status(st);
@@ -227,5 +238,5 @@ ov_status_t ov_execute(const ov_copy_plan &p, uint32_t proc, ov_exec_env &env, o
     if (p.len == 0) /* validated, nothing to move: no caller access, no staging */
         return OV_OK;
     bool changed = false;
-    return run_on(p, t, env, s, moved, &changed);
+    return run_on(p, t, true, env, s, moved, &changed);
 }

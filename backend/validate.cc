@@ -10,7 +10,7 @@ namespace {
 uint16_t allowed_flags(uint16_t op)
 {
     switch (op) {
-    case OV_OP_PUT:
+    case OV_OP_PUT: return OV_REQ_LOCAL_VA | OV_REQ_STREAM;
     case OV_OP_GET:
     case OV_OP_ACC:
     case OV_OP_GET_ACC:
@@ -110,6 +110,7 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
     }
     ov_copy_plan p{};
     p.op = d.op;
+    p.stream = (d.flags & OV_REQ_STREAM) != 0;
     if (lock) {
         if (d.target_off >= OV_LOCK_SLOTS)
             return OV_ERR_BOUNDS;

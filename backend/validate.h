@@ -121,6 +121,7 @@ struct ov_copy_plan {
     ov_operand result; /* written to the caller: GET, GET_ACC, CAS (old target bytes) */
     uint32_t lock_win, lock_slot; /* LOCK, UNLOCK */
     bool exclusive;               /* LOCK */
+    bool stream;                  /* PUT: OV_REQ_STREAM (exec.h says when it is honoured) */
 };
 
 ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_win_lookup &wins,

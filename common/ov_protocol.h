@@ -205,6 +205,8 @@ struct ov_hello_rep {
 #define OV_FEAT_USER_WINDOWS 0x2u /* WIN_REGISTER accepted (offered with SINGLE_COPY); a
                                    * frontend never sends it otherwise (an older backend
                                    * would take it for a malformed message) */
+#define OV_FEAT_STREAM 0x4u /* OV_REQ_STREAM accepted (an older backend refuses the flag
+                             * with OV_ERR_BAD_FLAGS, so a frontend sets it only if offered) */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {
@@ -313,7 +315,11 @@ enum ov_dtype_kind : uint8_t {
                                * local_win/local_epoch must be 0.  OV_ERR_NOT_SUPPORTED unless
                                * HELLO reply features has OV_FEAT_SINGLE_COPY. */
 #define OV_REQ_EXCLUSIVE 0x2u /* OV_OP_LOCK only */
-#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE)
+#define OV_REQ_STREAM 0x4u    /* OV_OP_PUT only, a hint: the target bytes are written once and
+                               * not read again soon (a large transfer), so the backend may
+                               * write them with non-temporal stores instead of first reading
+                               * every line into its cache.  Same result either way. */
+#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM)
 
 /* Lock slots per window: a window's owner decides what a slot means (osc virt:
  * the target rank whose part of the window it locks). */

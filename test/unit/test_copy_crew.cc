@@ -195,6 +195,21 @@ TEST(CopyCrew, ExecutorPutAndGetOfCallerMemoryAreSplit)
     EXPECT_EQ(x.run(bad), OV_ERR_LOCAL_ACCESS);
 }
 
+TEST(CopyCrew, StreamedRegionPutIsSplitToo)
+{
+    /* Each part fences its own streaming stores; together they are the copy. */
+    CrewExec x(2);
+    CrewEnv &env = x.env;
+    fill(env.r1, 3);
+    std::vector<char> want = env.r1;
+    memmove(want.data() + 40001, want.data() + 3, 20000);
+    ov_copy_plan put = data_plan(OV_OP_PUT, 20000, {OV_AT_REGION, 1, 40001, 20000}, {OV_AT_REGION, 1, 3, 20000});
+    put.stream = true;
+    ASSERT_EQ(x.run(put), OV_OK);
+    EXPECT_EQ(x.moved, 20000u);
+    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
+}
+
 TEST(CopyCrew, OverlappingRegionOperandsAreNotSplit)
 {
     /* memmove semantics: parts copied in parallel would read bytes another

@@ -117,6 +117,35 @@ TEST(Exec, PutGetBetweenRegionsAndOverlap)
     EXPECT_EQ(run.s.origin.size(), 0u) << "a region PUT needs no staging";
 }
 
+TEST(Exec, StreamedPutWritesTheSameBytes)
+{
+    /* OV_REQ_STREAM changes how the target is written, never what: region to
+     * region (streamed), overlapping (memmove, not streamed), and into a
+     * registered window's bytes (a copy, not streamed). */
+    Env e;
+    Exec1 run;
+    for (size_t i = 0; i < e.r1.size(); i++)
+        e.r1[i] = char(i * 7 + 3);
+    ov_copy_plan p = plan(OV_OP_PUT, 3001, reg(2, 17, 3001), reg(1, 5, 3001), NONE);
+    p.stream = true;
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_EQ(run.moved, 3001u);
+    EXPECT_EQ(memcmp(e.r2.data() + 17, e.r1.data() + 5, 3001), 0);
+    EXPECT_EQ(e.r2[16], 0) << "nothing before the range";
+    EXPECT_EQ(e.r2[17 + 3001], 0) << "nothing after it";
+
+    strcpy(e.r1.data() + 10, "hello");
+    p = plan(OV_OP_PUT, 6, reg(1, 12, 6), reg(1, 10, 6), NONE);
+    p.stream = true;
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_STREQ(e.r1.data() + 10, "hehello") << "overlap keeps memmove semantics";
+
+    p = plan(OV_OP_PUT, 6, at_owner(OWNER + 40, 6), reg(1, 12, 6), NONE);
+    p.stream = true;
+    ASSERT_EQ(run(p, e), OV_OK);
+    EXPECT_STREQ(e.owner.data() + 40, "hello");
+}
+
 TEST(Exec, AccumulateAndGetAccumulate)
 {
     Env e;

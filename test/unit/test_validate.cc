@@ -185,6 +185,12 @@ static std::vector<Case> cases()
     add("LOCAL_VA on lock", lock(OV_OP_LOCK, 2, 3, 0, VA), OV_ERR_BAD_FLAGS, ME_SC);
     add("LOCAL_VA on unlock", lock(OV_OP_UNLOCK, 2, 3, 0, VA), OV_ERR_BAD_FLAGS, ME_SC);
     add("unknown flag on lock", lock(OV_OP_LOCK, 2, 3, 0, 0x4), OV_ERR_BAD_FLAGS);
+    d = put(2, 3, 0, 8); d.flags = OV_REQ_STREAM;
+    add("stream on put", d, OV_OK);
+    d = op(OV_OP_GET, 2, 3, 0, 8); d.flags = OV_REQ_STREAM;
+    add("stream on get", d, OV_ERR_BAD_FLAGS);
+    d = acc(ACC, OV_ACC_SUM, OV_DT_INT, 4, 2, 3, 8); d.flags = OV_REQ_STREAM;
+    add("stream on acc", d, OV_ERR_BAD_FLAGS);
     d = put(2, 3, 0, 8); d.acc_op = OV_ACC_SUM;
     add("acc_op on put", d, OV_ERR_BAD_FLAGS);
     d = cas(8, 2, 3); d.acc_op = OV_ACC_REPLACE;
@@ -414,6 +420,13 @@ TEST(Validate, PlansPointInsideWindows)
     expect_operand(p.target, OV_AT_PROC, 2, 0x7d0000000000ull + 40, 16, "registered target: the owner's memory");
     expect_operand(p.origin, OV_AT_CALLER, 0, 0x7e0000000000ull + 8, 16, "my registered window: my memory");
     expect_operand(p.result, OV_AT_CALLER, 0, 0x7e0000000000ull + 100, 16, "my registered window: result");
+
+    d = put(2, 3, 0, 8);
+    ASSERT_EQ(ov_validate(d, ME, w, ov_limits{}, &p), OV_OK);
+    EXPECT_FALSE(p.stream);
+    d.flags = OV_REQ_STREAM;
+    ASSERT_EQ(ov_validate(d, ME, w, ov_limits{}, &p), OV_OK);
+    EXPECT_TRUE(p.stream) << "the hint reaches the plan";
 
     ASSERT_EQ(ov_validate(lock(OV_OP_LOCK, 4, 1, 77, EXCL), ME, w, ov_limits{}, &p), OV_OK);
     EXPECT_EQ(p.op, OV_OP_LOCK);

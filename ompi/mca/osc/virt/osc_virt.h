@@ -64,6 +64,13 @@
  *                      backend's process_vm_readv/writev at every size below
  *                      (docs/osc-virt.md); single copy leaves the origin CPU
  *                      free for the largest ones.
+ *   osc_virt_stream_min (int, default 1 MiB; 0: never) put and get pieces
+ *                      of at least this many bytes are delivered to their
+ *                      destination (the target window, or the get's origin
+ *                      buffer) with non-temporal stores: the staged path
+ *                      copies every byte twice, and the delivering copy then
+ *                      stops reading each destination line from memory
+ *                      first (ov_stream_copy.h; docs/osc-virt.md).
  *   osc_virt_staging_kb (int, default 8192) staging area per process.
  *   osc_virt_timeout_ms (int, default 10000) how long a silent backend is
  *                      waited for before the operation fails.
@@ -103,6 +110,7 @@ struct ompi_osc_virt_component_t {
     char *backend_uri;    /* "" : $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock */
     char *guest_mode;     /* auto | container | vm */
     int single_copy_min;  /* bytes: smaller pieces are staged even in container mode */
+    int stream_min;       /* bytes: staged pieces this large are delivered with streaming stores */
     int staging_kb;       /* per-process staging area in the region */
     int timeout_ms;       /* bound on every wait for the backend */
     int yield;            /* -1 auto, 0 never, 1 always: yield the CPU while waiting */

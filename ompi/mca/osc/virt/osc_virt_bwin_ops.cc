@@ -175,6 +175,7 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
             d.local_epoch = link_->staging().epoch;
             d.local_off = static_cast<uint64_t>(off);
             if (to_target) {
+                d.flags = link_->put_flags(n);
                 memcpy(link_->staging_ptr(off), mine, n);
             } else { /* copied out when it completes */
                 c.copy_to = mine;

@@ -80,6 +80,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .backend_uri = nullptr,
     .guest_mode = nullptr,
     .single_copy_min = 16 << 20,
+    .stream_min = 1 << 20,
     .staging_kb = 8192,
     .timeout_ms = 10000,
     .yield = -1,
@@ -143,6 +144,11 @@ int component_register(void)
                  "In container mode, put/get operations of at least this many bytes are copied by the "
                  "backend straight from/to the origin buffer (one copy, origin CPU free); smaller ones "
                  "are staged through the region (two pipelined memcpys, faster in cache)");
+    register_int("stream_min", &c.stream_min, 1 << 20, OPAL_INFO_LVL_5,
+                 "Staged put and get pieces of at least this many bytes are delivered to their "
+                 "destination (the target window, or a get's origin buffer) with non-temporal "
+                 "stores, which leave the destination out of the cache but save reading it from "
+                 "memory first; 0 = never");
     register_int("staging_kb", &c.staging_kb, 8192, OPAL_INFO_LVL_5,
                  "Staging area per process in the guest region, KiB (pieces of a quarter of it "
                  "pipeline large transfers)");

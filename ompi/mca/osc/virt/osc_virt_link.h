@@ -27,6 +27,7 @@
 #define OMPI_OSC_VIRT_LINK_H
 
 #include "ov_frontend.h"
+#include "ov_stream_copy.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -126,6 +127,9 @@ public:
      *  container mode (in vm mode nothing of ours is reachable by address). */
     bool user_windows() const { return user_windows_; }
     uint64_t single_copy_min() const { return single_copy_min_; }
+    /** OV_REQ_STREAM for a staged put piece of n bytes, when the backend
+     *  takes the hint (osc_virt_stream_min). */
+    uint16_t put_flags(uint64_t n) const { return stream_put_ && ov_stream_worth(n, stream_min_) ? OV_REQ_STREAM : 0; }
     uint64_t chunk() const { return chunk_; }
     const ov_win_t &staging() const { return staging_; }
 
@@ -178,7 +182,8 @@ private:
     uint64_t instance_ = 0, guest_hash_ = 0, job_key_ = 0;
     uint32_t rank_ = 0;
     bool single_copy_ = false, user_windows_ = false;
-    uint64_t single_copy_min_ = 0, chunk_ = 0;
+    uint64_t single_copy_min_ = 0, chunk_ = 0, stream_min_ = 0;
+    bool stream_put_ = false; /* the backend offers OV_FEAT_STREAM */
     ov_win_t staging_{};
     /* staging ring: [tail_, head_) in use (wrapping); head_ is where the next
      * reservation starts */
