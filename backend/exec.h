@@ -32,13 +32,13 @@
  * Overlap (a window used as both target and local buffer): as if origin
  * and old target were read before anything is written; where the result
  * range overlaps a region target's range, the result bytes win.  PUT/GET are
- * memmove.
+ * memmove.  MPI calls such overlaps erroneous; the point is only that the
+ * backend stays within the plan's ranges whatever the caller does.
  *
  * OV_REQ_STREAM (plan.stream) on a PUT from region bytes into a region
  * target that it does not overlap: the target is written with non-temporal
  * stores (ov_stream_copy.h), fenced before the completion is published.
- * Elsewhere (caller or registered-window memory, overlap) it is ignored.  MPI calls such overlaps erroneous; the point is only that the
- * backend stays within the plan's ranges whatever the caller does.
+ * Elsewhere (caller or registered-window memory, overlap) it is ignored.
  */
 #ifndef OMPI_VIRT_BACKEND_EXEC_H
 #define OMPI_VIRT_BACKEND_EXEC_H

@@ -7,10 +7,9 @@
  * should stay in cache; the destination, for large transfers, is written
  * once and read (if ever) by another process on another core.  With ordinary
  * stores the delivering copy first reads every destination line from memory
- * (read-for-ownership) and later writes it back: three memory transfers per
- * byte where sm's single memcpy also needs three, so the second copy loses
- * the race for memory bandwidth.  Streaming stores skip the read, as a DMA
- * engine would.  Below a few hundred KiB the destination usually stays in
+ * (read-for-ownership), then writes it back: on top of the staging copy's
+ * own traffic, as much memory traffic as osc sm's whole single memcpy.
+ * Streaming stores skip that read, as a DMA engine would.  Below a few hundred KiB the destination usually stays in
  * cache and ordinary stores are faster, so callers choose by size
  * (ov_stream_worth()).
  *

@@ -9,6 +9,7 @@
 #include "osc_virt_bwin.h"
 #include "osc_virt_fallback.h"
 #include "osc_virt_link.h"
+#include "ov_stream_copy.h"
 
 #include "ompi/communicator/communicator.h"
 #include "ompi/win/win.h"
@@ -80,7 +81,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .backend_uri = nullptr,
     .guest_mode = nullptr,
     .single_copy_min = 16 << 20,
-    .stream_min = 1 << 20,
+    .stream_min = static_cast<int>(kOvStreamMinDefault),
     .staging_kb = 8192,
     .timeout_ms = 10000,
     .yield = -1,
@@ -144,7 +145,7 @@ int component_register(void)
                  "In container mode, put/get operations of at least this many bytes are copied by the "
                  "backend straight from/to the origin buffer (one copy, origin CPU free); smaller ones "
                  "are staged through the region (two pipelined memcpys, faster in cache)");
-    register_int("stream_min", &c.stream_min, 1 << 20, OPAL_INFO_LVL_5,
+    register_int("stream_min", &c.stream_min, static_cast<int>(kOvStreamMinDefault), OPAL_INFO_LVL_5,
                  "Staged put and get pieces of at least this many bytes are delivered to their "
                  "destination (the target window, or a get's origin buffer) with non-temporal "
                  "stores, which leave the destination out of the cache but save reading it from "
