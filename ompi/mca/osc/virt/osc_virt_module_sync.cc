@@ -46,66 +46,71 @@ int virt_fence(int assert_flags, ompi_win_t *win)
     return OMPI_SUCCESS != ret ? ret : r;
 }
 
-int virt_start(ompi_group_t *group, int assert_flags, ompi_win_t *win)
+namespace {
+
+/* Opens an access (start) or exposure (post) epoch on both paths: the
+ * backend's first, if it serves any target; the fallback's only if that
+ * worked, so a failure leaves no half-open epoch behind on the fallback. */
+template <class BackendOpen, class FallbackOpen>
+int open_on_both(ompi_win_t *win, const char *what, BackendOpen backend_open, FallbackOpen fallback_open)
 {
     ompi_osc_virt_module_t *m = virt_module(win);
     if (nullptr != m->backend && m->backend->any_served()) {
-        int ret = m->backend->start(group);
+        int ret = backend_open(m->backend);
         if (OMPI_SUCCESS != ret) {
             return ret;
         }
     }
-    FallbackWindow *fw = route(win, "start", -1);
-    if (nullptr == fw) {
-        return OMPI_SUCCESS;
+    FallbackWindow *fw = route(win, what, -1);
+    return nullptr == fw ? OMPI_SUCCESS : fallback_open(fw);
+}
+
+/* Closes one (complete, wait) on both paths, each whatever the other
+ * returned, so neither stays open; the first error wins. */
+template <class BackendClose, class FallbackClose>
+int close_on_both(ompi_win_t *win, const char *what, BackendClose backend_close, FallbackClose fallback_close)
+{
+    ompi_osc_virt_module_t *m = virt_module(win);
+    int ret = OMPI_SUCCESS;
+    if (nullptr != m->backend && m->backend->any_served()) {
+        ret = backend_close(m->backend);
     }
-    return fw->ops()->osc_start(group, assert_flags, fw->shadow());
+    FallbackWindow *fw = route(win, what, -1);
+    if (nullptr == fw) {
+        return ret;
+    }
+    int r = fallback_close(fw);
+    return OMPI_SUCCESS != ret ? ret : r;
+}
+
+} // namespace
+
+int virt_start(ompi_group_t *group, int assert_flags, ompi_win_t *win)
+{
+    return open_on_both(
+        win, "start", [&](BackendWindow *bw) { return bw->start(group); },
+        [&](FallbackWindow *fw) { return fw->ops()->osc_start(group, assert_flags, fw->shadow()); });
 }
 
 int virt_complete(ompi_win_t *win)
 {
-    ompi_osc_virt_module_t *m = virt_module(win);
-    int ret = OMPI_SUCCESS;
-    if (nullptr != m->backend && m->backend->any_served()) {
-        ret = m->backend->complete();
-    }
-    FallbackWindow *fw = route(win, "complete", -1);
-    if (nullptr == fw) {
-        return ret;
-    }
-    int r = fw->ops()->osc_complete(fw->shadow());
-    return OMPI_SUCCESS != ret ? ret : r;
+    return close_on_both(
+        win, "complete", [](BackendWindow *bw) { return bw->complete(); },
+        [](FallbackWindow *fw) { return fw->ops()->osc_complete(fw->shadow()); });
 }
 
 int virt_post(ompi_group_t *group, int assert_flags, ompi_win_t *win)
 {
-    ompi_osc_virt_module_t *m = virt_module(win);
-    if (nullptr != m->backend && m->backend->any_served()) {
-        int ret = m->backend->post(group);
-        if (OMPI_SUCCESS != ret) {
-            return ret;
-        }
-    }
-    FallbackWindow *fw = route(win, "post", -1);
-    if (nullptr == fw) {
-        return OMPI_SUCCESS;
-    }
-    return fw->ops()->osc_post(group, assert_flags, fw->shadow());
+    return open_on_both(
+        win, "post", [&](BackendWindow *bw) { return bw->post(group); },
+        [&](FallbackWindow *fw) { return fw->ops()->osc_post(group, assert_flags, fw->shadow()); });
 }
 
 int virt_wait(ompi_win_t *win)
 {
-    ompi_osc_virt_module_t *m = virt_module(win);
-    int ret = OMPI_SUCCESS;
-    if (nullptr != m->backend && m->backend->any_served() && m->backend->exposure_open()) {
-        ret = m->backend->wait();
-    }
-    FallbackWindow *fw = route(win, "wait", -1);
-    if (nullptr == fw) {
-        return ret;
-    }
-    int r = fw->ops()->osc_wait(fw->shadow());
-    return OMPI_SUCCESS != ret ? ret : r;
+    return close_on_both(
+        win, "wait", [](BackendWindow *bw) { return bw->exposure_open() ? bw->wait() : OMPI_SUCCESS; },
+        [](FallbackWindow *fw) { return fw->ops()->osc_wait(fw->shadow()); });
 }
 
 int virt_test(ompi_win_t *win, int *flag)
