@@ -32,15 +32,19 @@ bool reserve(std::vector<char> &v, uint64_t len) noexcept
     }
 }
 
-/* origin bytes (caller or region) -> dst */
-ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, char *dst)
+/* origin bytes (caller or region) -> dst; `stream`: region bytes that do not
+ * overlap dst are written with non-temporal stores (OV_REQ_STREAM) */
+ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, char *dst, bool stream = false)
 {
     if (o.where == OV_AT_CALLER)
         return env.caller_read(o.off, dst, len);
     const char *src = env.region_span(o.region, o.off, len);
     if (!src)
         return OV_ERR_BOUNDS;
-    std::memmove(dst, src, len);
+    if (stream)
+        ov_stream_copy(dst, src, len); /* fenced: done before the part is reported */
+    else
+        std::memmove(dst, src, len);
     return OV_OK;
 }
 
@@ -152,14 +156,7 @@ ov_status_t copy_part(void *ctx, uint64_t off, uint64_t n)
     const split_copy &c = *static_cast<split_copy *>(ctx);
     ov_operand o = *c.o;
     o.off += off;
-    if (c.stream) {
-        const char *src = c.env->region_span(o.region, o.off, n);
-        if (!src)
-            return OV_ERR_BOUNDS;
-        ov_stream_copy(c.t + off, src, n); /* fenced: done before the part is reported */
-        return OV_OK;
-    }
-    return c.put ? read_origin(o, n, *c.env, c.t + off) : write_result(o, n, *c.env, c.t + off);
+    return c.put ? read_origin(o, n, *c.env, c.t + off, c.stream) : write_result(o, n, *c.env, c.t + off);
 }
 
 ov_status_t copy_data(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_env &env, ov_exec_scratch &s,
