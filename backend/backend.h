@@ -65,7 +65,7 @@ struct ov_backend_options {
     int bind_cpu = -1;                      /* hwloc: bind thread + region memory */
     bool handle_signals = true;             /* signalfd for SIGTERM/SIGINT */
     bool single_copy = true;                /* offer OV_FEAT_SINGLE_COPY to unix peers with a pid */
-    int copy_threads = -1;                  /* helpers for large PUT/GET copies (copy_crew.h); -1: cores - 1, at most 3 */
+    int copy_threads = -1;                  /* helpers for large PUT/GET copies (copy_crew.h); -1: cores - 2, at most 3 */
     std::vector<ov_vm_decl> vms;            /* --vm: VM guests (vm.h); need tcp */
 };
 

@@ -15,10 +15,6 @@ void ov_core_dodger::shared(int cpu, int64_t now_ns) noexcept
 {
     if (!enabled_ || moved_ || cpu < 0 || cpu >= CPU_SETSIZE)
         return;
-    if (streak_ == 0 || now_ns - streak_start_ > window_ns) {
-        streak_ = 0;
-        streak_start_ = now_ns;
-    }
     if (++streak_ < threshold)
         return;
     streak_ = 0;

@@ -17,7 +17,13 @@
  *   init(enabled) saves the thread's affinity mask; does nothing later if
  *   !enabled (--bind-cpu pinned it) or the mask has a single CPU.
  *   shared(cpu, now) — the thread just yielded to a waiter on `cpu`;
- *   `threshold` of those within `window_ns` move it off `cpu` for hold_ns.
+ *   apart() — it just served a spinning waiter on another CPU.
+ *   `threshold` shared() in a row, no apart() between them, move it off
+ *   `cpu` for hold_ns.  In a row, not within a time window: a bulk
+ *   transfer serves one piece every 50-100 us when the two share a core,
+ *   a rate no window tuned for small requests catches, and sharing
+ *   halves such a transfer's speed (session 6: put_bw runs split into
+ *   ~12 and ~21 GB/s by placement alone).
  *   tick(now) restores the saved mask once the hold is over (now: a
  *   callable returning the time in ns).
  * Call all three from the data-plane thread only.
@@ -31,12 +37,12 @@
 
 class ov_core_dodger {
 public:
-    static constexpr uint32_t threshold = 64;
-    static constexpr int64_t window_ns = 20 * 1000 * 1000;
+    static constexpr uint32_t threshold = 16;
     static constexpr int64_t hold_ns = 200 * 1000 * 1000;
 
     void init(bool enabled) noexcept;
     void shared(int cpu, int64_t now_ns) noexcept;
+    void apart() noexcept { streak_ = 0; }
     /* now() is read only while moved, so the idle path costs a branch */
     template <class Now> void tick(Now now) noexcept
     {
@@ -51,7 +57,7 @@ private:
     bool enabled_ = false, moved_ = false;
     cpu_set_t saved_{};
     uint32_t streak_ = 0;
-    int64_t streak_start_ = 0, moved_at_ = 0;
+    int64_t moved_at_ = 0;
     uint64_t moves_ = 0;
 };
 

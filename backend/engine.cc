@@ -113,8 +113,12 @@ void ov_backend::yield_to_waiter_here(uint32_t fe_cpu)
     if (fe_cpu == 0)
         return;
     int cpu = sched_getcpu(); /* vDSO; only after serving, not on every empty pass */
-    if (cpu < 0 || fe_cpu != uint32_t(cpu) + 1)
+    if (cpu < 0)
         return;
+    if (fe_cpu != uint32_t(cpu) + 1) {
+        dodger_.apart();
+        return;
+    }
     sched_yield();
     yields_to_waiter_++;
     dodger_.shared(cpu, ov_now_ns());

@@ -29,7 +29,7 @@ static void usage(FILE *f)
             "  -m, --max-request N   largest single copy in bytes [16777216]\n"
             "  -c, --bind-cpu N      bind the backend thread (and region memory, via hwloc) to cpu N\n"
             "      --copy-threads N  helper threads that share each large put/get copy (0: none)\n"
-            "                        [cores - 1, at most 3]\n"
+            "                        [cores - 2, at most 3]\n"
             "      --single-copy on|off\n"
             "                        let container guests' processes pass their own buffers by\n"
             "                        address (process_vm_readv/writev: needs ptrace permission on\n"

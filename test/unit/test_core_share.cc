@@ -57,17 +57,35 @@ TEST(CoreShare, MovesOffAfterAStreakAndComesBack)
     });
 }
 
-TEST(CoreShare, ScatteredSharesDoNotMoveIt)
+TEST(CoreShare, SharesBrokenByApartDoNotMoveIt)
 {
     if (cpus_allowed() < 2)
         GTEST_SKIP() << "one cpu: nowhere to move";
     on_own_thread(true, [](ov_core_dodger &d, int cpu) {
         int64_t t = 0;
-        /* the same count, but spread over more than the window each time */
-        for (uint32_t i = 0; i < 4 * ov_core_dodger::threshold; i++)
-            d.shared(cpu, t += ov_core_dodger::window_ns / (ov_core_dodger::threshold / 2));
+        /* many shares, but a waiter elsewhere between every few of them */
+        for (uint32_t i = 0; i < 8 * ov_core_dodger::threshold; i++) {
+            if (i % (ov_core_dodger::threshold - 1) == 0)
+                d.apart();
+            d.shared(cpu, t += 1000);
+        }
         EXPECT_EQ(d.moves(), 0u);
         EXPECT_TRUE(allowed(cpu));
+    });
+}
+
+TEST(CoreShare, SlowStreakStillMoves)
+{
+    /* A bulk transfer sharing our core: one piece served every ~100 us,
+     * nothing apart.  The old 64-within-20-ms rule never fired on it. */
+    if (cpus_allowed() < 2)
+        GTEST_SKIP() << "one cpu: nowhere to move";
+    on_own_thread(true, [](ov_core_dodger &d, int cpu) {
+        int64_t t = 0;
+        for (uint32_t i = 0; i < ov_core_dodger::threshold; i++)
+            d.shared(cpu, t += 2 * 1000 * 1000); /* 2 ms apart */
+        EXPECT_EQ(d.moves(), 1u);
+        EXPECT_FALSE(allowed(cpu));
     });
 }
 
