@@ -79,6 +79,13 @@
  *                      sharing this backend plus the backend's thread
  *                      outnumber the cores, as mpirun does when
  *                      oversubscribed; 0: never; 1: always.
+ *   osc_virt_idle_nap_us (int, default 0: never) when waits yield: a rank
+ *                      with no request of ours for 1 ms sleeps this long on
+ *                      every idle opal_progress pass instead of polling, so
+ *                      it leaves its core to the backend and the rank
+ *                      streaming to it (osc_virt_idle.h says why yielding
+ *                      does not); costs other traffic up to a nap of
+ *                      latency.
  */
 #ifndef OMPI_OSC_VIRT_H
 #define OMPI_OSC_VIRT_H
@@ -114,6 +121,7 @@ struct ompi_osc_virt_component_t {
     int staging_kb;       /* per-process staging area in the region */
     int timeout_ms;       /* bound on every wait for the backend */
     int yield;            /* -1 auto, 0 never, 1 always: yield the CPU while waiting */
+    int idle_nap_us;      /* when yielding: sleep this long per idle progress pass (0: never) */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;

@@ -5,11 +5,13 @@
 #include "osc_virt_link.h"
 
 #include "ompi/mca/rte/rte.h"
+#include "ov_clock.h"
 #include "mpi.h"
 #include "opal/runtime/opal_progress.h"
 #include "opal/util/show_help.h"
 
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -46,7 +48,12 @@ int progress_callback()
     const uint64_t before = link->requests_retired();
     (void) link->progress();
     const int events = static_cast<int>(link->requests_retired() - before);
+    const int64_t nap = link->idle_nap_ns(events);
     link->mutex().unlock();
+    if (nap > 0) { /* without our lock: another thread's request need not wait for it */
+        timespec ts{static_cast<time_t>(nap / 1000000000), static_cast<long>(nap % 1000000000)};
+        nanosleep(&ts, nullptr);
+    }
     return events;
 }
 
@@ -239,6 +246,9 @@ int BackendLink::submit(ov_req_desc d, const Completion &c)
             return ret;
         }
     }
+    if (nap_.enabled()) {
+        nap_.busy(ov_now_ns()); /* our waits retire without opal_progress: count the start */
+    }
     inflight_.push_back(c);
     Completion &mine = inflight_.back();
     mine.staging_end = head_;
@@ -340,7 +350,25 @@ void BackendLink::note_colocated(int ranks)
         (void) opal_progress_set_yield_when_idle(true);
         OSC_VIRT_VERBOSE(10, "%d ranks on this backend + its thread > %ld cores: waits yield "
                          "the CPU (osc_virt_yield)", ranks, cores);
+        if (mca_osc_virt_component.idle_nap_us > 0) {
+            nap_ = IdleNap(IdleNap::kDefaultIdleNs, int64_t{mca_osc_virt_component.idle_nap_us} * 1000);
+            OSC_VIRT_VERBOSE(10, "idle for 1 ms, progress passes sleep %d us (osc_virt_idle_nap_us)",
+                             mca_osc_virt_component.idle_nap_us);
+        }
     }
+}
+
+int64_t BackendLink::idle_nap_ns(int events)
+{
+    if (!nap_.enabled()) {
+        return 0;
+    }
+    const int64_t now = ov_now_ns();
+    if (events > 0 || !inflight_.empty()) {
+        nap_.busy(now);
+        return 0;
+    }
+    return nap_.due(now) ? nap_.nap_ns() : 0;
 }
 
 namespace {

@@ -26,6 +26,7 @@
 #ifndef OMPI_OSC_VIRT_LINK_H
 #define OMPI_OSC_VIRT_LINK_H
 
+#include "osc_virt_idle.h"
 #include "ov_frontend.h"
 #include "ov_stream_copy.h"
 
@@ -169,6 +170,11 @@ public:
     /** Requests completed so far (the progress callback's event count). */
     uint64_t requests_retired() const { return retired_; }
 
+    /** After an opal_progress pass that retired `events` requests: how long
+     *  the caller should sleep (after dropping our lock) because this rank
+     *  is idle and oversubscribed (osc_virt_idle_nap_us); 0 = poll on. */
+    int64_t idle_nap_ns(int events);
+
 private:
     BackendLink() = default;
     int connect();
@@ -192,6 +198,7 @@ private:
     uint64_t next_cookie_ = 1, retired_ = 0;
     bool dead_ = false;
     bool yield_ = false;
+    IdleNap nap_{IdleNap::kDefaultIdleNs, 0};
 };
 
 /** ov_status_t -> OMPI_ERR_* (MPI error class the user sees). */
