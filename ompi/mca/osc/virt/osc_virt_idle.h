@@ -14,9 +14,13 @@
  * it sleeping between tests.  Once a rank has seen no activity of ours for
  * idle_ns, each idle progress pass sleeps nap_ns.
  *
- * Cost: a message of another component (pt2pt over tcp) reaching a rank
- * that has been idle that long is noticed up to one nap (plus the kernel's
- * timer slack, 50 us by default) later.  Only used when oversubscribed.
+ * Cost: osc virt sees only its own requests, not other components'
+ * traffic (pt2pt over tcp, RMA through the fallback osc).  A message
+ * reaching a rank that has had no request of ours for idle_ns is noticed up
+ * to one nap (plus the kernel's timer slack, 50 us by default) later, and a
+ * long pt2pt-only phase pays that on every message.  Hence off by default
+ * (osc_virt_idle_nap_us 0) and, when set, used only when waits yield
+ * (oversubscribed, osc_virt_yield).
  *
  * Contract (no MPI; one thread at a time, under the link's lock):
  *   IdleNap(idle_ns, nap_ns): nap_ns 0 disables it (due() is never true).
