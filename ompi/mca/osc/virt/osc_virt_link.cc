@@ -48,7 +48,7 @@ int progress_callback()
     const uint64_t before = link->requests_retired();
     (void) link->progress();
     const int events = static_cast<int>(link->requests_retired() - before);
-    const int64_t nap = link->idle_nap_ns(events);
+    const int64_t nap = link->idle_nap_ns();
     link->mutex().unlock();
     if (nap > 0) { /* without our lock: another thread's request need not wait for it */
         timespec ts{static_cast<time_t>(nap / 1000000000), static_cast<long>(nap % 1000000000)};
@@ -246,9 +246,6 @@ int BackendLink::submit(ov_req_desc d, const Completion &c)
             return ret;
         }
     }
-    if (nap_.enabled()) {
-        nap_.busy(ov_now_ns()); /* our waits retire without opal_progress: count the start */
-    }
     inflight_.push_back(c);
     Completion &mine = inflight_.back();
     mine.staging_end = head_;
@@ -358,13 +355,17 @@ void BackendLink::note_colocated(int ranks)
     }
 }
 
-int64_t BackendLink::idle_nap_ns(int events)
+int64_t BackendLink::idle_nap_ns()
 {
     if (!nap_.enabled()) {
         return 0;
     }
     const int64_t now = ov_now_ns();
-    if (events > 0 || !inflight_.empty()) {
+    /* Busy: requests in flight, or any retired since the last pass (this
+     * one's, or a wait of ours that never went through opal_progress), so
+     * submit() needs no clock read of its own. */
+    if (!inflight_.empty() || retired_ != nap_seen_retired_) {
+        nap_seen_retired_ = retired_;
         nap_.busy(now);
         return 0;
     }

@@ -170,10 +170,10 @@ public:
     /** Requests completed so far (the progress callback's event count). */
     uint64_t requests_retired() const { return retired_; }
 
-    /** After an opal_progress pass that retired `events` requests: how long
-     *  the caller should sleep (after dropping our lock) because this rank
-     *  is idle and oversubscribed (osc_virt_idle_nap_us); 0 = poll on. */
-    int64_t idle_nap_ns(int events);
+    /** After an opal_progress pass: how long the caller should sleep (after
+     *  dropping our lock) because this rank is idle and oversubscribed
+     *  (osc_virt_idle_nap_us); 0 = poll on. */
+    int64_t idle_nap_ns();
 
 private:
     BackendLink() = default;
@@ -199,6 +199,7 @@ private:
     bool dead_ = false;
     bool yield_ = false;
     IdleNap nap_{IdleNap::kDefaultIdleNs, 0};
+    uint64_t nap_seen_retired_ = 0; /* retired_ at the last idle_nap_ns() */
 };
 
 /** ov_status_t -> OMPI_ERR_* (MPI error class the user sees). */
