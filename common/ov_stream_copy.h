@@ -9,9 +9,9 @@
  * stores the delivering copy first reads every destination line from memory
  * (read-for-ownership), then writes it back: on top of the staging copy's
  * own traffic, as much memory traffic as osc sm's whole single memcpy.
- * Streaming stores skip that read, as a DMA engine would.  Below a few hundred KiB the destination usually stays in
- * cache and ordinary stores are faster, so callers choose by size
- * (ov_stream_worth()).
+ * Streaming stores skip that read, as a DMA engine would.  Below a few
+ * hundred KiB the destination usually stays in cache and ordinary stores
+ * are faster, so callers choose by size (ov_stream_worth()).
  *
  * Contract:
  *   ov_stream_copy(dst, src, n) has memcpy's effect for non-overlapping

@@ -184,7 +184,8 @@ static std::vector<Case> cases()
     add("exclusive on unlock", lock(OV_OP_UNLOCK, 2, 3, 0, EXCL), OV_ERR_BAD_FLAGS);
     add("LOCAL_VA on lock", lock(OV_OP_LOCK, 2, 3, 0, VA), OV_ERR_BAD_FLAGS, ME_SC);
     add("LOCAL_VA on unlock", lock(OV_OP_UNLOCK, 2, 3, 0, VA), OV_ERR_BAD_FLAGS, ME_SC);
-    add("unknown flag on lock", lock(OV_OP_LOCK, 2, 3, 0, 0x4), OV_ERR_BAD_FLAGS);
+    add("STREAM on lock (PUT only)", lock(OV_OP_LOCK, 2, 3, 0, OV_REQ_STREAM), OV_ERR_BAD_FLAGS);
+    add("unknown flag on lock", lock(OV_OP_LOCK, 2, 3, 0, 0x8), OV_ERR_BAD_FLAGS);
     d = put(2, 3, 0, 8); d.flags = OV_REQ_STREAM;
     add("stream on put", d, OV_OK);
     d = op(OV_OP_GET, 2, 3, 0, 8); d.flags = OV_REQ_STREAM;
