@@ -80,7 +80,7 @@ void ov_copy_crew::work(bool helper) noexcept
 
 ov_status_t ov_copy_crew::run(uint64_t len, part_fn fn, void *ctx) noexcept
 {
-    if (threads_.empty() || len < 2 * part_)
+    if (!splits(len))
         return fn(ctx, 0, len);
     fn_ = fn;
     ctx_ = ctx;

@@ -52,6 +52,9 @@ public:
     uint64_t helper_parts() const noexcept { return helper_parts_.load(std::memory_order_relaxed); }
 
     ov_status_t run(uint64_t len, part_fn fn, void *ctx) noexcept;
+    /* Whether run() would share a copy of `len` bytes with helpers (else it
+     * runs fn(ctx, 0, len) itself, and so may the caller). */
+    bool splits(uint64_t len) const noexcept { return !threads_.empty() && len >= 2 * part_; }
 
 private:
     void helper_main();

@@ -163,9 +163,28 @@ ov_status_t copy_data(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_
                       bool put)
 {
     const ov_operand &o = put ? p.origin : p.result;
-    const bool overlaps = o.where == OV_AT_REGION && overlap(env.region_span(o.region, o.off, p.len), t, p.len);
-    split_copy c{&o, &env, t, put, put && p.stream && t_in_region && o.where == OV_AT_REGION && !overlaps};
-    if (!s.crew || overlaps)
+    if (o.where == OV_AT_REGION) {
+        char *span = env.region_span(o.region, o.off, p.len);
+        if (!span)
+            return OV_ERR_BOUNDS;
+        const bool overlaps = overlap(span, t, p.len);
+        const bool stream = put && p.stream && t_in_region && !overlaps;
+        /* One piece (small, no crew, or overlapping): copy it here, with the
+         * span already resolved; a small put or get is mostly this call. */
+        if (overlaps || !s.crew || !s.crew->splits(p.len)) {
+            if (stream)
+                ov_stream_copy(t, span, p.len);
+            else if (put)
+                std::memmove(t, span, p.len);
+            else
+                std::memmove(span, t, p.len);
+            return OV_OK;
+        }
+        split_copy c{&o, &env, t, put, stream};
+        return s.crew->run(p.len, copy_part, &c);
+    }
+    split_copy c{&o, &env, t, put, false};
+    if (!s.crew)
         return copy_part(&c, 0, p.len);
     return s.crew->run(p.len, copy_part, &c);
 }

@@ -118,9 +118,10 @@ const uint64_t CALLER = 0x100000, SZ = 64 << 10;
 class CrewEnv : public ov_exec_env {
 public:
     std::vector<char> r1 = std::vector<char>(SZ), caller = std::vector<char>(SZ);
-    std::atomic<int> caller_calls{0};
+    std::atomic<int> caller_calls{0}, spans{0};
     char *region_span(uint32_t region, uint64_t off, uint64_t len) override
     {
+        spans++;
         if (region != 1 || off > SZ || len > SZ - off)
             return nullptr;
         return r1.data() + off;
@@ -228,4 +229,32 @@ TEST(CopyCrew, OverlappingRegionOperandsAreNotSplit)
     ov_copy_plan put2 = data_plan(OV_OP_PUT, 20000, {OV_AT_REGION, 1, 30000, 20000}, {OV_AT_REGION, 1, 0, 20000});
     ASSERT_EQ(x.run(put2), OV_OK);
     EXPECT_EQ(memcmp(env.r1.data() + 30000, src.data(), src.size()), 0);
+}
+
+/* A put or get between regions too small to split (the 8-byte put of a
+ * latency test) is copied where it is validated: one span lookup per
+ * operand, no crew round.  It resolved the origin twice before. */
+TEST(CopyCrew, SmallRegionCopiesLookUpEachOperandOnce)
+{
+    CrewExec x(1);
+    CrewEnv &env = x.env;
+    fill(env.r1, 5);
+    std::vector<char> want = env.r1;
+    memmove(want.data() + 9000, want.data() + 64, 8);
+    ASSERT_EQ(x.run(data_plan(OV_OP_PUT, 8, {OV_AT_REGION, 1, 9000, 8}, {OV_AT_REGION, 1, 64, 8})), OV_OK);
+    EXPECT_EQ(x.moved, 8u);
+    EXPECT_EQ(env.spans.load(), 2);
+    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
+
+    env.spans = 0;
+    memmove(want.data() + 200, want.data() + 12000, 4000);
+    ASSERT_EQ(x.run(data_plan(OV_OP_GET, 4000, {OV_AT_REGION, 1, 12000, 4000}, {OV_AT_REGION, 1, 200, 4000})), OV_OK);
+    EXPECT_EQ(env.spans.load(), 2);
+    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
+    EXPECT_EQ(x.crew.helper_parts(), 0u);
+
+    /* large enough to split: still the same bytes */
+    memmove(want.data() + 20000, want.data(), 16384);
+    ASSERT_EQ(x.run(data_plan(OV_OP_GET, 16384, {OV_AT_REGION, 1, 0, 16384}, {OV_AT_REGION, 1, 20000, 16384})), OV_OK);
+    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
 }
