@@ -163,6 +163,10 @@ private:
     /** Access epoch check and, in a PSCW epoch, waiting for t's post (the
      *  link lock is dropped while waiting on MPI requests). */
     int issue_check(int t, std::unique_lock<LinkMutex> &guard);
+    /* One put/get request of n bytes between `mine` and byte `toff` of t's
+     * part, staged or (single) straight from/to `mine`.  Link lock held. */
+    int issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n, bool single,
+                         Finisher *fin);
     int take_error();
     int rank_of(ompi_group_t *group, std::vector<int> *out) const;
 

@@ -3,7 +3,8 @@
  * and compare_and_swap on backend-served targets (contract: osc_virt_bwin.h).
  *
  * Every operation walks the origin (and result) layout and the target layout
- * in lockstep (RawCursor) and issues one piece per contiguous run:
+ * in lockstep (RawCursor) and issues one piece per contiguous run (a put or
+ * get that is one run on both sides and fits one request skips the walk):
  *   - same guest, put/get: memcpy, done before the call returns (for a create
  *     window only our own memory is; other ranks' go through the backend);
  *   - container mode, operations of osc_virt_single_copy_min bytes or more
@@ -104,6 +105,32 @@ template <class Fn> int walk2(RawCursor &a, RawCursor &b, size_t max_piece, Fn f
     }
 }
 
+/* Both layouts one contiguous run of the same length (an 8-byte put, any
+ * put of contiguous data): *first is the origin run, *target_lb where the
+ * target run starts relative to the displacement, *n its length.  copy()
+ * then issues one request without building cursors, which cost ~130 of the
+ * ~1180 instructions an 8-byte put + flush took at the origin (callgrind). */
+bool same_contiguous_run(const void *o, int oc, ompi_datatype_t *odt, int tc,
+                         ompi_datatype_t *tdt, char **first, ptrdiff_t *target_lb, size_t *n)
+{
+    if (oc <= 0 || tc <= 0 || !ompi_datatype_is_contiguous_memory_layout(odt, oc) ||
+        !ompi_datatype_is_contiguous_memory_layout(tdt, tc)) {
+        return false;
+    }
+    size_t osz = 0, tsz = 0;
+    ompi_datatype_type_size(odt, &osz);
+    ompi_datatype_type_size(tdt, &tsz);
+    if (0 == osz || osz * static_cast<size_t>(oc) != tsz * static_cast<size_t>(tc)) {
+        return false;
+    }
+    ptrdiff_t lb = 0, extent = 0;
+    ompi_datatype_get_true_extent(odt, &lb, &extent);
+    *first = const_cast<char *>(static_cast<const char *>(o)) + lb;
+    ompi_datatype_get_true_extent(tdt, target_lb, &extent);
+    *n = osz * static_cast<size_t>(oc);
+    return true;
+}
+
 } // namespace
 
 int BackendWindow::put(const void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t disp,
@@ -127,6 +154,22 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
         return ret;
     }
     const Peer &p = peers_[t];
+    char *run = nullptr;
+    ptrdiff_t run_tlb = 0;
+    size_t run_n = 0;
+    const bool one_run = same_contiguous_run(o, oc, odt, tc, tdt, &run, &run_tlb, &run_n);
+    if (one_run && !p.same_guest && run_n <= link_->chunk() &&
+        !(link_->single_copy() && run_n >= link_->single_copy_min())) {
+        Finisher *fin = nullptr;
+        if (nullptr != req) {
+            *req = new_request(win_);
+            fin = new RequestFinisher(*req);
+        }
+        const uint64_t toff = static_cast<uint64_t>(disp * p.disp_unit + run_tlb);
+        ret = issue_copy_piece(to_target, t, run, toff, run_n, false, fin);
+        issued(fin, ret);
+        return ret;
+    }
     RawCursor oc_(o, oc, odt);
     RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
     if (p.same_guest) {
@@ -151,42 +194,50 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
      * one operation, single copy frees this CPU for the whole of it. */
     const bool single = link_->single_copy() && oc_.total() >= link_->single_copy_min();
     ret = walk2(oc_, tc_, link_->chunk(), [&](char *mine, char *theirs, size_t n) {
-        ov_req_desc d{};
-        d.op = to_target ? OV_OP_PUT : OV_OP_GET;
-        d.dtype_kind = OV_DT_BYTES;
-        d.dtype_size = 1;
-        d.target_win = p.win_id;
-        d.target_epoch = p.win_epoch;
-        d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(theirs) - kTargetBias);
-        d.length = n;
-        Completion c;
-        c.tracker = &tracker_;
-        c.target = t;
-        c.finisher = fin;
-        if (single) {
-            d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
-            d.local_off = reinterpret_cast<uintptr_t>(mine);
-        } else {
-            int64_t off = link_->stage(n);
-            if (off < 0) {
-                return static_cast<int>(off);
-            }
-            d.local_win = link_->staging().id;
-            d.local_epoch = link_->staging().epoch;
-            d.local_off = static_cast<uint64_t>(off);
-            if (to_target) {
-                d.flags = link_->put_flags(n);
-                memcpy(link_->staging_ptr(off), mine, n);
-            } else { /* copied out when it completes */
-                c.copy_to = mine;
-                c.copy_from = static_cast<uint64_t>(off);
-                c.copy_len = n;
-            }
-        }
-        return link_->submit(d, c);
+        return issue_copy_piece(to_target, t, mine, reinterpret_cast<uintptr_t>(theirs) - kTargetBias,
+                                n, single, fin);
     });
     issued(fin, ret);
     return ret;
+}
+
+int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n,
+                                    bool single, Finisher *fin)
+{
+    const Peer &p = peers_[t];
+    ov_req_desc d{};
+    d.op = to_target ? OV_OP_PUT : OV_OP_GET;
+    d.dtype_kind = OV_DT_BYTES;
+    d.dtype_size = 1;
+    d.target_win = p.win_id;
+    d.target_epoch = p.win_epoch;
+    d.target_off = p.part_off + toff;
+    d.length = n;
+    Completion c;
+    c.tracker = &tracker_;
+    c.target = t;
+    c.finisher = fin;
+    if (single) {
+        d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
+        d.local_off = reinterpret_cast<uintptr_t>(mine);
+    } else {
+        int64_t off = link_->stage(n);
+        if (off < 0) {
+            return static_cast<int>(off);
+        }
+        d.local_win = link_->staging().id;
+        d.local_epoch = link_->staging().epoch;
+        d.local_off = static_cast<uint64_t>(off);
+        if (to_target) {
+            d.flags = link_->put_flags(n);
+            memcpy(link_->staging_ptr(off), mine, n);
+        } else { /* copied out when it completes */
+            c.copy_to = mine;
+            c.copy_from = static_cast<uint64_t>(off);
+            c.copy_len = n;
+        }
+    }
+    return link_->submit(d, c);
 }
 
 int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void *r, int rc,

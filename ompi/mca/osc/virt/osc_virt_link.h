@@ -26,13 +26,13 @@
 #ifndef OMPI_OSC_VIRT_LINK_H
 #define OMPI_OSC_VIRT_LINK_H
 
+#include "osc_virt_fifo.h"
 #include "osc_virt_idle.h"
 #include "ov_frontend.h"
 #include "ov_stream_copy.h"
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -194,7 +194,7 @@ private:
     /* staging ring: [tail_, head_) in use (wrapping); head_ is where the next
      * reservation starts */
     uint64_t head_ = 0, tail_ = 0, used_ = 0;
-    std::deque<Completion> inflight_;
+    Fifo<Completion> inflight_;
     uint64_t next_cookie_ = 1, retired_ = 0;
     bool dead_ = false;
     bool yield_ = false;
