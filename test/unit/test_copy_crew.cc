@@ -172,6 +172,22 @@ struct CrewExec {
     ov_lock_table locks;
     uint64_t moved = 0;
 };
+/* A put or get of len bytes between target_off and other_off of region 1,
+ * checked over the whole region against memmove on a copy of it. */
+void expect_region_copy(CrewExec &x, uint16_t op, uint64_t len, uint64_t target_off,
+                        uint64_t other_off, bool stream = false)
+{
+    std::vector<char> want = x.env.r1;
+    if (op == OV_OP_PUT)
+        memmove(want.data() + target_off, want.data() + other_off, len);
+    else
+        memmove(want.data() + other_off, want.data() + target_off, len);
+    ov_copy_plan p = data_plan(op, len, {OV_AT_REGION, 1, target_off, len}, {OV_AT_REGION, 1, other_off, len});
+    p.stream = stream;
+    ASSERT_EQ(x.run(p), OV_OK);
+    EXPECT_EQ(x.moved, len);
+    EXPECT_EQ(memcmp(x.env.r1.data(), want.data(), SZ), 0);
+}
 } // namespace
 
 TEST(CopyCrew, ExecutorPutAndGetOfCallerMemoryAreSplit)
@@ -200,15 +216,8 @@ TEST(CopyCrew, StreamedRegionPutIsSplitToo)
 {
     /* Each part fences its own streaming stores; together they are the copy. */
     CrewExec x(2);
-    CrewEnv &env = x.env;
-    fill(env.r1, 3);
-    std::vector<char> want = env.r1;
-    memmove(want.data() + 40001, want.data() + 3, 20000);
-    ov_copy_plan put = data_plan(OV_OP_PUT, 20000, {OV_AT_REGION, 1, 40001, 20000}, {OV_AT_REGION, 1, 3, 20000});
-    put.stream = true;
-    ASSERT_EQ(x.run(put), OV_OK);
-    EXPECT_EQ(x.moved, 20000u);
-    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
+    fill(x.env.r1, 3);
+    expect_region_copy(x, OV_OP_PUT, 20000, 40001, 3, true);
 }
 
 TEST(CopyCrew, OverlappingRegionOperandsAreNotSplit)
@@ -237,24 +246,13 @@ TEST(CopyCrew, OverlappingRegionOperandsAreNotSplit)
 TEST(CopyCrew, SmallRegionCopiesLookUpEachOperandOnce)
 {
     CrewExec x(1);
-    CrewEnv &env = x.env;
-    fill(env.r1, 5);
-    std::vector<char> want = env.r1;
-    memmove(want.data() + 9000, want.data() + 64, 8);
-    ASSERT_EQ(x.run(data_plan(OV_OP_PUT, 8, {OV_AT_REGION, 1, 9000, 8}, {OV_AT_REGION, 1, 64, 8})), OV_OK);
-    EXPECT_EQ(x.moved, 8u);
-    EXPECT_EQ(env.spans.load(), 2);
-    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
-
-    env.spans = 0;
-    memmove(want.data() + 200, want.data() + 12000, 4000);
-    ASSERT_EQ(x.run(data_plan(OV_OP_GET, 4000, {OV_AT_REGION, 1, 12000, 4000}, {OV_AT_REGION, 1, 200, 4000})), OV_OK);
-    EXPECT_EQ(env.spans.load(), 2);
-    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
+    fill(x.env.r1, 5);
+    expect_region_copy(x, OV_OP_PUT, 8, 9000, 64);
+    EXPECT_EQ(x.env.spans.load(), 2);
+    x.env.spans = 0;
+    expect_region_copy(x, OV_OP_GET, 4000, 12000, 200);
+    EXPECT_EQ(x.env.spans.load(), 2);
     EXPECT_EQ(x.crew.helper_parts(), 0u);
-
     /* large enough to split: still the same bytes */
-    memmove(want.data() + 20000, want.data(), 16384);
-    ASSERT_EQ(x.run(data_plan(OV_OP_GET, 16384, {OV_AT_REGION, 1, 0, 16384}, {OV_AT_REGION, 1, 20000, 16384})), OV_OK);
-    EXPECT_EQ(memcmp(env.r1.data(), want.data(), SZ), 0);
+    expect_region_copy(x, OV_OP_GET, 16384, 0, 20000);
 }
