@@ -32,6 +32,17 @@ bool reserve(std::vector<char> &v, uint64_t len) noexcept
     }
 }
 
+/* len bytes src -> dst between resolved pointers: memmove, or (`stream`,
+ * only for ranges that do not overlap) non-temporal stores, fenced so they
+ * are done before the part is reported. */
+void deliver(char *dst, const char *src, uint64_t len, bool stream)
+{
+    if (stream)
+        ov_stream_copy(dst, src, len);
+    else
+        std::memmove(dst, src, len);
+}
+
 /* origin bytes (caller or region) -> dst; `stream`: region bytes that do not
  * overlap dst are written with non-temporal stores (OV_REQ_STREAM) */
 ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, char *dst, bool stream = false)
@@ -41,10 +52,7 @@ ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, cha
     const char *src = env.region_span(o.region, o.off, len);
     if (!src)
         return OV_ERR_BOUNDS;
-    if (stream)
-        ov_stream_copy(dst, src, len); /* fenced: done before the part is reported */
-    else
-        std::memmove(dst, src, len);
+    deliver(dst, src, len, stream);
     return OV_OK;
 }
 
@@ -56,7 +64,7 @@ ov_status_t write_result(const ov_operand &r, uint64_t len, ov_exec_env &env, co
     char *dst = env.region_span(r.region, r.off, len);
     if (!dst)
         return OV_ERR_BOUNDS;
-    std::memmove(dst, src, len);
+    deliver(dst, src, len, false);
     return OV_OK;
 }
 
@@ -172,12 +180,7 @@ ov_status_t copy_data(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_
         /* One piece (small, no crew, or overlapping): copy it here, with the
          * span already resolved; a small put or get is mostly this call. */
         if (overlaps || !s.crew || !s.crew->splits(p.len)) {
-            if (stream)
-                ov_stream_copy(t, span, p.len);
-            else if (put)
-                std::memmove(t, span, p.len);
-            else
-                std::memmove(span, t, p.len);
+            deliver(put ? t : span, put ? span : t, p.len, stream);
             return OV_OK;
         }
         split_copy c{&o, &env, t, put, stream};

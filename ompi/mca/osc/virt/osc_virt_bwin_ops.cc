@@ -72,6 +72,17 @@ struct RequestFinisher final : Finisher {
     void finish(int status) override { complete_request(req, status); }
 };
 
+/** For a request-based call (req non-null): *req, and the finisher that
+ *  completes it when the operation's last part does; else null. */
+Finisher *start_request(ompi_win_t *win, ompi_request_t **req)
+{
+    if (nullptr == req) {
+        return nullptr;
+    }
+    *req = new_request(win);
+    return new RequestFinisher(*req);
+}
+
 /** Ends issuing: drops the guard part; finishes at once if nothing is in flight. */
 void issued(Finisher *f, int status)
 {
@@ -158,13 +169,8 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
     ptrdiff_t run_tlb = 0;
     size_t run_n = 0;
     const bool one_run = same_contiguous_run(o, oc, odt, tc, tdt, &run, &run_tlb, &run_n);
-    if (one_run && !p.same_guest && run_n <= link_->chunk() &&
-        !(link_->single_copy() && run_n >= link_->single_copy_min())) {
-        Finisher *fin = nullptr;
-        if (nullptr != req) {
-            *req = new_request(win_);
-            fin = new RequestFinisher(*req);
-        }
+    if (one_run && !p.same_guest && run_n <= link_->chunk() && !link_->single_copy_for(run_n)) {
+        Finisher *fin = start_request(win_, req);
         const uint64_t toff = static_cast<uint64_t>(disp * p.disp_unit + run_tlb);
         ret = issue_copy_piece(to_target, t, run, toff, run_n, false, fin);
         issued(fin, ret);
@@ -185,14 +191,10 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
         }
         return ret;
     }
-    Finisher *fin = nullptr;
-    if (nullptr != req) {
-        *req = new_request(win_);
-        fin = new RequestFinisher(*req);
-    }
+    Finisher *fin = start_request(win_, req);
     /* Decided per operation, not per piece: staging pipelines the pieces of
      * one operation, single copy frees this CPU for the whole of it. */
-    const bool single = link_->single_copy() && oc_.total() >= link_->single_copy_min();
+    const bool single = link_->single_copy_for(oc_.total());
     ret = walk2(oc_, tc_, link_->chunk(), [&](char *mine, char *theirs, size_t n) {
         return issue_copy_piece(to_target, t, mine, reinterpret_cast<uintptr_t>(theirs) - kTargetBias,
                                 n, single, fin);
@@ -257,11 +259,7 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
     }
     const Peer &p = peers_[t];
     const bool no_origin = OV_ACC_NO_OP == acc_op;
-    Finisher *fin = nullptr;
-    if (nullptr != req) {
-        *req = new_request(win_);
-        fin = new RequestFinisher(*req);
-    }
+    Finisher *fin = start_request(win_, req);
     RawCursor tc_(reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit), tc, tdt);
     /* No origin data (NO_OP): walk the target against itself. */
     RawCursor oc_(no_origin ? reinterpret_cast<void *>(kTargetBias + disp * p.disp_unit) : o,

@@ -121,13 +121,14 @@ public:
     uint64_t job_key() const { return job_key_; }
     uint32_t rank() const { return rank_; }
     char *region_base() const { return static_cast<char *>(ov_fe_region_base(fe_)); }
-    /** True when origin buffers may be handed to the backend by address. */
-    bool single_copy() const { return single_copy_; }
     /** True when the backend can serve windows over this process's own
      *  memory (MPI_Win_create): it offers OV_FEAT_USER_WINDOWS and we are in
      *  container mode (in vm mode nothing of ours is reachable by address). */
     bool user_windows() const { return user_windows_; }
-    uint64_t single_copy_min() const { return single_copy_min_; }
+    /** Whether an operation of `bytes` hands its origin buffer to the
+     *  backend by address (container mode, osc_virt_single_copy_min);
+     *  decided per operation, not per piece. */
+    bool single_copy_for(uint64_t bytes) const { return single_copy_ && bytes >= single_copy_min_; }
     /** OV_REQ_STREAM for a staged put piece of n bytes, when the backend
      *  takes the hint (osc_virt_stream_min). */
     uint16_t put_flags(uint64_t n) const { return stream_put_ && ov_stream_worth(n, stream_min_) ? OV_REQ_STREAM : 0; }
