@@ -2,6 +2,9 @@
 #include "rma_harness.h"
 
 #include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
 
 using namespace rma;
 
@@ -137,6 +140,44 @@ RMA_CASE(60, conc_cas_mutex, "MPI_Compare_and_swap spin mutex protecting a get/p
             ctx.expect_eq("counter protected by CAS mutex", 1, iters * ctx.size, buf[1]);
         }
     });
+}
+
+// A rank that idles in MPI while a window exists may sleep between progress
+// passes (osc_virt_idle_nap_us): a tcp message must still wake it at once.
+// CI runs this case once more with a 10 s nap; each exchange is bounded by
+// 2 s, so a nap that only a timer ends fails it instead of passing slowly.
+RMA_CASE(60, conc_pt2pt_to_idle_rank, "pt2pt ping-pong to a rank idle in MPI_Recv for 15 ms, with a window open: each exchange < 2 s") {
+    const int rounds = 8;
+    WinMem<int> buf;
+    Window w(ctx);
+    if (!win_vec(ctx, 1, 0, w, buf)) return;
+    if (ctx.size < 2) {
+        ctx.skip("needs 2 ranks");
+        return;
+    }
+    double worst = 0.0;
+    for (int i = 0; i < rounds && ctx.rank < 2; ++i) {
+        int v = -1;
+        if (ctx.rank == 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(15));  // rank 1 idles in MPI_Recv
+            const double t0 = MPI_Wtime();
+            const int sent = 1000 + i;
+            CK(MPI_Send(&sent, 1, MPI_INT, 1, 7, ctx.comm));
+            CK(MPI_Recv(&v, 1, MPI_INT, 1, 8, ctx.comm, MPI_STATUS_IGNORE));
+            worst = std::max(worst, MPI_Wtime() - t0);
+            ctx.expect_eq("echo", i, sent + 1, v);
+        } else {
+            CK(MPI_Recv(&v, 1, MPI_INT, 0, 7, ctx.comm, MPI_STATUS_IGNORE));
+            ++v;
+            CK(MPI_Send(&v, 1, MPI_INT, 0, 8, ctx.comm));
+        }
+    }
+    if (ctx.rank == 0) {
+        ctx.expect(worst < 2.0, "a message to an idle rank took " + std::to_string(worst) +
+                                    " s to be answered: its nap was not ended by the socket");
+        ctx.info("slowest exchange " + std::to_string(worst * 1e6) + " us");
+    }
+    CK(MPI_Barrier(ctx.comm));
 }
 
 // ===================================================================== error paths

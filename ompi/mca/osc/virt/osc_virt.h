@@ -79,13 +79,15 @@
  *                      sharing this backend plus the backend's thread
  *                      outnumber the cores, as mpirun does when
  *                      oversubscribed; 0: never; 1: always.
- *   osc_virt_idle_nap_us (int, default 0: never) when waits yield: a rank
- *                      with no request of ours for 1 ms sleeps this long on
- *                      every idle opal_progress pass instead of polling, so
- *                      it leaves its core to the backend and the rank
- *                      streaming to it (osc_virt_idle.h says why yielding
- *                      does not); costs other traffic up to a nap of
- *                      latency.
+ *   osc_virt_idle_nap_us (int, default -1) when waits yield: a rank that
+ *                      has spun in MPI with no request of ours for 1 ms
+ *                      sleeps up to this long on every idle opal_progress
+ *                      pass instead of polling, so it leaves its core to
+ *                      the backend and the rank streaming to it
+ *                      (osc_virt_idle.h says why yielding does not); the
+ *                      sleep ends when an event descriptor (tcp) is ready
+ *                      (osc_virt_wake.h).  -1: 50 us where every transport
+ *                      of the rank raises events, else off; 0: never.
  */
 #ifndef OMPI_OSC_VIRT_H
 #define OMPI_OSC_VIRT_H
@@ -121,7 +123,7 @@ struct ompi_osc_virt_component_t {
     int staging_kb;       /* per-process staging area in the region */
     int timeout_ms;       /* bound on every wait for the backend */
     int yield;            /* -1 auto, 0 never, 1 always: yield the CPU while waiting */
-    int idle_nap_us;      /* when yielding: sleep this long per idle progress pass (0: never) */
+    int idle_nap_us;      /* when yielding: sleep up to this long per idle progress pass (-1: auto, 0: never) */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;

@@ -85,7 +85,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .staging_kb = 8192,
     .timeout_ms = 10000,
     .yield = -1,
-    .idle_nap_us = 0,
+    .idle_nap_us = -1,
     .output = -1,
     .enable_progress_threads = false,
     .enable_mpi_threads = false,
@@ -161,11 +161,13 @@ int component_register(void)
                  "Yield the CPU while waiting (in osc virt's waits and in opal_progress): -1 = when "
                  "the ranks sharing this backend plus its thread outnumber the cores; 0 = never; "
                  "1 = always");
-    register_int("idle_nap_us", &c.idle_nap_us, 0, OPAL_INFO_LVL_5,
-                 "When waits yield (osc_virt_yield): a rank that has had no osc virt request for "
-                 "1 ms sleeps this many microseconds on every idle progress pass instead of "
-                 "polling, leaving its core to the backend; a message of another component "
-                 "reaching such a rank waits up to one nap longer; 0 = never");
+    register_int("idle_nap_us", &c.idle_nap_us, -1, OPAL_INFO_LVL_5,
+                 "When waits yield (osc_virt_yield): a rank that has spun in MPI for 1 ms with no "
+                 "osc virt request sleeps up to this many microseconds on every idle progress "
+                 "pass instead of polling, leaving its core to the backend; the sleep ends as "
+                 "soon as one of the process's event descriptors (tcp, the runtime) is ready. "
+                 "-1 = 50 us, and only when every transport this rank uses raises such events "
+                 "(pml ob1 with btl self/tcp and no same-node peer); 0 = never");
     return OMPI_SUCCESS;
 }
 

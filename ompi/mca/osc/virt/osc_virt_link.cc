@@ -7,6 +7,10 @@
 #include "ompi/mca/rte/rte.h"
 #include "ov_clock.h"
 #include "mpi.h"
+#include "ompi/mca/pml/base/base.h"
+#include "ompi/runtime/mpiruntime.h"
+#include "opal/mca/base/mca_base_var.h"
+#include "opal/mca/btl/base/base.h"
 #include "opal/runtime/opal_progress.h"
 #include "opal/util/show_help.h"
 
@@ -20,6 +24,17 @@
 namespace ov::osc {
 
 namespace {
+
+/* The nap of osc_virt_idle_nap_us -1 where every transport wakes the rank:
+ * with the kernel's 50 us timer slack a napping rank wakes about every
+ * 100 us, a few percent of a core, and traffic without an event (a timer
+ * inside libevent) waits at most that long. */
+constexpr int kAutoIdleNapUs = 50;
+/* How long a rank polls after a message ended its nap, before the idle
+ * period (1 ms) counts again. */
+constexpr int64_t kTrafficHoldNs = 10 * 1000 * 1000;
+/* How often a napping rank rereads its descriptors (about 50 us of work). */
+constexpr int64_t kWakerRescanNs = 10 * 1000 * 1000;
 
 BackendLink *g_link = nullptr;
 bool g_tried = false;
@@ -48,13 +63,38 @@ int progress_callback()
     const uint64_t before = link->requests_retired();
     (void) link->progress();
     const int events = static_cast<int>(link->requests_retired() - before);
-    const int64_t nap = link->idle_nap_ns();
+    const BackendLink::IdlePass pass = link->idle_pass(events);
     link->mutex().unlock();
-    if (nap > 0) { /* without our lock: another thread's request need not wait for it */
-        timespec ts{static_cast<time_t>(nap / 1000000000), static_cast<long>(nap % 1000000000)};
-        nanosleep(&ts, nullptr);
+    /* Without our lock: another thread's request need not wait for it. */
+    bool woken = false;
+    if (pass.nap_ns > 0) {
+        woken = link->waker().sleep(pass.nap_ns);
+    } else if (pass.yield) {
+        sched_yield();
+    }
+    if (pass.timed) {
+        link->pass_ended(pass.nap_ns > 0, woken);
     }
     return events;
+}
+
+/* What this rank's pt2pt traffic travels on (osc_virt_wake.h). */
+TransportFacts transport_facts()
+{
+    TransportFacts f;
+    f.pml = mca_pml_base_selected_component.pmlm_version.mca_component_name;
+    mca_btl_base_selected_module_t *sm;
+    OPAL_LIST_FOREACH (sm, &mca_btl_base_modules_initialized, mca_btl_base_selected_module_t) {
+        f.btls.emplace_back(sm->btl_component->btl_version.mca_component_name);
+    }
+    f.same_node_peers = static_cast<int>(ompi_process_info.num_local_peers);
+    const int idx = mca_base_var_find("opal", "btl", "tcp", "progress_thread");
+    const int *value = nullptr; /* points at the variable's storage */
+    if (idx >= 0 && OPAL_SUCCESS == mca_base_var_get_value(idx, &value, nullptr, nullptr) &&
+        nullptr != value) {
+        f.tcp_progress_thread = 0 != *value;
+    }
+    return f;
 }
 
 } // namespace
@@ -106,6 +146,11 @@ void BackendLink::release()
     std::lock_guard<std::mutex> guard(g_link_mu);
     if (nullptr != g_link) {
         opal_progress_unregister(progress_callback);
+        if (g_link->nap_.enabled()) {
+            OSC_VIRT_VERBOSE(10, "idle naps: %llu, %llu of them ended early by a socket",
+                             static_cast<unsigned long long>(g_link->naps_),
+                             static_cast<unsigned long long>(g_link->naps_woken_));
+        }
         if (nullptr != g_link->fe_) {
             if (0 != g_link->staging_.id) {
                 (void) ov_fe_win_free(g_link->fe_, &g_link->staging_);
@@ -340,26 +385,59 @@ void BackendLink::note_colocated(int ranks)
     const int mode = mca_osc_virt_component.yield;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const bool want = mode > 0 || (mode < 0 && cores > 0 && ranks + 1 > cores);
-    if (want && !yield_) {
-        yield_ = true;
+    if (!want || yield_) {
+        return;
+    }
+    yield_ = true;
+    OSC_VIRT_VERBOSE(10, "%d ranks on this backend + its thread > %ld cores: waits yield "
+                     "the CPU (osc_virt_yield)", ranks, cores);
+    const int nap_us = choose_idle_nap_us();
+    if (nap_us > 0) {
+        /* Our progress callback yields (or naps) itself: it must time the
+         * gap between passes without the yield in it (osc_virt_idle.h). */
+        nap_ = IdleNap(IdleNap::kDefaultIdleNs, int64_t{nap_us} * 1000);
+    } else {
         /* The backend thread needs a core to serve anybody: an idle rank
          * spinning in MPI_Barrier must not keep it from running. */
         (void) opal_progress_set_yield_when_idle(true);
-        OSC_VIRT_VERBOSE(10, "%d ranks on this backend + its thread > %ld cores: waits yield "
-                         "the CPU (osc_virt_yield)", ranks, cores);
-        if (mca_osc_virt_component.idle_nap_us > 0) {
-            nap_ = IdleNap(IdleNap::kDefaultIdleNs, int64_t{mca_osc_virt_component.idle_nap_us} * 1000);
-            OSC_VIRT_VERBOSE(10, "idle for 1 ms, progress passes sleep %d us (osc_virt_idle_nap_us)",
-                             mca_osc_virt_component.idle_nap_us);
-        }
     }
 }
 
-int64_t BackendLink::idle_nap_ns()
+int BackendLink::choose_idle_nap_us()
 {
-    if (!nap_.enabled()) {
+    const int param = mca_osc_virt_component.idle_nap_us;
+    if (0 == param) {
         return 0;
     }
+    const bool events = waker_.open();
+    waker_scanned_ns_ = ov_now_ns();
+    if (param > 0) {
+        OSC_VIRT_VERBOSE(10, "spinning idle for 1 ms, progress passes sleep %d us "
+                         "(osc_virt_idle_nap_us), woken by %zu sockets",
+                         param, waker_.fds().size());
+        return param;
+    }
+    std::string why = idle_wake_obstacle(transport_facts());
+    if (why.empty() && !events) {
+        why = "no socket in /proc/self/fd to wake it";
+    }
+    if (!why.empty()) {
+        OSC_VIRT_VERBOSE(10, "no idle nap (osc_virt_idle_nap_us -1): %s", why.c_str());
+        return 0;
+    }
+    OSC_VIRT_VERBOSE(10, "spinning idle for 1 ms, progress passes sleep %d us until one of "
+                     "%zu sockets is ready (osc_virt_idle_nap_us -1)",
+                     kAutoIdleNapUs, waker_.fds().size());
+    return kAutoIdleNapUs;
+}
+
+BackendLink::IdlePass BackendLink::idle_pass(int events)
+{
+    IdlePass pass;
+    if (!nap_.enabled()) {
+        return pass;
+    }
+    pass.timed = true;
     const int64_t now = ov_now_ns();
     /* Busy: requests in flight, or any retired since the last pass (this
      * one's, or a wait of ours that never went through opal_progress), so
@@ -367,9 +445,39 @@ int64_t BackendLink::idle_nap_ns()
     if (!inflight_.empty() || retired_ != nap_seen_retired_) {
         nap_seen_retired_ = retired_;
         nap_.busy(now);
-        return 0;
+        pass.yield = 0 == events;
+        return pass;
     }
-    return nap_.due(now) ? nap_.nap_ns() : 0;
+    if (nap_.due(now)) {
+        pass.nap_ns = nap_.nap_ns();
+        /* Connections the tcp btl opened since the last look; with threads
+         * another thread may be asleep on the list, so it stays as it was
+         * at window creation (osc_virt_wake.h). */
+        if (!ompi_mpi_thread_multiple && now - waker_scanned_ns_ >= kWakerRescanNs) {
+            (void) waker_.open();
+            waker_scanned_ns_ = now;
+        }
+    } else {
+        pass.yield = true;
+    }
+    return pass;
+}
+
+void BackendLink::pass_ended(bool napped, bool woken)
+{
+    if (mu_.try_lock()) {
+        const int64_t now = ov_now_ns();
+        naps_ += napped; /* counted here, under our lock */
+        if (woken) {
+            ++naps_woken_;
+            /* A message came: more may follow (a ping-pong), and waking a
+             * sleeper costs about 20 us more in a VM than finding the
+             * message by polling, so poll through the burst. */
+            nap_.hold(now + kTrafficHoldNs);
+        }
+        nap_.pass_end(now);
+        mu_.unlock();
+    }
 }
 
 namespace {

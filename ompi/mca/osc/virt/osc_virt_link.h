@@ -28,6 +28,7 @@
 
 #include "osc_virt_fifo.h"
 #include "osc_virt_idle.h"
+#include "osc_virt_wake.h"
 #include "ov_frontend.h"
 #include "ov_stream_copy.h"
 
@@ -171,10 +172,20 @@ public:
     /** Requests completed so far (the progress callback's event count). */
     uint64_t requests_retired() const { return retired_; }
 
-    /** After an opal_progress pass: how long the caller should sleep (after
-     *  dropping our lock) because this rank is idle and oversubscribed
-     *  (osc_virt_idle_nap_us); 0 = poll on. */
-    int64_t idle_nap_ns();
+    /** What the progress callback does after its pass (having dropped our
+     *  lock) when waits yield and the idle nap is on (osc_virt_idle.h). */
+    struct IdlePass {
+        int64_t nap_ns = 0; /* > 0: the rank is idle: waker().sleep(nap_ns) */
+        bool yield = false; /* nothing of ours progressed: sched_yield() */
+        bool timed = false; /* call pass_ended() afterwards */
+    };
+    /** `events`: requests this pass retired. */
+    IdlePass idle_pass(int events);
+    /** The pass (with its nap or yield) is over; `woken`: a descriptor
+     *  ended the nap (traffic: the rank polls through the burst).  Takes
+     *  our lock if free. */
+    void pass_ended(bool napped, bool woken);
+    const EventWaker &waker() const { return waker_; }
 
 private:
     BackendLink() = default;
@@ -199,8 +210,13 @@ private:
     uint64_t next_cookie_ = 1, retired_ = 0;
     bool dead_ = false;
     bool yield_ = false;
+    /** osc_virt_idle_nap_us applied to this rank: the nap in us, 0 = off. */
+    int choose_idle_nap_us();
     IdleNap nap_{IdleNap::kDefaultIdleNs, 0};
-    uint64_t nap_seen_retired_ = 0; /* retired_ at the last idle_nap_ns() */
+    EventWaker waker_;
+    int64_t waker_scanned_ns_ = 0; /* when waker_ last read /proc/self/fd */
+    uint64_t naps_ = 0, naps_woken_ = 0; /* for the verbose log at the end */
+    uint64_t nap_seen_retired_ = 0; /* retired_ at the last idle_pass() */
 };
 
 /** ov_status_t -> OMPI_ERR_* (MPI error class the user sees). */

@@ -12,7 +12,10 @@ mca_btl_base_module_t mca_btl_vmshm_module;
 namespace {
 
 /* Whether a channel to `proc` exists.  None does until the backend grants
- * shared-memory rings (btl_vmshm.h). */
+ * shared-memory rings (btl_vmshm.h).  When one does: osc virt's idle nap
+ * sleeps in poll() on event descriptors (osc_virt_wake.cc counts vmshm as
+ * carrying nothing), so the rings must then wake a sleeper or vmshm must
+ * leave that list. */
 bool vmshm_reachable(const opal_proc_t *)
 {
     return false;
