@@ -15,7 +15,6 @@
 #include "opal/util/show_help.h"
 
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -409,7 +408,10 @@ int BackendLink::choose_idle_nap_us()
     if (0 == param) {
         return 0;
     }
-    const bool events = waker_.open();
+    /* -1 asks about the transports first: /proc/self/fd is read only for a
+     * rank that will nap. */
+    std::string why = param < 0 ? idle_wake_obstacle(transport_facts()) : std::string();
+    const bool have_sockets = why.empty() && waker_.open();
     waker_scanned_ns_ = ov_now_ns();
     if (param > 0) {
         OSC_VIRT_VERBOSE(10, "spinning idle for 1 ms, progress passes sleep %d us "
@@ -417,8 +419,7 @@ int BackendLink::choose_idle_nap_us()
                          param, waker_.fds().size());
         return param;
     }
-    std::string why = idle_wake_obstacle(transport_facts());
-    if (why.empty() && !events) {
+    if (why.empty() && !have_sockets) {
         why = "no socket in /proc/self/fd to wake it";
     }
     if (!why.empty()) {
