@@ -86,8 +86,10 @@
  *                      the backend and the rank streaming to it
  *                      (osc_virt_idle.h says why yielding does not); the
  *                      sleep ends when an event descriptor (tcp) is ready
- *                      (osc_virt_wake.h).  -1: 50 us where every transport
- *                      of the rank raises events, else off; 0: never.
+ *                      (osc_virt_wake.h).  -1: where every transport of
+ *                      the rank raises events 50 us, doubling while
+ *                      nothing happens up to 1 ms, else off; N > 0: N us
+ *                      every time; 0: never.
  */
 #ifndef OMPI_OSC_VIRT_H
 #define OMPI_OSC_VIRT_H

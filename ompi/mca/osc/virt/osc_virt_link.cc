@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <new>
 
 namespace ov::osc {
@@ -25,15 +26,29 @@ namespace ov::osc {
 namespace {
 
 /* The nap of osc_virt_idle_nap_us -1 where every transport wakes the rank:
- * with the kernel's 50 us timer slack a napping rank wakes about every
- * 100 us, a few percent of a core, and traffic without an event (a timer
- * inside libevent) waits at most that long. */
+ * it starts at 50 us (with the kernel's 50 us timer slack a wake-up about
+ * every 100 us), so traffic without an event (a timer inside libevent)
+ * soon after activity waits at most that long, and doubles while nothing
+ * happens up to 1 ms, where its wake-ups cost 3-4% of a core instead of
+ * 17-19% (osc_virt_idle.h). */
 constexpr int kAutoIdleNapUs = 50;
+constexpr int64_t kAutoIdleNapMaxNs = 1000 * 1000;
 /* How long a rank polls after a message ended its nap, before the idle
  * period (1 ms) counts again. */
 constexpr int64_t kTrafficHoldNs = 10 * 1000 * 1000;
 /* How often a napping rank rereads its descriptors (about 50 us of work). */
 constexpr int64_t kWakerRescanNs = 10 * 1000 * 1000;
+
+/* The calling thread's CPU time: what tells a preempted spinning rank
+ * from a computing one (osc_virt_idle.h). */
+int64_t thread_cpu_ns()
+{
+    struct timespec ts;
+    if (0 != clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)) {
+        return IdleNap::kNoCpu;
+    }
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
 
 BackendLink *g_link = nullptr;
 bool g_tried = false;
@@ -72,7 +87,7 @@ int progress_callback()
         sched_yield();
     }
     if (pass.timed) {
-        link->pass_ended(pass.nap_ns > 0, woken);
+        link->pass_ended(pass, woken);
     }
     return events;
 }
@@ -394,7 +409,9 @@ void BackendLink::note_colocated(int ranks)
     if (nap_us > 0) {
         /* Our progress callback yields (or naps) itself: it must time the
          * gap between passes without the yield in it (osc_virt_idle.h). */
-        nap_ = IdleNap(IdleNap::kDefaultIdleNs, int64_t{nap_us} * 1000);
+        const bool grows = mca_osc_virt_component.idle_nap_us < 0;
+        nap_ = IdleNap(IdleNap::kDefaultIdleNs, int64_t{nap_us} * 1000, IdleNap::kDefaultSpinGapNs,
+                       grows ? kAutoIdleNapMaxNs : 0);
     } else {
         /* The backend thread needs a core to serve anybody: an idle rank
          * spinning in MPI_Barrier must not keep it from running. */
@@ -426,9 +443,11 @@ int BackendLink::choose_idle_nap_us()
         OSC_VIRT_VERBOSE(10, "no idle nap (osc_virt_idle_nap_us -1): %s", why.c_str());
         return 0;
     }
-    OSC_VIRT_VERBOSE(10, "spinning idle for 1 ms, progress passes sleep %d us until one of "
-                     "%zu sockets is ready (osc_virt_idle_nap_us -1)",
-                     kAutoIdleNapUs, waker_.fds().size());
+    OSC_VIRT_VERBOSE(10, "spinning idle for 1 ms, progress passes sleep %d us (doubling "
+                     "up to %lld us while nothing happens) until one of %zu sockets is "
+                     "ready (osc_virt_idle_nap_us -1)",
+                     kAutoIdleNapUs, static_cast<long long>(kAutoIdleNapMaxNs / 1000),
+                     waker_.fds().size());
     return kAutoIdleNapUs;
 }
 
@@ -449,7 +468,8 @@ BackendLink::IdlePass BackendLink::idle_pass(int events)
         pass.yield = 0 == events;
         return pass;
     }
-    if (nap_.due(now)) {
+    pass.idle = true;
+    if (nap_.due(now, nap_.long_gap(now) ? thread_cpu_ns() : IdleNap::kNoCpu)) {
         pass.nap_ns = nap_.nap_ns();
         /* Connections the tcp btl opened since the last look; with threads
          * another thread may be asleep on the list, so it stays as it was
@@ -464,19 +484,24 @@ BackendLink::IdlePass BackendLink::idle_pass(int events)
     return pass;
 }
 
-void BackendLink::pass_ended(bool napped, bool woken)
+void BackendLink::pass_ended(const IdlePass &pass, bool woken)
 {
     if (mu_.try_lock()) {
         const int64_t now = ov_now_ns();
-        naps_ += napped; /* counted here, under our lock */
+        /* A system call, but an idle pass has just made one (its yield or
+         * nap); a busy pass's end needs no CPU time (osc_virt_idle.h). */
+        const int64_t cpu = pass.idle ? thread_cpu_ns() : IdleNap::kNoCpu;
+        naps_ += pass.nap_ns > 0; /* counted here, under our lock */
         if (woken) {
             ++naps_woken_;
             /* A message came: more may follow (a ping-pong), and waking a
              * sleeper costs about 20 us more in a VM than finding the
              * message by polling, so poll through the burst. */
             nap_.hold(now + kTrafficHoldNs);
+        } else if (pass.nap_ns > 0) {
+            nap_.napped();
         }
-        nap_.pass_end(now);
+        nap_.pass_end(now, cpu);
         mu_.unlock();
     }
 }

@@ -178,13 +178,15 @@ public:
         int64_t nap_ns = 0; /* > 0: the rank is idle: waker().sleep(nap_ns) */
         bool yield = false; /* nothing of ours progressed: sched_yield() */
         bool timed = false; /* call pass_ended() afterwards */
+        bool idle = false;  /* nothing of ours in flight: pass_ended() reads
+                               the thread's CPU time (osc_virt_idle.h) */
     };
     /** `events`: requests this pass retired. */
     IdlePass idle_pass(int events);
     /** The pass (with its nap or yield) is over; `woken`: a descriptor
      *  ended the nap (traffic: the rank polls through the burst).  Takes
      *  our lock if free. */
-    void pass_ended(bool napped, bool woken);
+    void pass_ended(const IdlePass &pass, bool woken);
     const EventWaker &waker() const { return waker_; }
 
 private:
