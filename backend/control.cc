@@ -218,7 +218,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->job_key = r.job_key;
     c->rank = r.rank;
     c->guest_pid = r.pid;
-    c->features = OV_FEAT_STREAM | (offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
+    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | (offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
     c->state = 1;
     c->guest_name = name;
     nprocs_++;

@@ -5,6 +5,8 @@
  */
 #include <sched.h>
 
+#include <cstring>
+
 #include "backend.h"
 #include "log.h"
 #include "ov_futex.h"
@@ -93,6 +95,8 @@ void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
             OV_LOG_ERR("internal: plan of conn %u op %u outside its region", c->id, d.op);
     }
     *cpl = ov_completion{d.cookie, s, d.op, moved, 0};
+    if (s == OV_OK && plan.result.where == OV_AT_INLINE) /* length <= 8: validated */
+        std::memcpy(&cpl->inline_result, scratch_.inline_result, plan.result.len);
     c->requests++;
     c->g->requests++;
     c->bytes += moved;

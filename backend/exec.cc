@@ -32,6 +32,10 @@ bool reserve(std::vector<char> &v, uint64_t len) noexcept
     }
 }
 
+/* An OV_AT_INLINE operand's bytes: in the descriptor (origin) or the
+ * scratch's inline_result (result), both backend memory. */
+char *inline_bytes(const ov_operand &o) { return reinterpret_cast<char *>(static_cast<uintptr_t>(o.off)); }
+
 /* len bytes src -> dst between resolved pointers: memmove, or (`stream`,
  * only for ranges that do not overlap) non-temporal stores, fenced so they
  * are done before the part is reported. */
@@ -49,6 +53,10 @@ ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, cha
 {
     if (o.where == OV_AT_CALLER)
         return env.caller_read(o.off, dst, len);
+    if (o.where == OV_AT_INLINE) {
+        std::memcpy(dst, inline_bytes(o), len);
+        return OV_OK;
+    }
     const char *src = env.region_span(o.region, o.off, len);
     if (!src)
         return OV_ERR_BOUNDS;
@@ -61,6 +69,10 @@ ov_status_t write_result(const ov_operand &r, uint64_t len, ov_exec_env &env, co
 {
     if (r.where == OV_AT_CALLER)
         return env.caller_write(r.off, src, len);
+    if (r.where == OV_AT_INLINE) {
+        std::memcpy(inline_bytes(r), src, len);
+        return OV_OK;
+    }
     char *dst = env.region_span(r.region, r.off, len);
     if (!dst)
         return OV_ERR_BOUNDS;
@@ -75,9 +87,11 @@ ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec
     const uint64_t len = p.len;
     if (p.dtype_size == 0)
         return OV_ERR_BAD_DTYPE;
-    char *r = nullptr; /* result in a region */
+    char *r = nullptr; /* result in a region, or inline */
     if (p.result.where == OV_AT_REGION && !(r = env.region_span(p.result.region, p.result.off, len)))
         return OV_ERR_BOUNDS;
+    if (p.result.where == OV_AT_INLINE)
+        r = inline_bytes(p.result);
     const char *o = nullptr; /* origin bytes nothing below overwrites */
     if (p.origin.where == OV_AT_CALLER) {
         if (!reserve(s.origin, len))
@@ -86,6 +100,8 @@ ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec
         if (st != OV_OK)
             return st;
         o = s.origin.data();
+    } else if (p.origin.where == OV_AT_INLINE) {
+        o = inline_bytes(p.origin); /* the descriptor: nothing else points there */
     } else if (p.origin.where == OV_AT_REGION) {
         const char *src = env.region_span(p.origin.region, p.origin.off, len);
         if (!src)
@@ -131,9 +147,11 @@ ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *move
     unsigned char ops[64], old[32], ignored[32]; /* origin then compare; old target */
     if (sz == 0 || sz > sizeof(old) || p.len != sz)
         return OV_ERR_BAD_DTYPE;
-    char *r = nullptr; /* result in a region: resolved before anything changes */
+    char *r = nullptr; /* result in a region (resolved before anything changes), or inline */
     if (p.result.where == OV_AT_REGION && !(r = env.region_span(p.result.region, p.result.off, sz)))
         return OV_ERR_BOUNDS;
+    if (p.result.where == OV_AT_INLINE)
+        r = inline_bytes(p.result);
     ov_status_t st = read_origin(p.origin, 2 * uint64_t(sz), env, reinterpret_cast<char *>(ops));
     if (st != OV_OK)
         return st;
@@ -185,6 +203,10 @@ ov_status_t copy_data(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_
         }
         split_copy c{&o, &env, t, put, stream};
         return s.crew->run(p.len, copy_part, &c);
+    }
+    if (o.where == OV_AT_INLINE) { /* a few bytes in the backend's own memory */
+        deliver(put ? t : inline_bytes(o), put ? inline_bytes(o) : t, p.len, false);
+        return OV_OK;
     }
     split_copy c{&o, &env, t, put, false};
     if (!s.crew)
@@ -244,6 +266,13 @@ ov_status_t ov_execute(const ov_copy_plan &p, uint32_t proc, ov_exec_env &env, o
                        ov_exec_scratch &s, uint64_t *moved) noexcept
 {
     *moved = 0;
+    if (p.result.where == OV_AT_INLINE && p.result.off == 0) {
+        if (p.result.len > sizeof(s.inline_result))
+            return OV_ERR_TOO_LARGE; /* validated plans never are */
+        ov_copy_plan inl = p; /* the result goes to the scratch, then the completion */
+        inl.result.off = reinterpret_cast<uintptr_t>(s.inline_result);
+        return ov_execute(inl, proc, env, locks, s, moved);
+    }
     switch (p.op) {
     case OV_OP_NOP: return OV_OK;
     case OV_OP_LOCK: return locks.lock(p.lock_win, p.lock_slot, proc, p.exclusive);

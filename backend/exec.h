@@ -35,6 +35,11 @@
  * memmove.  MPI calls such overlaps erroneous; the point is only that the
  * backend stays within the plan's ranges whatever the caller does.
  *
+ * OV_REQ_INLINE (OV_AT_INLINE operands): the origin bytes are read from
+ * the descriptor copy the plan points into; the result bytes land in
+ * scratch.inline_result (plan.result.off 0; a nonzero off is taken as the
+ * backend address to write them to).
+ *
  * OV_REQ_STREAM (plan.stream) on a PUT from region bytes into a region
  * target that it does not overlap: the target is written with non-temporal
  * stores (ov_stream_copy.h), fenced before the completion is published.
@@ -73,6 +78,9 @@ class ov_copy_crew;
  * large PUT or GET (copy_crew.h; NULL: the calling thread copies alone). */
 struct ov_exec_scratch {
     std::vector<char> origin, old, target;
+    /* An OV_AT_INLINE result (validate.h): its bytes after ov_execute, for
+     * the completion's inline_result. */
+    unsigned char inline_result[OV_INLINE_RESULT_MAX] = {};
     ov_copy_crew *crew = nullptr;
 };
 

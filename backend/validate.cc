@@ -10,11 +10,11 @@ namespace {
 uint16_t allowed_flags(uint16_t op)
 {
     switch (op) {
-    case OV_OP_PUT: return OV_REQ_LOCAL_VA | OV_REQ_STREAM;
+    case OV_OP_PUT: return OV_REQ_LOCAL_VA | OV_REQ_STREAM | OV_REQ_INLINE;
     case OV_OP_GET:
     case OV_OP_ACC:
     case OV_OP_GET_ACC:
-    case OV_OP_CAS: return OV_REQ_LOCAL_VA;
+    case OV_OP_CAS: return OV_REQ_LOCAL_VA | OV_REQ_INLINE;
     case OV_OP_LOCK: return OV_REQ_EXCLUSIVE;
     default: return 0;
     }
@@ -67,11 +67,12 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
         return OV_ERR_BAD_OP;
     const bool acc = d.op == OV_OP_ACC || d.op == OV_OP_GET_ACC;
     const bool va = (d.flags & OV_REQ_LOCAL_VA) != 0;
+    const bool inl = (d.flags & OV_REQ_INLINE) != 0;
     if ((d.flags & ~allowed_flags(d.op)) != 0 || (!acc && d.acc_op != 0) ||
-        (d.op != OV_OP_GET_ACC && d.op != OV_OP_CAS && d.result_off != 0) ||
-        (va && (d.local_win != 0 || d.local_epoch != 0)))
+        ((inl || (d.op != OV_OP_GET_ACC && d.op != OV_OP_CAS)) && d.result_off != 0) ||
+        (va && (inl || d.local_win != 0 || d.local_epoch != 0)))
         return OV_ERR_BAD_FLAGS;
-    if (va && !(who.features & OV_FEAT_SINGLE_COPY))
+    if ((va && !(who.features & OV_FEAT_SINGLE_COPY)) || (inl && !(who.features & OV_FEAT_INLINE)))
         return OV_ERR_NOT_SUPPORTED;
     if (d.op == OV_OP_NOP) {
         *plan = ov_copy_plan{};
@@ -126,7 +127,13 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
     /* 12-13: the caller's side */
     caller_ranges r = ranges_of(d);
     ov_operand origin{}, result{};
-    if (va) {
+    if (inl) {
+        if ((r.has_origin && r.origin_len > OV_INLINE_ORIGIN_MAX) ||
+            (r.has_result && r.result_len > OV_INLINE_RESULT_MAX))
+            return OV_ERR_TOO_LARGE;
+        origin = {OV_AT_INLINE, 0, reinterpret_cast<uintptr_t>(ov_req_inline_origin(&d)), r.origin_len};
+        result = {OV_AT_INLINE, 0, 0, r.result_len}; /* ov_execute supplies the bytes */
+    } else if (va) {
         if ((r.has_origin && !no_wrap(r.origin_off, r.origin_len)) ||
             (r.has_result && !no_wrap(r.result_off, r.result_len)))
             return OV_ERR_LOCAL_ACCESS;

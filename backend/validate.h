@@ -3,7 +3,8 @@
  * also driven by the unit tests and the fuzz target).
  *
  * Contract: the caller has copied the descriptor out of shared memory ONCE
- * (ov_ring_consumer::pop) and passes only that copy.  ov_validate reads
+ * (ov_ring_consumer::pop) and passes only that copy, and keeps it until the
+ * plan has been executed (an OV_REQ_INLINE plan points into it).  ov_validate reads
  * nothing from shared memory.  On OV_OK *plan says exactly which bytes the
  * executor may touch: every region range in it lies inside a window the
  * caller owns or holds a grant for; caller addresses (OV_REQ_LOCAL_VA) are
@@ -12,12 +13,14 @@
  *
  * Order of checks (the first failing one gives the status):
  *   1 op < OV_OP_MAX                                   OV_ERR_BAD_OP
- *   2 flags allowed for the op: LOCAL_VA on PUT, GET,  OV_ERR_BAD_FLAGS
- *     ACC, GET_ACC, CAS; EXCLUSIVE on LOCK; none on
- *     NOP and UNLOCK.  acc_op == 0 unless ACC/GET_ACC;
- *     result_off == 0 unless GET_ACC/CAS; with
- *     LOCAL_VA local_win == local_epoch == 0
- *   3 LOCAL_VA needs who.features & SINGLE_COPY      OV_ERR_NOT_SUPPORTED
+ *   2 flags allowed for the op: LOCAL_VA, INLINE on   OV_ERR_BAD_FLAGS
+ *     PUT, GET, ACC, GET_ACC, CAS (not both); STREAM
+ *     on PUT; EXCLUSIVE on LOCK; none on NOP and
+ *     UNLOCK.  acc_op == 0 unless ACC/GET_ACC;
+ *     result_off == 0 unless GET_ACC/CAS without
+ *     INLINE; with LOCAL_VA local_win == local_epoch == 0
+ *   3 LOCAL_VA needs who.features & SINGLE_COPY,     OV_ERR_NOT_SUPPORTED
+ *     INLINE who.features & INLINE
  *     NOP: done (all other fields ignored)
  *     LOCK/UNLOCK: skip to 7 (dtype, length, local fields ignored)
  *   4 ACC/GET_ACC: acc_op in SUM..NO_OP                OV_ERR_BAD_OP
@@ -33,7 +36,10 @@
  *     any grant
  *  11 LOCK/UNLOCK: target_off < OV_LOCK_SLOTS (done)   OV_ERR_BOUNDS
  *     target_off + length <= window size               OV_ERR_BOUNDS  (no overflow)
- *  12 without LOCAL_VA: local window exists, epoch     OV_ERR_LOCAL_ACCESS
+ *  12 INLINE: origin at most OV_INLINE_ORIGIN_MAX,    OV_ERR_TOO_LARGE
+ *     result at most OV_INLINE_RESULT_MAX bytes (no
+ *     local window; 13 does not apply)
+ *     without LOCAL_VA: local window exists, epoch     OV_ERR_LOCAL_ACCESS
  *     matches, caller owns it
  *     with LOCAL_VA: no caller range wraps around      OV_ERR_LOCAL_ACCESS
  *     a registered local window needs SINGLE_COPY     OV_ERR_LOCAL_ACCESS
@@ -104,6 +110,10 @@ enum ov_where : uint8_t {
                        * registered window as local buffer) */
     OV_AT_PROC = 3,   /* address `off` in process `region` (a proc id): the owner of a
                        * registered target window */
+    OV_AT_INLINE = 4, /* OV_REQ_INLINE: an origin is at backend address `off`, inside the
+                       * descriptor passed to ov_validate (which must outlive the
+                       * execution); a result goes to the completion (ov_execute's
+                       * inline_result; off is 0) */
 };
 struct ov_operand {
     uint8_t where;

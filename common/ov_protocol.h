@@ -207,6 +207,7 @@ struct ov_hello_rep {
                                    * would take it for a malformed message) */
 #define OV_FEAT_STREAM 0x4u /* OV_REQ_STREAM accepted (an older backend refuses the flag
                              * with OV_ERR_BAD_FLAGS, so a frontend sets it only if offered) */
+#define OV_FEAT_INLINE 0x8u /* OV_REQ_INLINE accepted (same: set it only if offered) */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {
@@ -319,7 +320,20 @@ enum ov_dtype_kind : uint8_t {
                                * not read again soon (a large transfer), so the backend may
                                * write them with non-temporal stores instead of first reading
                                * every line into its cache.  Same result either way. */
-#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM)
+#define OV_REQ_INLINE 0x8u    /* PUT, GET, ACC, GET_ACC, CAS: the caller's operands travel in
+                               * the rings, not in a local window: the origin bytes (CAS:
+                               * origin then compare) in the descriptor's 16 bytes from
+                               * local_win on (ov_req_inline_origin), at most
+                               * OV_INLINE_ORIGIN_MAX; the result bytes (GET, GET_ACC, CAS)
+                               * in the completion's inline_result, at most
+                               * OV_INLINE_RESULT_MAX (longer: OV_ERR_TOO_LARGE).  Not with
+                               * LOCAL_VA; result_off must be 0.  Saves the origin's staging
+                               * bookkeeping and one cache line crossing between the cores
+                               * per small operation.  OV_ERR_NOT_SUPPORTED unless HELLO
+                               * reply features has OV_FEAT_INLINE. */
+#define OV_INLINE_ORIGIN_MAX 16u
+#define OV_INLINE_RESULT_MAX 8u
+#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM | OV_REQ_INLINE)
 
 /* Lock slots per window: a window's owner decides what a slot means (osc virt:
  * the target rank whose part of the window it locks). */
@@ -348,8 +362,17 @@ struct ov_completion {    /* one completion-ring slot; written by the backend on
     int32_t status;       /* OV_OK or a validation error */
     uint32_t op;          /* op of the descriptor (as copied) */
     uint64_t bytes;       /* bytes moved */
-    uint64_t reserved;
+    uint64_t inline_result; /* OV_REQ_INLINE with a result: its first `length` bytes (memcpy
+                             * them out; status OV_OK only); else 0 */
 };
+
+/* Where OV_REQ_INLINE's origin bytes live in a descriptor: the 16 bytes of
+ * local_win, local_epoch and local_off. */
+inline unsigned char *ov_req_inline_origin(ov_req_desc *d) { return reinterpret_cast<unsigned char *>(&d->local_win); }
+inline const unsigned char *ov_req_inline_origin(const ov_req_desc *d)
+{
+    return reinterpret_cast<const unsigned char *>(&d->local_win);
+}
 
 static_assert(sizeof(ov_msg_hdr) == 16, "wire size");
 static_assert(sizeof(ov_hello_req) == 64, "wire size");
@@ -365,6 +388,8 @@ static_assert(sizeof(ov_simple_rep) == 8, "wire size");
 static_assert(sizeof(ov_req_desc) == 64, "one descriptor per cache line");
 static_assert(offsetof(ov_req_desc, length) == 48, "wire offset");
 static_assert(offsetof(ov_req_desc, result_off) == 56, "wire offset");
+static_assert(offsetof(ov_req_desc, length) - offsetof(ov_req_desc, local_win) == OV_INLINE_ORIGIN_MAX,
+              "inline origin bytes: local_win .. local_off");
 static_assert(sizeof(ov_completion) == 32, "two completions per cache line");
 static_assert(std::is_standard_layout_v<ov_req_desc> && std::is_trivially_copyable_v<ov_req_desc>, "shm");
 static_assert(std::is_standard_layout_v<ov_completion> && std::is_trivially_copyable_v<ov_completion>, "shm");

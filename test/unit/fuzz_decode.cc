@@ -156,11 +156,15 @@ void normalize(ov_req_desc &d, const Wins &wins)
 {
     static const uint16_t sizes[] = {1, 2, 4, 8, 16, 32};
     d.op %= OV_OP_MAX;
-    d.flags %= 4;
+    d.flags %= 16; /* LOCAL_VA, EXCLUSIVE, STREAM, INLINE */
     d.target_win = 1 + d.target_win % 4;
     d.target_epoch = wins.w.at(d.target_win).epoch;
     d.target_off %= d.op == OV_OP_LOCK || d.op == OV_OP_UNLOCK ? 4 : 128;
-    if (d.flags & OV_REQ_LOCAL_VA) {
+    if (d.flags & OV_REQ_INLINE) {
+        /* local_win .. local_off are payload: leave them as they came */
+        if (d.result_off & 1)
+            d.result_off = 0;
+    } else if (d.flags & OV_REQ_LOCAL_VA) {
         d.local_win = d.local_epoch = 0;
         d.local_off = CALLER + d.local_off % 4200; /* now and then past the end */
         d.result_off = CALLER + d.result_off % 4200;
@@ -199,7 +203,7 @@ void fuzz_ring(const uint8_t *p, size_t n, bool single_copy, bool plausible)
     Env env(wins);
     ov_lock_table locks(4, 16);
     ov_exec_scratch scratch;
-    ov_requester who{1, 7, 0, single_copy ? OV_FEAT_SINGLE_COPY : 0u};
+    ov_requester who{1, 7, 0, OV_FEAT_INLINE | (single_copy ? OV_FEAT_SINGLE_COPY : 0u)};
     ov_limits lim;
     lim.max_length = 1 << 17;
     ov_req_desc d;
@@ -219,6 +223,9 @@ void fuzz_ring(const uint8_t *p, size_t n, bool single_copy, bool plausible)
         if ((plan.origin.where == OV_AT_CALLER || plan.result.where == OV_AT_CALLER) &&
             !(who.features & OV_FEAT_SINGLE_COPY))
             __builtin_trap(); /* caller memory without single copy */
+        if ((plan.origin.where == OV_AT_INLINE && plan.origin.len > OV_INLINE_ORIGIN_MAX) ||
+            (plan.result.where == OV_AT_INLINE && plan.result.len > OV_INLINE_RESULT_MAX))
+            __builtin_trap(); /* inline operands longer than the rings carry */
         uint64_t moved = 0;
         /* executes every op on real bytes; region_span() checks the property */
         ov_execute(plan, who.proc_id, env, locks, scratch, &moved);

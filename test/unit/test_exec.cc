@@ -402,3 +402,63 @@ TEST(Exec, LocksGoThroughTheTable)
     EXPECT_EQ(run.locks.holdings(), 0u);
     EXPECT_EQ(run.moved, 0u);
 }
+
+/* OV_REQ_INLINE: origin bytes from the descriptor, result bytes into the
+ * scratch's inline_result; no region or caller access on the local side. */
+TEST(Exec, InlineOperands)
+{
+    Env e;
+    Exec1 run;
+    unsigned char desc_bytes[16];
+    const uint64_t a = 0x1122334455667788ull, cmp = 5;
+    memcpy(desc_bytes, &a, 8);
+    ov_operand origin{OV_AT_INLINE, 0, reinterpret_cast<uintptr_t>(desc_bytes), 8};
+    ov_operand result{OV_AT_INLINE, 0, 0, 8};
+
+    ASSERT_EQ(run(plan(OV_OP_PUT, 8, reg(2, 16, 8), origin, NONE), e), OV_OK);
+    uint64_t got;
+    memcpy(&got, e.r2.data() + 16, 8);
+    EXPECT_EQ(got, a);
+    EXPECT_EQ(run.moved, 8u);
+
+    const uint64_t seven = 7;
+    memcpy(e.r2.data() + 40, &seven, 8);
+    ASSERT_EQ(run(plan(OV_OP_GET, 8, reg(2, 40, 8), NONE, result), e), OV_OK);
+    memcpy(&got, run.s.inline_result, 8);
+    EXPECT_EQ(got, 7u) << "get: the target bytes, for the completion";
+
+    memcpy(desc_bytes, &seven, 8); /* fetch_and_op SUM 7 */
+    ASSERT_EQ(run(plan(OV_OP_GET_ACC, 8, reg(2, 40, 8), origin, result, OV_ACC_SUM, OV_DT_INT, 8), e), OV_OK);
+    memcpy(&got, run.s.inline_result, 8);
+    EXPECT_EQ(got, 7u) << "the old value";
+    memcpy(&got, e.r2.data() + 40, 8);
+    EXPECT_EQ(got, 14u);
+
+    const uint64_t nv = 99, want = 14; /* CAS: origin then compare */
+    memcpy(desc_bytes, &nv, 8);
+    memcpy(desc_bytes + 8, &want, 8);
+    origin.len = 16;
+    ASSERT_EQ(run(plan(OV_OP_CAS, 8, reg(2, 40, 8), origin, result, 0, OV_DT_UINT, 8), e), OV_OK);
+    memcpy(&got, run.s.inline_result, 8);
+    EXPECT_EQ(got, 14u);
+    memcpy(&got, e.r2.data() + 40, 8);
+    EXPECT_EQ(got, 99u);
+    memcpy(desc_bytes + 8, &cmp, 8); /* compare 5: no swap */
+    ASSERT_EQ(run(plan(OV_OP_CAS, 8, reg(2, 40, 8), origin, result, 0, OV_DT_UINT, 8), e), OV_OK);
+    memcpy(&got, run.s.inline_result, 8);
+    EXPECT_EQ(got, 99u);
+
+    /* a registered target window (the owner's memory) */
+    const uint64_t three = 3;
+    memcpy(desc_bytes, &three, 8);
+    origin.len = 8;
+    ASSERT_EQ(run(plan(OV_OP_GET_ACC, 8, at_owner(OWNER + 8, 8), origin, result, OV_ACC_SUM, OV_DT_INT, 8), e),
+              OV_OK);
+    memcpy(&got, e.owner.data() + 8, 8);
+    EXPECT_EQ(got, 3u);
+    EXPECT_EQ(e.caller_calls, 0) << "inline operands never touch the caller's memory";
+
+    ov_operand too_long{OV_AT_INLINE, 0, 0, 9};
+    EXPECT_EQ(run(plan(OV_OP_GET, 9, reg(2, 40, 9), NONE, too_long), e), OV_ERR_TOO_LARGE)
+        << "defence in depth: a result longer than inline_result";
+}

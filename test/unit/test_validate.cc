@@ -48,7 +48,18 @@ public:
 };
 const ov_requester ME{1, JOB, 0, 0};
 const ov_requester ME_SC{1, JOB, 0, OV_FEAT_SINGLE_COPY}; /* offered single copy */
+const ov_requester ME_INL{1, JOB, 0, OV_FEAT_INLINE}; /* offered inline operands */
 const uint16_t VA = OV_REQ_LOCAL_VA, EXCL = OV_REQ_EXCLUSIVE;
+/* The same request with its operands in the rings (OV_REQ_INLINE). */
+ov_req_desc inl(ov_req_desc d)
+{
+    d.flags |= OV_REQ_INLINE;
+    d.local_win = 0x01020304; /* payload now: anything goes */
+    d.local_epoch = 0x05060708;
+    d.local_off = 0x1112131415161718ull;
+    d.result_off = 0;
+    return d;
+}
 
 ov_req_desc put(uint32_t tw, uint32_t te, uint64_t toff, uint64_t len)
 {
@@ -327,6 +338,26 @@ static std::vector<Case> cases()
     add("cas compare past the end", d, OV_ERR_BOUNDS);
     d = cas(8, 2, 3); d.result_off = 4089;
     add("cas result past the end", d, OV_ERR_BOUNDS);
+    /* ---- OV_REQ_INLINE */
+    add("inline put of 16 bytes", inl(put(2, 3, 0, 16)), OV_OK, ME_INL);
+    add("inline put of 17 bytes", inl(put(2, 3, 0, 17)), OV_ERR_TOO_LARGE, ME_INL);
+    add("inline needs the feature", inl(put(2, 3, 0, 8)), OV_ERR_NOT_SUPPORTED);
+    add("inline get of 8 bytes", inl(op(OV_OP_GET, 2, 3, 0, 8)), OV_OK, ME_INL);
+    add("inline get of 9 bytes", inl(op(OV_OP_GET, 2, 3, 0, 9)), OV_ERR_TOO_LARGE, ME_INL);
+    add("inline fetch_and_op", inl(acc(GACC, OV_ACC_SUM, OV_DT_INT, 8, 2, 3, 8)), OV_OK, ME_INL);
+    add("inline get_acc of 16 bytes: result too long",
+        inl(acc(GACC, OV_ACC_SUM, OV_DT_INT, 8, 2, 3, 16)), OV_ERR_TOO_LARGE, ME_INL);
+    add("inline acc of 16 bytes", inl(acc(ACC, OV_ACC_SUM, OV_DT_INT, 8, 2, 3, 16)), OV_OK, ME_INL);
+    add("inline cas of 8-byte elements", inl(cas(8, 2, 3)), OV_OK, ME_INL);
+    d = inl(cas(16, 2, 3)); d.dtype_kind = OV_DT_FLOAT; /* long double */
+    add("inline cas of 16-byte elements", d, OV_ERR_TOO_LARGE, ME_INL);
+    d = inl(cas(8, 2, 3)); d.result_off = 8;
+    add("inline with a result_off", d, OV_ERR_BAD_FLAGS, ME_INL);
+    d = inl(put(2, 3, 0, 8)); d.flags |= VA;
+    add("inline and LOCAL_VA together", d, OV_ERR_BAD_FLAGS, ov_requester{1, JOB, 0, OV_FEAT_INLINE | OV_FEAT_SINGLE_COPY});
+    add("inline on a lock", lock(OV_OP_LOCK, 2, 3, 0, OV_REQ_INLINE), OV_ERR_BAD_FLAGS, ME_INL);
+    add("inline put still checks the target", inl(put(2, 3, 1020, 8)), OV_ERR_BOUNDS, ME_INL);
+    add("inline put needs write permission", inl(put(3, 1, 0, 8)), OV_ERR_PERM, ME_INL);
     return v;
 }
 
@@ -428,6 +459,13 @@ TEST(Validate, PlansPointInsideWindows)
     d.flags = OV_REQ_STREAM;
     ASSERT_EQ(ov_validate(d, ME, w, ov_limits{}, &p), OV_OK);
     EXPECT_TRUE(p.stream) << "the hint reaches the plan";
+
+    d = inl(cas(8, 4, 1));
+    ASSERT_EQ(ov_validate(d, ME_INL, w, ov_limits{}, &p), OV_OK);
+    expect_operand(p.origin, OV_AT_INLINE, 0, reinterpret_cast<uintptr_t>(&d.local_win), 16,
+                   "inline cas origin+compare: in the descriptor");
+    expect_operand(p.result, OV_AT_INLINE, 0, 0, 8, "inline cas result: for the completion");
+    expect_operand(p.target, OV_AT_REGION, 11, 8192, 8, "inline cas target");
 
     ASSERT_EQ(ov_validate(lock(OV_OP_LOCK, 4, 1, 77, EXCL), ME, w, ov_limits{}, &p), OV_OK);
     EXPECT_EQ(p.op, OV_OP_LOCK);

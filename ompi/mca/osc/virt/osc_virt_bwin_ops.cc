@@ -222,6 +222,15 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
     if (single) {
         d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
         d.local_off = reinterpret_cast<uintptr_t>(mine);
+    } else if (link_->inline_fits(to_target ? n : 0, to_target ? 0 : n)) {
+        d.flags = OV_REQ_INLINE; /* the bytes ride in the descriptor or the completion */
+        if (to_target) {
+            memcpy(ov_req_inline_origin(&d), mine, n);
+        } else {
+            c.copy_to = mine;
+            c.copy_len = n;
+            c.copy_inline = true;
+        }
     } else {
         int64_t off = link_->stage(n);
         if (off < 0) {
@@ -284,31 +293,43 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
         d.target_epoch = p.win_epoch;
         d.target_off = p.part_off + (reinterpret_cast<uintptr_t>(tc_.pos()) - kTargetBias);
         d.length = n;
-        d.local_win = link_->staging().id;
-        d.local_epoch = link_->staging().epoch;
         Completion c;
         c.tracker = &tracker_;
         c.target = t;
         c.finisher = fin;
-        int64_t src = link_->stage(n);
-        if (src < 0) {
-            ret = static_cast<int>(src);
-            break;
-        }
-        if (!no_origin) {
-            memcpy(link_->staging_ptr(src), oc_.pos(), n);
-        }
-        d.local_off = static_cast<uint64_t>(src);
-        if (fetch) {
-            int64_t res = link_->stage(n);
-            if (res < 0) {
-                ret = static_cast<int>(res);
+        if (link_->inline_fits(no_origin ? 0 : n, fetch ? n : 0)) {
+            d.flags = OV_REQ_INLINE; /* a fetch_and_op, a small accumulate */
+            if (!no_origin) {
+                memcpy(ov_req_inline_origin(&d), oc_.pos(), n);
+            }
+            if (fetch) {
+                c.copy_to = rc_.pos();
+                c.copy_len = n;
+                c.copy_inline = true;
+            }
+        } else {
+            d.local_win = link_->staging().id;
+            d.local_epoch = link_->staging().epoch;
+            int64_t src = link_->stage(n);
+            if (src < 0) {
+                ret = static_cast<int>(src);
                 break;
             }
-            d.result_off = static_cast<uint64_t>(res);
-            c.copy_to = rc_.pos();
-            c.copy_from = static_cast<uint64_t>(res);
-            c.copy_len = n;
+            if (!no_origin) {
+                memcpy(link_->staging_ptr(src), oc_.pos(), n);
+            }
+            d.local_off = static_cast<uint64_t>(src);
+            if (fetch) {
+                int64_t res = link_->stage(n);
+                if (res < 0) {
+                    ret = static_cast<int>(res);
+                    break;
+                }
+                d.result_off = static_cast<uint64_t>(res);
+                c.copy_to = rc_.pos();
+                c.copy_from = static_cast<uint64_t>(res);
+                c.copy_len = n;
+            }
         }
         ret = link_->submit(d, c);
         if (OMPI_SUCCESS != ret) {
@@ -338,6 +359,26 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
         return ret;
     }
     const Peer &p = peers_[t];
+    ov_req_desc d{};
+    d.op = OV_OP_CAS;
+    d.dtype_kind = kind;
+    d.dtype_size = esize;
+    d.target_win = p.win_id;
+    d.target_epoch = p.win_epoch;
+    d.target_off = p.part_off + static_cast<uint64_t>(disp * p.disp_unit);
+    d.length = esize;
+    Completion c;
+    c.tracker = &tracker_;
+    c.target = t;
+    c.copy_to = r;
+    c.copy_len = esize;
+    if (link_->inline_fits(2 * esize, esize)) {
+        d.flags = OV_REQ_INLINE;
+        memcpy(ov_req_inline_origin(&d), o, esize);
+        memcpy(ov_req_inline_origin(&d) + esize, cmp, esize);
+        c.copy_inline = true;
+        return link_->submit(d, c);
+    }
     int64_t src = link_->stage(2 * esize);
     if (src < 0) {
         return static_cast<int>(src);
@@ -348,24 +389,11 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
     if (res < 0) {
         return static_cast<int>(res);
     }
-    ov_req_desc d{};
-    d.op = OV_OP_CAS;
-    d.dtype_kind = kind;
-    d.dtype_size = esize;
-    d.target_win = p.win_id;
-    d.target_epoch = p.win_epoch;
-    d.target_off = p.part_off + static_cast<uint64_t>(disp * p.disp_unit);
-    d.length = esize;
     d.local_win = link_->staging().id;
     d.local_epoch = link_->staging().epoch;
     d.local_off = static_cast<uint64_t>(src);
     d.result_off = static_cast<uint64_t>(res);
-    Completion c;
-    c.tracker = &tracker_;
-    c.target = t;
-    c.copy_to = r;
     c.copy_from = static_cast<uint64_t>(res);
-    c.copy_len = esize;
     return link_->submit(d, c);
 }
 

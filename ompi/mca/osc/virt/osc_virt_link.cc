@@ -227,6 +227,7 @@ int BackendLink::connect()
     single_copy_min_ = static_cast<uint64_t>(c.single_copy_min);
     stream_min_ = c.stream_min > 0 ? static_cast<uint64_t>(c.stream_min) : 0;
     stream_put_ = 0 != (ov_fe_features(fe) & OV_FEAT_STREAM);
+    inline_ = 0 != (ov_fe_features(fe) & OV_FEAT_INLINE);
     uint64_t staging_bytes = static_cast<uint64_t>(c.staging_kb) * 1024;
     chunk_ = staging_bytes / 4;
     s = ov_fe_win_create(fe, staging_bytes, &staging_);
@@ -336,7 +337,9 @@ int BackendLink::retire(const ov_completion &cpl)
     inflight_.pop_front();
     retired_++;
     if (OV_OK == cpl.status && nullptr != c.copy_to && 0 != c.copy_len) {
-        if (ov_stream_worth(c.copy_len, stream_min_)) {
+        if (c.copy_inline) {
+            memcpy(c.copy_to, &cpl.inline_result, c.copy_len);
+        } else if (ov_stream_worth(c.copy_len, stream_min_)) {
             ov_stream_copy(c.copy_to, staging_ptr(c.copy_from), c.copy_len);
         } else {
             memcpy(c.copy_to, staging_ptr(c.copy_from), c.copy_len);

@@ -90,9 +90,10 @@ struct Tracker {
 struct Completion {
     Tracker *tracker = nullptr; /* null: internal request (lock, unlock) */
     int target = -1;
-    void *copy_to = nullptr;    /* staged get: copy the staging bytes here */
+    void *copy_to = nullptr;    /* a get: copy the result bytes here */
     uint64_t copy_from = 0;     /* staging offset of those bytes */
     uint64_t copy_len = 0;
+    bool copy_inline = false;   /* they are in the completion (OV_REQ_INLINE), not staged */
     uint64_t staging_end = 0;   /* staging ring position freed by this completion */
     int *status_out = nullptr;  /* internal requests: the raw ov_status_t lands here */
     struct Finisher *finisher = nullptr; /* multi-request op: run when its last part completes */
@@ -132,7 +133,13 @@ public:
     bool single_copy_for(uint64_t bytes) const { return single_copy_ && bytes >= single_copy_min_; }
     /** OV_REQ_STREAM for a staged put piece of n bytes, when the backend
      *  takes the hint (osc_virt_stream_min). */
-    uint16_t put_flags(uint64_t n) const { return stream_put_ && ov_stream_worth(n, stream_min_) ? OV_REQ_STREAM : 0; }
+    /** Whether an operation with `origin` bytes in and `result` bytes out
+     *  can carry them in the rings (OV_REQ_INLINE) instead of staging. */
+    bool inline_fits(uint64_t origin, uint64_t result) const
+    {
+        return inline_ && origin <= OV_INLINE_ORIGIN_MAX && result <= OV_INLINE_RESULT_MAX;
+    }
+        uint16_t put_flags(uint64_t n) const { return stream_put_ && ov_stream_worth(n, stream_min_) ? OV_REQ_STREAM : 0; }
     uint64_t chunk() const { return chunk_; }
     const ov_win_t &staging() const { return staging_; }
 
@@ -204,6 +211,7 @@ private:
     bool single_copy_ = false, user_windows_ = false;
     uint64_t single_copy_min_ = 0, chunk_ = 0, stream_min_ = 0;
     bool stream_put_ = false; /* the backend offers OV_FEAT_STREAM */
+    bool inline_ = false;     /* the backend offers OV_FEAT_INLINE */
     ov_win_t staging_{};
     /* staging ring: [tail_, head_) in use (wrapping); head_ is where the next
      * reservation starts */
