@@ -66,5 +66,18 @@ run "ov_histogram lock_all np3" 3 ov_histogram -k 20000 -b 1000 -i 3 -s lock_all
 run "ov_cg np2" 2 ov_cg -n 64 -i 30
 run "ov_cg np3" 3 ov_cg -n 50 -i 30
 
+# The host diagnostic (no MPI): it must time real copies and print medians.
+n=$((n + 1))
+if timeout "$TMO" "$BENCH_DIR/ov_copy_pair" --seconds 0.5 --mib-dst 16 > "$log/$n.out" 2>&1 &&
+   grep -q -E '^median: single [0-9]+\.[0-9] GB/s, dual [0-9]+\.[0-9] \+ [0-9]+\.[0-9] GB/s' "$log/$n.out" &&
+   ! grep -q -E 'single 0\.0 GB/s' "$log/$n.out"; then
+    echo "PASS ov_copy_pair"
+    pass=$((pass + 1))
+else
+    echo "FAIL ov_copy_pair"
+    sed 's/^/    | /' "$log/$n.out" | tail -n 15
+    fail=$((fail + 1))
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
