@@ -22,6 +22,17 @@ log=$(mktemp -d "${TMPDIR:-/tmp}/ov-selftest.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 pass=0 fail=0 n=0
 
+verdict() {  # verdict NAME OK(0/1): counts it; a failure shows the tail of $log/$n.out
+    if [ "$2" = 0 ]; then
+        echo "PASS $1"
+        pass=$((pass + 1))
+    else
+        echo "FAIL $1"
+        sed 's/^/    | /' "$log/$n.out" | tail -n 15
+        fail=$((fail + 1))
+    fi
+}
+
 run() {  # run NAME NP PROGRAM ARGS...
     local name=$1 np=$2 prog=$3
     shift 3
@@ -31,16 +42,10 @@ run() {  # run NAME NP PROGRAM ARGS...
         fail=$((fail + 1))
         return
     fi
-    if timeout "$TMO" "${launcher[@]}" "${MCA[@]}" -np "$np" "$BENCH_DIR/$prog" "$@" > "$log/$n.out" 2>&1 &&
-       ! grep -q -E '(^| )Fail$|FAILED' "$log/$n.out" &&
-       grep -q -E '^[0-9]+ +[0-9.]+|VERIFIED' "$log/$n.out"; then
-        echo "PASS $name"
-        pass=$((pass + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/    | /' "$log/$n.out" | tail -n 15
-        fail=$((fail + 1))
-    fi
+    timeout "$TMO" "${launcher[@]}" "${MCA[@]}" -np "$np" "$BENCH_DIR/$prog" "$@" > "$log/$n.out" 2>&1 &&
+        ! grep -q -E '(^| )Fail$|FAILED' "$log/$n.out" &&
+        grep -q -E '^[0-9]+ +[0-9.]+|VERIFIED' "$log/$n.out"
+    verdict "$name" $?
 }
 
 tiny=(-m 1:64 -i 10 -x 2 -c)
@@ -68,16 +73,10 @@ run "ov_cg np3" 3 ov_cg -n 50 -i 30
 
 # The host diagnostic (no MPI): it must time real copies and print medians.
 n=$((n + 1))
-if timeout "$TMO" "$BENCH_DIR/ov_copy_pair" --seconds 0.5 --mib-dst 16 > "$log/$n.out" 2>&1 &&
-   grep -q -E '^median: single [0-9]+\.[0-9] GB/s, dual [0-9]+\.[0-9] \+ [0-9]+\.[0-9] GB/s' "$log/$n.out" &&
-   ! grep -q -E 'single 0\.0 GB/s' "$log/$n.out"; then
-    echo "PASS ov_copy_pair"
-    pass=$((pass + 1))
-else
-    echo "FAIL ov_copy_pair"
-    sed 's/^/    | /' "$log/$n.out" | tail -n 15
-    fail=$((fail + 1))
-fi
+timeout "$TMO" "$BENCH_DIR/ov_copy_pair" --seconds 0.5 --mib-dst 16 > "$log/$n.out" 2>&1 &&
+    grep -q -E '^median: single [0-9]+\.[0-9] GB/s, dual [0-9]+\.[0-9] \+ [0-9]+\.[0-9] GB/s' "$log/$n.out" &&
+    ! grep -q -E 'single 0\.0 GB/s' "$log/$n.out"
+verdict ov_copy_pair $?
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
