@@ -64,19 +64,28 @@ ov_status_t read_origin(const ov_operand &o, uint64_t len, ov_exec_env &env, cha
     return OV_OK;
 }
 
-/* src -> result bytes (caller or region) */
+/* src -> result bytes (caller or region; copy_data() serves inline ones) */
 ov_status_t write_result(const ov_operand &r, uint64_t len, ov_exec_env &env, const char *src)
 {
     if (r.where == OV_AT_CALLER)
         return env.caller_write(r.off, src, len);
-    if (r.where == OV_AT_INLINE) {
-        std::memcpy(inline_bytes(r), src, len);
-        return OV_OK;
-    }
     char *dst = env.region_span(r.region, r.off, len);
     if (!dst)
         return OV_ERR_BOUNDS;
     deliver(dst, src, len, false);
+    return OV_OK;
+}
+
+/* The result bytes the executor writes by pointer, resolved before anything
+ * changes: a region span, or the inline bytes; NULL for a caller's result
+ * (written through env) or none. */
+ov_status_t result_span(const ov_copy_plan &p, uint64_t len, ov_exec_env &env, char **r)
+{
+    *r = nullptr;
+    if (p.result.where == OV_AT_INLINE)
+        *r = inline_bytes(p.result);
+    else if (p.result.where == OV_AT_REGION && !(*r = env.region_span(p.result.region, p.result.off, len)))
+        return OV_ERR_BOUNDS;
     return OV_OK;
 }
 
@@ -87,11 +96,9 @@ ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec
     const uint64_t len = p.len;
     if (p.dtype_size == 0)
         return OV_ERR_BAD_DTYPE;
-    char *r = nullptr; /* result in a region, or inline */
-    if (p.result.where == OV_AT_REGION && !(r = env.region_span(p.result.region, p.result.off, len)))
-        return OV_ERR_BOUNDS;
-    if (p.result.where == OV_AT_INLINE)
-        r = inline_bytes(p.result);
+    char *r; /* result in a region, or inline */
+    if (ov_status_t st = result_span(p, len, env, &r); st != OV_OK)
+        return st;
     const char *o = nullptr; /* origin bytes nothing below overwrites */
     if (p.origin.where == OV_AT_CALLER) {
         if (!reserve(s.origin, len))
@@ -147,13 +154,11 @@ ov_status_t cas(const ov_copy_plan &p, char *t, ov_exec_env &env, uint64_t *move
     unsigned char ops[64], old[32], ignored[32]; /* origin then compare; old target */
     if (sz == 0 || sz > sizeof(old) || p.len != sz)
         return OV_ERR_BAD_DTYPE;
-    char *r = nullptr; /* result in a region (resolved before anything changes), or inline */
-    if (p.result.where == OV_AT_REGION && !(r = env.region_span(p.result.region, p.result.off, sz)))
-        return OV_ERR_BOUNDS;
-    if (p.result.where == OV_AT_INLINE)
-        r = inline_bytes(p.result);
-    ov_status_t st = read_origin(p.origin, 2 * uint64_t(sz), env, reinterpret_cast<char *>(ops));
+    char *r; /* result in a region, or inline */
+    ov_status_t st = result_span(p, sz, env, &r);
     if (st != OV_OK)
+        return st;
+    if ((st = read_origin(p.origin, 2 * uint64_t(sz), env, reinterpret_cast<char *>(ops))) != OV_OK)
         return st;
     std::memcpy(old, t, sz);
     if (p.result.where == OV_AT_CALLER && (st = env.caller_write(p.result.off, old, sz)) != OV_OK)
@@ -189,24 +194,23 @@ ov_status_t copy_data(const ov_copy_plan &p, char *t, bool t_in_region, ov_exec_
                       bool put)
 {
     const ov_operand &o = put ? p.origin : p.result;
-    if (o.where == OV_AT_REGION) {
-        char *span = env.region_span(o.region, o.off, p.len);
+    if (o.where == OV_AT_REGION || o.where == OV_AT_INLINE) {
+        /* Bytes we reach by pointer: a region span, or a few inline bytes in
+         * our own memory (never streamed, never split). */
+        const bool inl = o.where == OV_AT_INLINE;
+        char *span = inl ? inline_bytes(o) : env.region_span(o.region, o.off, p.len);
         if (!span)
             return OV_ERR_BOUNDS;
         const bool overlaps = overlap(span, t, p.len);
-        const bool stream = put && p.stream && t_in_region && !overlaps;
+        const bool stream = put && p.stream && t_in_region && !inl && !overlaps;
         /* One piece (small, no crew, or overlapping): copy it here, with the
          * span already resolved; a small put or get is mostly this call. */
-        if (overlaps || !s.crew || !s.crew->splits(p.len)) {
+        if (inl || overlaps || !s.crew || !s.crew->splits(p.len)) {
             deliver(put ? t : span, put ? span : t, p.len, stream);
             return OV_OK;
         }
         split_copy c{&o, &env, t, put, stream};
         return s.crew->run(p.len, copy_part, &c);
-    }
-    if (o.where == OV_AT_INLINE) { /* a few bytes in the backend's own memory */
-        deliver(put ? t : inline_bytes(o), put ? inline_bytes(o) : t, p.len, false);
-        return OV_OK;
     }
     split_copy c{&o, &env, t, put, false};
     if (!s.crew)

@@ -133,13 +133,13 @@ public:
     bool single_copy_for(uint64_t bytes) const { return single_copy_ && bytes >= single_copy_min_; }
     /** OV_REQ_STREAM for a staged put piece of n bytes, when the backend
      *  takes the hint (osc_virt_stream_min). */
+    uint16_t put_flags(uint64_t n) const { return stream_put_ && ov_stream_worth(n, stream_min_) ? OV_REQ_STREAM : 0; }
     /** Whether an operation with `origin` bytes in and `result` bytes out
      *  can carry them in the rings (OV_REQ_INLINE) instead of staging. */
     bool inline_fits(uint64_t origin, uint64_t result) const
     {
         return inline_ && origin <= OV_INLINE_ORIGIN_MAX && result <= OV_INLINE_RESULT_MAX;
     }
-        uint16_t put_flags(uint64_t n) const { return stream_put_ && ov_stream_worth(n, stream_min_) ? OV_REQ_STREAM : 0; }
     uint64_t chunk() const { return chunk_; }
     const ov_win_t &staging() const { return staging_; }
 
