@@ -232,12 +232,10 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
             c.copy_inline = true;
         }
     } else {
-        int64_t off = link_->stage(n);
+        int64_t off = link_->stage_for(d, n);
         if (off < 0) {
             return static_cast<int>(off);
         }
-        d.local_win = link_->staging().id;
-        d.local_epoch = link_->staging().epoch;
         d.local_off = static_cast<uint64_t>(off);
         if (to_target) {
             d.flags = link_->put_flags(n);
@@ -308,9 +306,7 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
                 c.copy_inline = true;
             }
         } else {
-            d.local_win = link_->staging().id;
-            d.local_epoch = link_->staging().epoch;
-            int64_t src = link_->stage(n);
+            int64_t src = link_->stage_for(d, n);
             if (src < 0) {
                 ret = static_cast<int>(src);
                 break;
@@ -379,7 +375,7 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
         c.copy_inline = true;
         return link_->submit(d, c);
     }
-    int64_t src = link_->stage(2 * esize);
+    int64_t src = link_->stage_for(d, 2 * esize);
     if (src < 0) {
         return static_cast<int>(src);
     }
@@ -389,8 +385,6 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
     if (res < 0) {
         return static_cast<int>(res);
     }
-    d.local_win = link_->staging().id;
-    d.local_epoch = link_->staging().epoch;
     d.local_off = static_cast<uint64_t>(src);
     d.result_off = static_cast<uint64_t>(res);
     c.copy_from = static_cast<uint64_t>(res);

@@ -141,12 +141,20 @@ public:
         return inline_ && origin <= OV_INLINE_ORIGIN_MAX && result <= OV_INLINE_RESULT_MAX;
     }
     uint64_t chunk() const { return chunk_; }
-    const ov_win_t &staging() const { return staging_; }
 
     /** Reserves `len` bytes of staging (64-byte aligned), retiring completions
      *  while it is full.  len <= staging capacity / 2 (callers chunk).  Returns
      *  the staging offset, or a negative OMPI_ERR_*. */
     int64_t stage(uint64_t len);
+    /** stage(len), naming the staging area as d's local window (the caller
+     *  sets local_off or result_off to the offset returned). */
+    int64_t stage_for(ov_req_desc &d, uint64_t len)
+    {
+        const int64_t off = stage(len);
+        d.local_win = staging_.id;
+        d.local_epoch = staging_.epoch;
+        return off;
+    }
     char *staging_ptr(uint64_t off) const { return static_cast<char *>(staging_.base) + off; }
 
     /** Publishes one descriptor (cookie filled in here) with its completion
