@@ -210,6 +210,9 @@ int run_one_sided(const Spec &spec, Pattern pat, int argc, char **argv) {
         Ops ops;
         Window w(opt.win, ops.win_bytes(size, W), peer);
         ops.setup(size, W);
+        // Both ranks have touched their buffers before rank 0 starts timing
+        // (bench/README.md, "Deviations from OSU").
+        OVB_CHECK(MPI_Barrier(MPI_COMM_WORLD));
         const long iters = opt.iters_for(size), skip = opt.skip_for(size);
         double t;
         if (pat == Pattern::Latency)
