@@ -4,7 +4,11 @@
  *   - median / p99 round trip of an empty (NOP) request, frontend -> backend
  *     -> completion, both sides spinning (goal <= 2 us);
  *   - the same with the frontend blocking in ov_fe_wait (informational);
- *   - the backend's CPU use over N idle seconds from /proc/PID/stat (goal < 1%).
+ *   - the backend's CPU use over N idle seconds from /proc/PID/stat (goal < 1%);
+ *   - the floor under any round trip between two cores: two threads passing
+ *     a counter back and forth through two cache lines, measured before the
+ *     backend starts.  A request and its completion cross the same two ways,
+ *     so the ring round trip can approach this figure but never beat it.
  * Usage: bench_roundtrip [--iters N] [--idle-seconds S] [--spin-us US]
  */
 #include <signal.h>
@@ -13,10 +17,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend.h"
@@ -51,6 +57,39 @@ static void report(const char *what, std::vector<double> &v)
            v[v.size() * 99 / 100] / 1000, v[0] / 1000, v.size());
 }
 
+/* Median round trip of a counter bounced between this thread and another
+ * through two cache lines, in batches of 1000 (a timer read per round trip
+ * would cost as much as the round trip). */
+static std::vector<double> cache_line_round_trips(int iters)
+{
+    struct alignas(64) Line {
+        std::atomic<int64_t> v{0};
+    };
+    static Line ping, pong;
+    const int64_t n = iters;
+    std::thread echo([n] {
+        for (int64_t i = 1; i <= n; i++) {
+            while (ping.v.load(std::memory_order_acquire) != i) {
+            }
+            pong.v.store(i, std::memory_order_release);
+        }
+    });
+    std::vector<double> per_trip;
+    int64_t t0 = ov_now_ns();
+    for (int64_t i = 1; i <= n; i++) {
+        ping.v.store(i, std::memory_order_release);
+        while (pong.v.load(std::memory_order_acquire) != i) {
+        }
+        if (i % 1000 == 0) {
+            int64_t t1 = ov_now_ns();
+            per_trip.push_back(double(t1 - t0) / 1000);
+            t0 = t1;
+        }
+    }
+    echo.join();
+    return per_trip;
+}
+
 int main(int argc, char **argv)
 {
     int iters = 200000, idle_s = 10;
@@ -63,8 +102,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--spin-us"))
             spin_us = uint32_t(atoi(argv[i + 1]));
     }
-    if (iters < 100)
-        iters = 100;
+    if (iters < 1000)
+        iters = 1000;
+    std::vector<double> floor_trips = cache_line_round_trips(iters);
     char tmpl[] = "/tmp/ov-bench-XXXXXX";
     if (!mkdtemp(tmpl)) {
         perror("mkdtemp");
@@ -135,6 +175,7 @@ int main(int argc, char **argv)
             printf("backend round trip, empty request (backend spin window %u us)\n", spin_us);
             report("frontend spinning (ov_fe_poll):", spin);
             report("frontend ov_fe_wait:", block);
+            report("floor: cache-line ping-pong:", floor_trips);
             /* idle: let the backend's spin window expire, then measure */
             usleep(200000);
             uint64_t a = 0, b = 0;
