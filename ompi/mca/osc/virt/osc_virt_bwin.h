@@ -167,6 +167,19 @@ private:
      * part, staged or (single) straight from/to `mine`.  Link lock held. */
     int issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n, bool single,
                          Finisher *fin);
+    /** What one accumulate request carries besides its bytes. */
+    struct AccPiece {
+        int t;
+        uint8_t acc_op, kind;
+        uint16_t esize;
+        bool fetch, no_origin;
+        Finisher *fin;
+    };
+    /* One accumulate request of n bytes at byte `toff` of t's part: origin
+     * operand at `origin` (unless no_origin), old target bytes to `result`
+     * (when fetch), inline or staged.  Link lock held. */
+    int issue_acc_piece(const AccPiece &a, uint64_t toff, const char *origin, char *result,
+                        size_t n);
     int take_error();
     int rank_of(ompi_group_t *group, std::vector<int> *out) const;
 
