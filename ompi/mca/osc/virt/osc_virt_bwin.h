@@ -167,6 +167,11 @@ private:
      * part, staged or (single) straight from/to `mine`.  Link lock held. */
     int issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n, bool single,
                          Finisher *fin);
+    /** A request of `op` on n bytes at byte `toff` of t's part; the
+     *  caller sets flags, operands and the element type if not bytes. */
+    ov_req_desc request_to(int t, uint16_t op, uint64_t toff, size_t n) const;
+    /** The completion of a request to t, finishing `fin`'s part. */
+    Completion completion_of(int t, Finisher *fin);
     /** What one accumulate request carries besides its bytes. */
     struct AccPiece {
         int t;

@@ -245,22 +245,34 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
     return ret;
 }
 
-int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n,
-                                    bool single, Finisher *fin)
+ov_req_desc BackendWindow::request_to(int t, uint16_t op, uint64_t toff, size_t n) const
 {
     const Peer &p = peers_[t];
     ov_req_desc d{};
-    d.op = to_target ? OV_OP_PUT : OV_OP_GET;
+    d.op = op;
     d.dtype_kind = OV_DT_BYTES;
     d.dtype_size = 1;
     d.target_win = p.win_id;
     d.target_epoch = p.win_epoch;
     d.target_off = p.part_off + toff;
     d.length = n;
+    return d;
+}
+
+Completion BackendWindow::completion_of(int t, Finisher *fin)
+{
     Completion c;
     c.tracker = &tracker_;
     c.target = t;
     c.finisher = fin;
+    return c;
+}
+
+int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n,
+                                    bool single, Finisher *fin)
+{
+    ov_req_desc d = request_to(t, to_target ? OV_OP_PUT : OV_OP_GET, toff, n);
+    Completion c = completion_of(t, fin);
     if (single) {
         d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
         d.local_off = reinterpret_cast<uintptr_t>(mine);
@@ -350,20 +362,11 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
 int BackendWindow::issue_acc_piece(const AccPiece &a, uint64_t toff, const char *origin,
                                    char *result, size_t n)
 {
-    const Peer &p = peers_[a.t];
-    ov_req_desc d{};
-    d.op = a.fetch ? OV_OP_GET_ACC : OV_OP_ACC;
+    ov_req_desc d = request_to(a.t, a.fetch ? OV_OP_GET_ACC : OV_OP_ACC, toff, n);
     d.acc_op = a.acc_op;
     d.dtype_kind = a.kind;
     d.dtype_size = a.esize;
-    d.target_win = p.win_id;
-    d.target_epoch = p.win_epoch;
-    d.target_off = p.part_off + toff;
-    d.length = n;
-    Completion c;
-    c.tracker = &tracker_;
-    c.target = a.t;
-    c.finisher = a.fin;
+    Completion c = completion_of(a.t, a.fin);
     if (link_->inline_fits(a.no_origin ? 0 : n, a.fetch ? n : 0)) {
         d.flags = OV_REQ_INLINE; /* a fetch_and_op, a small accumulate */
         if (!a.no_origin) {
@@ -410,18 +413,11 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
     if (OMPI_SUCCESS != ret) {
         return ret;
     }
-    const Peer &p = peers_[t];
-    ov_req_desc d{};
-    d.op = OV_OP_CAS;
+    const uint64_t toff = static_cast<uint64_t>(disp * peers_[t].disp_unit);
+    ov_req_desc d = request_to(t, OV_OP_CAS, toff, esize);
     d.dtype_kind = kind;
     d.dtype_size = esize;
-    d.target_win = p.win_id;
-    d.target_epoch = p.win_epoch;
-    d.target_off = p.part_off + static_cast<uint64_t>(disp * p.disp_unit);
-    d.length = esize;
-    Completion c;
-    c.tracker = &tracker_;
-    c.target = t;
+    Completion c = completion_of(t, nullptr);
     c.copy_to = r;
     c.copy_len = esize;
     if (link_->inline_fits(2 * esize, esize)) {
