@@ -3,8 +3,9 @@
  * and compare_and_swap on backend-served targets (contract: osc_virt_bwin.h).
  *
  * Every operation walks the origin (and result) layout and the target layout
- * in lockstep (RawCursor) and issues one piece per contiguous run (a put or
- * get that is one run on both sides and fits one request skips the walk):
+ * in lockstep (RawCursor) and issues one piece per contiguous run (a put,
+ * get or accumulate that is one run on every side and fits one request
+ * skips the walk):
  *   - same guest, put/get: memcpy, done before the call returns (for a create
  *     window only our own memory is; other ranks' go through the backend);
  *   - container mode, operations of osc_virt_single_copy_min bytes or more
