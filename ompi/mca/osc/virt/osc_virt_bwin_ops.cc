@@ -136,51 +136,33 @@ char *true_start(const void *base, ompi_datatype_t *dt)
     return const_cast<char *>(static_cast<const char *>(base)) + lb;
 }
 
-/* Both layouts one contiguous run of the same length (an 8-byte put, any
- * put of contiguous data): *first is the origin run, *target_lb where the
- * target run starts relative to the displacement, *n its length.  copy()
- * then issues one request without building cursors, which cost ~130 of the
- * ~1180 instructions an 8-byte put + flush took at the origin (callgrind). */
-bool same_contiguous_run(const void *o, int oc, ompi_datatype_t *odt, int tc,
-                         ompi_datatype_t *tdt, char **first, ptrdiff_t *target_lb, size_t *n)
-{
-    const size_t bytes = contiguous_bytes(tc, tdt);
-    if (0 == bytes || contiguous_bytes(oc, odt) != bytes) {
-        return false;
-    }
-    ptrdiff_t extent = 0;
-    ompi_datatype_get_true_extent(tdt, target_lb, &extent);
-    *first = true_start(o, odt);
-    *n = bytes;
-    return true;
-}
-
-/* An accumulate whose target, origin (unless no_origin) and result (when
- * fetching) are each one contiguous run of the same length: a
- * fetch_and_op, any accumulate of contiguous data.  accumulate() then
- * issues it without building three cursors: 1252 -> 1052 instructions
- * per MPI_Fetch_and_op of 8 bytes at the origin (callgrind).  n == 0: not
+/* Every layout of an operation one contiguous run of the same length: the
+ * target (tc x tdt), the origin (unless odt is null: MPI_NO_OP) and the
+ * result (when rdt is non-null: get_accumulate, fetch_and_op).  An 8-byte
+ * put, any put, get or accumulate of contiguous data; copy() and
+ * accumulate() then issue one request without building cursors, which cost
+ * ~130 of the ~1180 instructions an 8-byte put + flush took at the origin,
+ * and 1252 -> 1052 per 8-byte MPI_Fetch_and_op (callgrind).  n == 0: not
  * one run. */
 struct OneRun {
-    const char *origin = nullptr;
-    char *result = nullptr;
-    ptrdiff_t target_lb = 0;
+    char *origin = nullptr, *result = nullptr;
+    ptrdiff_t target_lb = 0; /* where the target run starts, from the displacement */
     size_t n = 0;
 };
 
-OneRun one_accumulate_run(bool no_origin, bool fetch, const void *o, int oc, ompi_datatype_t *odt,
-                          void *r, int rc, ompi_datatype_t *rdt, int tc, ompi_datatype_t *tdt)
+OneRun one_run(int tc, ompi_datatype_t *tdt, const void *o, int oc, ompi_datatype_t *odt,
+               void *r = nullptr, int rc = 0, ompi_datatype_t *rdt = nullptr)
 {
     OneRun run;
     const size_t n = contiguous_bytes(tc, tdt);
-    if (0 == n || (!no_origin && contiguous_bytes(oc, odt) != n) ||
-        (fetch && contiguous_bytes(rc, rdt) != n)) {
+    if (0 == n || (nullptr != odt && contiguous_bytes(oc, odt) != n) ||
+        (nullptr != rdt && contiguous_bytes(rc, rdt) != n)) {
         return run;
     }
     ptrdiff_t extent = 0;
     ompi_datatype_get_true_extent(tdt, &run.target_lb, &extent);
-    run.origin = no_origin ? nullptr : true_start(o, odt);
-    run.result = fetch ? true_start(r, rdt) : nullptr;
+    run.origin = nullptr != odt ? true_start(o, odt) : nullptr;
+    run.result = nullptr != rdt ? true_start(r, rdt) : nullptr;
     run.n = n;
     return run;
 }
@@ -208,14 +190,11 @@ int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, i
         return ret;
     }
     const Peer &p = peers_[t];
-    char *run = nullptr;
-    ptrdiff_t run_tlb = 0;
-    size_t run_n = 0;
-    const bool one_run = same_contiguous_run(o, oc, odt, tc, tdt, &run, &run_tlb, &run_n);
-    if (one_run && !p.same_guest && run_n <= link_->chunk() && !link_->single_copy_for(run_n)) {
+    const OneRun run = one_run(tc, tdt, o, oc, odt);
+    if (0 != run.n && !p.same_guest && run.n <= link_->chunk() && !link_->single_copy_for(run.n)) {
         Finisher *fin = start_request(win_, req);
-        const uint64_t toff = static_cast<uint64_t>(disp * p.disp_unit + run_tlb);
-        ret = issue_copy_piece(to_target, t, run, toff, run_n, false, fin);
+        const uint64_t toff = static_cast<uint64_t>(disp * p.disp_unit + run.target_lb);
+        ret = issue_copy_piece(to_target, t, run.origin, toff, run.n, false, fin);
         issued(fin, ret);
         return ret;
     }
@@ -326,7 +305,8 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
     /* Pieces are whole elements: every layout is built from the same basic type. */
     const size_t max_piece = link_->chunk() - link_->chunk() % a.esize;
     const uint64_t tdisp = static_cast<uint64_t>(disp * p.disp_unit);
-    if (const OneRun run = one_accumulate_run(a.no_origin, fetch, o, oc, odt, r, rc, rdt, tc, tdt);
+    if (const OneRun run = one_run(tc, tdt, o, oc, a.no_origin ? nullptr : odt, r, rc,
+                                   fetch ? rdt : nullptr);
         0 != run.n && run.n <= max_piece) {
         ret = issue_acc_piece(a, tdisp + run.target_lb, run.origin, run.result, run.n);
         issued(a.fin, ret);
