@@ -94,7 +94,7 @@ void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
         if (s == OV_ERR_BOUNDS && plan.target.where == OV_AT_REGION)
             OV_LOG_ERR("internal: plan of conn %u op %u outside its region", c->id, d.op);
     }
-    *cpl = ov_completion{d.cookie, s, d.op, moved, 0};
+    *cpl = ov_completion{0, d.cookie, s, d.op, moved, 0}; /* the ring stamps it */
     if (s == OV_OK && plan.result.where == OV_AT_INLINE) /* length <= 8: validated */
         std::memcpy(&cpl->inline_result, scratch_.inline_result, plan.result.len);
     c->requests++;
@@ -131,7 +131,9 @@ void ov_backend::yield_to_waiter_here(uint32_t fe_cpu)
 /* Returns descriptors served, or -1 if the process's rings are corrupt. */
 int ov_backend::serve_process(conn *c)
 {
-    int64_t space = c->cq.space();
+    /* The cached count: re-reading the frontend's head index on every pass
+     * took a cache line from the frontend each time it had just popped. */
+    int64_t space = c->cq.room();
     if (space < 0)
         return -1;
     int done = 0;

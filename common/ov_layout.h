@@ -32,7 +32,7 @@
 
 #define OV_CACHE_LINE 64
 #define OV_REGION_MAGIC 0x4e4f494745525f4full /* "O_REGION" little-endian */
-#define OV_LAYOUT_VERSION 1u
+#define OV_LAYOUT_VERSION 2u /* 2: ring slots carry a stamp (ov_ring.h), cookies are 32-bit */
 #define OV_REGION_HDR_SIZE 4096u
 #define OV_RING_MIN_SLOTS 2u
 #define OV_RING_MAX_SLOTS 65536u

@@ -340,7 +340,8 @@ enum ov_dtype_kind : uint8_t {
 #define OV_LOCK_SLOTS 65536u
 
 struct ov_req_desc {      /* one request-ring slot; written by the frontend only */
-    uint64_t cookie;      /* opaque, echoed in the completion */
+    uint32_t stamp;       /* written by the ring (ov_ring.h): the slot is ready */
+    uint32_t cookie;      /* opaque, echoed in the completion */
     uint16_t op;          /* ov_req_op */
     uint16_t flags;       /* OV_REQ_* */
     uint8_t acc_op;       /* ov_acc_op (ACC, GET_ACC); else 0 */
@@ -358,7 +359,8 @@ struct ov_req_desc {      /* one request-ring slot; written by the frontend only
 };
 
 struct ov_completion {    /* one completion-ring slot; written by the backend only */
-    uint64_t cookie;      /* from the descriptor */
+    uint32_t stamp;       /* written by the ring (ov_ring.h): the slot is ready */
+    uint32_t cookie;      /* from the descriptor */
     int32_t status;       /* OV_OK or a validation error */
     uint32_t op;          /* op of the descriptor (as copied) */
     uint64_t bytes;       /* bytes moved */
@@ -391,6 +393,8 @@ static_assert(offsetof(ov_req_desc, result_off) == 56, "wire offset");
 static_assert(offsetof(ov_req_desc, length) - offsetof(ov_req_desc, local_win) == OV_INLINE_ORIGIN_MAX,
               "inline origin bytes: local_win .. local_off");
 static_assert(sizeof(ov_completion) == 32, "two completions per cache line");
+static_assert(offsetof(ov_req_desc, stamp) == 0 && offsetof(ov_completion, stamp) == 0,
+              "ring stamps come first (ov_ring.h)");
 static_assert(std::is_standard_layout_v<ov_req_desc> && std::is_trivially_copyable_v<ov_req_desc>, "shm");
 static_assert(std::is_standard_layout_v<ov_completion> && std::is_trivially_copyable_v<ov_completion>, "shm");
 

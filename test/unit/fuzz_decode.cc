@@ -185,7 +185,9 @@ void normalize(ov_req_desc &d, const Wins &wins)
 
 void fuzz_ring(const uint8_t *p, size_t n, bool single_copy, bool plausible)
 {
-    /* a guest-owned request ring whose indices and slots come from the input */
+    /* a guest-owned request ring whose index and slots come from the input;
+     * the low 4 bits of the index say how many slots carry this lap's
+     * stamp (the rest keep the input's stamps) */
     alignas(64) static ov_ring_idx idx;
     static ov_req_desc slots[8];
     if (n < 8)
@@ -196,6 +198,8 @@ void fuzz_ring(const uint8_t *p, size_t n, bool single_copy, bool plausible)
     n -= 8;
     std::memset(slots, 0, sizeof(slots));
     std::memcpy(slots, p, n < sizeof(slots) ? n : sizeof(slots));
+    for (uint64_t i = 0; i < (tail & 15) && i < 8; i++)
+        slots[i].stamp = ov_ring_stamp(i, ov_ring_lap_shift(8));
     ov_ring_init(&idx, 0);
     idx.tail.store(tail);
     ov_ring_consumer<ov_req_desc> c(&idx, slots, 8, 0);

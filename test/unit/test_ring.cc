@@ -1,6 +1,6 @@
 /*
  * test_ring.cc — SPSC ring: table-driven wrap-around (slot index and the
- * 64-bit counter), full/empty, and hostile peer indices.
+ * 64-bit counter), full/empty, slot stamps, and hostile peer indices.
  */
 #include <gtest/gtest.h>
 
@@ -84,19 +84,78 @@ TEST(Ring, FullThenDrainOne)
     EXPECT_EQ(r.p.push(mk(5)), OV_RING_FULL);
 }
 
-TEST(Ring, HostileProducerIndexIsCorruptNotOverread)
+TEST(Ring, HostileProducerIndexIsCorruptForDepthAndIgnoredByPop)
 {
     Ring r(8, 0);
     r.idx.tail.store(9); /* claims 9 entries in an 8-slot ring */
     ov_req_desc d;
-    EXPECT_EQ(r.c.pop(&d), OV_RING_CORRUPT);
     EXPECT_EQ(r.c.depth(), -1);
-    r.idx.tail.store(UINT64_MAX); /* "behind" the consumer */
-    EXPECT_EQ(r.c.pop(&d), OV_RING_CORRUPT);
+    EXPECT_EQ(r.c.pop(&d), OV_RING_EMPTY); /* no slot is stamped: nothing to read */
+    r.idx.tail.store(UINT64_MAX);         /* "behind" the consumer */
+    EXPECT_EQ(r.c.depth(), -1);
     r.idx.tail.store(8); /* exactly full is legal */
     EXPECT_EQ(r.c.depth(), 8);
-    EXPECT_EQ(r.c.pop(&d), OV_RING_OK);
+    EXPECT_EQ(r.c.pop(&d), OV_RING_EMPTY);
+    ASSERT_EQ(r.p.push(mk(3)), OV_RING_OK); /* pop follows stamps, whatever the index says */
+    r.idx.tail.store(0);
+    ASSERT_EQ(r.c.pop(&d), OV_RING_OK);
+    EXPECT_EQ(d.cookie, 3u);
 }
+
+TEST(Ring, SlotIsReadOnlyOnceItCarriesThisLapsStamp)
+{
+    Ring r(4, 0);
+    ov_req_desc d;
+    r.slots[0] = mk(7); /* written, not stamped (a producer mid-push) */
+    r.idx.tail.store(1);
+    EXPECT_EQ(r.c.pop(&d), OV_RING_EMPTY);
+    r.slots[0].stamp = ov_ring_stamp(4, 2); /* the stamp of the next lap */
+    EXPECT_EQ(r.c.pop(&d), OV_RING_EMPTY);
+    r.slots[0].stamp = ov_ring_stamp(0, 2);
+    ASSERT_EQ(r.c.pop(&d), OV_RING_OK);
+    EXPECT_EQ(d.cookie, 7u);
+    EXPECT_EQ(r.c.pop(&d), OV_RING_EMPTY); /* slot 1 is still zero */
+}
+
+TEST(Ring, ProducerStampsTheSlotWhateverTheCallerPassed)
+{
+    Ring r(2, 0);
+    ov_req_desc v = mk(1);
+    v.stamp = ov_ring_stamp(2, 1); /* a lie: the next lap's stamp */
+    ASSERT_EQ(r.p.push(v), OV_RING_OK);
+    ASSERT_EQ(r.p.push(v), OV_RING_OK);
+    EXPECT_EQ(r.slots[0].stamp, ov_ring_stamp(0, 1));
+    EXPECT_EQ(r.slots[1].stamp, ov_ring_stamp(1, 1));
+    ov_req_desc d;
+    ASSERT_EQ(r.c.pop(&d), OV_RING_OK);
+    ASSERT_EQ(r.p.push(v), OV_RING_OK); /* reuses slot 0 one lap later */
+    EXPECT_EQ(r.slots[0].stamp, ov_ring_stamp(2, 1));
+}
+
+struct StampCase {
+    uint64_t index;
+    uint32_t slots;
+};
+
+class RingStamp : public testing::TestWithParam<StampCase> {};
+
+TEST_P(RingStamp, OddAndDifferentFromTheNeighbouringLaps)
+{
+    const StampCase c = GetParam();
+    const unsigned shift = ov_ring_lap_shift(c.slots);
+    const uint32_t here = ov_ring_stamp(c.index, shift);
+    EXPECT_EQ(here & 1u, 1u) << "a zeroed slot must never look written";
+    EXPECT_NE(here, ov_ring_stamp(c.index - c.slots, shift));
+    EXPECT_NE(here, ov_ring_stamp(c.index + c.slots, shift));
+    EXPECT_EQ(here, ov_ring_stamp(c.index | (c.slots - 1), shift)) << "one stamp per lap";
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, RingStamp,
+                         testing::Values(StampCase{0, 2}, StampCase{5, 4}, StampCase{1000, 256},
+                                         StampCase{uint64_t(1) << 33, 65536},
+                                         /* the 64-bit counter wraps between the laps */
+                                         StampCase{0, 65536}, StampCase{UINT64_MAX, 2},
+                                         StampCase{UINT64_MAX - 3, 4}));
 
 TEST(Ring, HostileConsumerIndexIsCorrupt)
 {

@@ -225,7 +225,8 @@ private:
      * reservation starts */
     uint64_t head_ = 0, tail_ = 0, used_ = 0;
     Fifo<Completion> inflight_;
-    uint64_t next_cookie_ = 1, retired_ = 0;
+    uint32_t next_cookie_ = 1; /* wraps: completions are matched in order, not by cookie */
+    uint64_t retired_ = 0;
     bool dead_ = false;
     bool yield_ = false;
     /** osc_virt_idle_nap_us applied to this rank: the nap in us, 0 = off. */
