@@ -174,6 +174,7 @@ private:
     bool started_ = false, stopping_ = false;
     uint32_t next_conn_ = 1, next_region_ = 1;
     std::unordered_map<uint32_t, std::unique_ptr<conn>> conns_;
+    size_t doomed_ = 0; /* conns closed since the last reap_doomed() */
     std::vector<conn *> ready_;                        /* processes with rings */
     std::map<std::pair<std::string, uint64_t>, std::unique_ptr<guest>> guests_;
     std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
