@@ -29,7 +29,7 @@ FallbackWindow *route(ompi_win_t *win, const char *op, int target)
                          "(MPI_THREAD_MULTIPLE): MPI_ERR_UNSUPPORTED_OPERATION", op, target);
         return nullptr;
     }
-    m->ops_by_path[static_cast<int>(path)].fetch_add(1, std::memory_order_relaxed);
+    count_op(m, path);
     if (target >= 0) {
         OSC_VIRT_VERBOSE(20, "%s target %d -> %s(%s)", op, target, ompi_osc_virt_path_name(path),
                          m->fallback->component_name());

@@ -49,7 +49,7 @@ int check_access(ompi_win_t *win, const char *op, int target, ptrdiff_t disp, in
 void note(ompi_win_t *win, const char *op, int target, ov_osc_path path)
 {
     ompi_osc_virt_module_t *m = virt_module(win);
-    m->ops_by_path[static_cast<int>(path)].fetch_add(1, std::memory_order_relaxed);
+    count_op(m, path);
     OSC_VIRT_VERBOSE(20, "%s target %d -> %s", op, target, ompi_osc_virt_path_name(path));
 }
 
