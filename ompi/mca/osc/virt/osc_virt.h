@@ -88,7 +88,7 @@
  *                      sleep ends when an event descriptor (tcp) is ready
  *                      (osc_virt_wake.h).  -1: where every transport of
  *                      the rank raises events 50 us, doubling while
- *                      nothing happens up to 1 ms, else off; N > 0: N us
+ *                      nothing happens up to 10 ms, else off; N > 0: N us
  *                      every time; 0: never.
  */
 #ifndef OMPI_OSC_VIRT_H
