@@ -8,7 +8,9 @@
  *   - the floor under any round trip between two cores: two threads passing
  *     a counter back and forth through two cache lines, measured before the
  *     backend starts.  A request and its completion cross the same two ways,
- *     so the ring round trip can approach this figure but never beat it.
+ *     so the ring round trip can approach this figure (it is measured
+ *     once, at another moment, so on a noisy host either may come out
+ *     a little lower).
  * Usage: bench_roundtrip [--iters N] [--idle-seconds S] [--spin-us US]
  */
 #include <signal.h>
