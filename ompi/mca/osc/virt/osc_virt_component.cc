@@ -166,7 +166,7 @@ int component_register(void)
                  "osc virt request sleeps up to this many microseconds on every idle progress "
                  "pass instead of polling, leaving its core to the backend; the sleep ends as "
                  "soon as one of the process's event descriptors (tcp, the runtime) is ready. "
-                 "-1 = 50 us, doubling after every full nap up to 1 ms, and only when every "
+                 "-1 = 50 us, doubling after every full nap up to 10 ms, and only when every "
                  "transport this rank uses raises such events (pml ob1 with btl self/tcp and no "
                  "same-node peer); 0 = never");
     return OMPI_SUCCESS;
