@@ -261,9 +261,7 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
         if (to_target) {
             memcpy(ov_req_inline_origin(&d), mine, n);
         } else {
-            c.copy_to = mine;
-            c.copy_len = n;
-            c.copy_inline = true;
+            c.result_inline(mine, n);
         }
     } else {
         int64_t off = link_->stage_for(d, n);
@@ -275,9 +273,7 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
             d.flags = link_->put_flags(n);
             memcpy(link_->staging_ptr(off), mine, n);
         } else { /* copied out when it completes */
-            c.copy_to = mine;
-            c.copy_from = static_cast<uint64_t>(off);
-            c.copy_len = n;
+            c.result_staged(mine, static_cast<uint64_t>(off), n);
         }
     }
     return link_->submit(d, c);
@@ -354,9 +350,7 @@ int BackendWindow::issue_acc_piece(const AccPiece &a, uint64_t toff, const char 
             memcpy(ov_req_inline_origin(&d), origin, n);
         }
         if (a.fetch) {
-            c.copy_to = result;
-            c.copy_len = n;
-            c.copy_inline = true;
+            c.result_inline(result, n);
         }
         return link_->submit(d, c);
     }
@@ -374,9 +368,7 @@ int BackendWindow::issue_acc_piece(const AccPiece &a, uint64_t toff, const char 
             return static_cast<int>(res);
         }
         d.result_off = static_cast<uint64_t>(res);
-        c.copy_to = result;
-        c.copy_from = static_cast<uint64_t>(res);
-        c.copy_len = n;
+        c.result_staged(result, static_cast<uint64_t>(res), n);
     }
     return link_->submit(d, c);
 }
@@ -399,13 +391,11 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
     d.dtype_kind = kind;
     d.dtype_size = esize;
     Completion c = completion_of(t, nullptr);
-    c.copy_to = r;
-    c.copy_len = esize;
     if (link_->inline_fits(2 * esize, esize)) {
         d.flags = OV_REQ_INLINE;
         memcpy(ov_req_inline_origin(&d), o, esize);
         memcpy(ov_req_inline_origin(&d) + esize, cmp, esize);
-        c.copy_inline = true;
+        c.result_inline(r, esize);
         return link_->submit(d, c);
     }
     int64_t src = link_->stage_for(d, 2 * esize);
@@ -420,7 +410,7 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
     }
     d.local_off = static_cast<uint64_t>(src);
     d.result_off = static_cast<uint64_t>(res);
-    c.copy_from = static_cast<uint64_t>(res);
+    c.result_staged(r, static_cast<uint64_t>(res), esize);
     return link_->submit(d, c);
 }
 

@@ -97,6 +97,21 @@ struct Completion {
     uint64_t staging_end = 0;   /* staging ring position freed by this completion */
     int *status_out = nullptr;  /* internal requests: the raw ov_status_t lands here */
     struct Finisher *finisher = nullptr; /* multi-request op: run when its last part completes */
+
+    /** The result comes back in the completion (OV_REQ_INLINE): n bytes to `to`. */
+    void result_inline(void *to, uint64_t n)
+    {
+        copy_to = to;
+        copy_len = n;
+        copy_inline = true;
+    }
+    /** The result comes back at staging offset `off`: n bytes to `to`. */
+    void result_staged(void *to, uint64_t off, uint64_t n)
+    {
+        copy_to = to;
+        copy_from = off;
+        copy_len = n;
+    }
 };
 
 /** Work to do once every part of a multi-request operation has completed
