@@ -111,6 +111,19 @@ public:
                          ptrdiff_t disp);
     int shared_query(int rank, size_t *size, int *disp_unit, void *baseptr);
 
+    /** quick_copy() declines: the caller takes the general path (put/get). */
+    static constexpr int kNotQuick = 1;
+    /** put (to_target) or get of `count` elements of `dt` on both sides, at
+     *  `disp` of target t, when all of this holds: the backend holds t's lock
+     *  (lock or lock_all; so all_local() and served(t)) and t is not in our
+     *  guest; dt's data is one contiguous run from its true lower bound 0;
+     *  those bytes ride inline (OV_REQ_INLINE) and lie inside t's window.
+     *  Then it issues that one request and returns what the general path
+     *  would (OMPI_SUCCESS, or OMPI_ERR_* when the backend is lost); else
+     *  kNotQuick with nothing done and nothing counted, and the general path
+     *  raises any error.  (osc_virt_bwin_quick.cc) */
+    int quick_copy(bool to_target, void *o, int count, ompi_datatype_t *dt, int t, ptrdiff_t disp);
+
     /* ---- synchronization (the backend side only) */
     /** Barrier over the window's ranks (fence of a window without fallback). */
     int barrier() { return comm_->c_coll->coll_barrier(comm_, comm_->c_coll->coll_barrier_module); }
