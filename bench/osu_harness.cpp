@@ -116,6 +116,8 @@ static void usage(const Spec &spec) {
                                  : "10000 for small messages, 1000 for large messages",
                 kLargeMessageSize);
     std::printf("  -c, --validation            validates exchanged data\n");
+    std::printf("  -P, --precision DIGITS      digits after the decimal point (default %d, as OSU;\n"
+                "                              not an OSU option)\n", kFloatPrecision);
     std::printf("  -h, --help                  print this help\n");
     std::printf("  -v, --version               print version info\n");
     if (is_one_sided(spec.kind)) {
@@ -176,6 +178,7 @@ int parse_options(const Spec &spec, int argc, char **argv, Options &opt, int ran
         {"validation", no_argument, nullptr, 'c'},
         {"win-option", required_argument, nullptr, 'w'},
         {"sync-option", required_argument, nullptr, 's'},
+        {"precision", required_argument, nullptr, 'P'},
         {nullptr, 0, nullptr, 0},
     };
     auto bad = [&](const char *msg, int c, const char *arg) {
@@ -189,7 +192,7 @@ int parse_options(const Spec &spec, int argc, char **argv, Options &opt, int ran
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+hvm:i:x:W:cw:s:", longopts, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hvm:i:x:W:cw:s:P:", longopts, nullptr)) != -1) {
         switch (c) {
             case 'h':
                 if (rank == 0) usage(spec);
@@ -237,6 +240,12 @@ int parse_options(const Spec &spec, int argc, char **argv, Options &opt, int ran
             case 'c':
                 opt.validate = true;
                 break;
+            case 'P': {
+                long v;
+                if (!parse_long(optarg, v) || v > 9) return bad("Invalid Precision", 'P', optarg);
+                opt.precision = static_cast<int>(v);
+                break;
+            }
             case 'w':
                 if (!is_one_sided(spec.kind)) return bad("Invalid Option", 'w', optarg);
                 if (!std::strcmp(optarg, "create")) opt.win = WinType::Create;
@@ -276,10 +285,10 @@ void print_header(const Spec &spec, const Options &opt) {
 
 void print_row(const Options &opt, std::size_t size, double value, int valid) {
     if (opt.validate && valid >= 0)
-        std::printf("%-*zu%*.*f%*s\n", 10, size, kFieldWidth, kFloatPrecision, value, kFieldWidth,
+        std::printf("%-*zu%*.*f%*s\n", 10, size, kFieldWidth, opt.precision, value, kFieldWidth,
                     valid ? "Pass" : "Fail");
     else
-        std::printf("%-*zu%*.*f\n", 10, size, kFieldWidth, kFloatPrecision, value);
+        std::printf("%-*zu%*.*f\n", 10, size, kFieldWidth, opt.precision, value);
     std::fflush(stdout);
 }
 

@@ -56,6 +56,7 @@ struct Options {
     long iterations_large = 0, skip_large = 0;
     int window_size = 64;        // bandwidth tests (-W)
     bool validate = false;       // -c
+    int precision = kFloatPrecision;  // -P: digits after the point (not in OSU)
     // Iterations/skip for a given message size (OSU: size > LARGE_MESSAGE_SIZE
     // switches to the large-message counts).
     long iters_for(std::size_t size) const { return size > kLargeMessageSize ? iterations_large : iterations; }
@@ -69,7 +70,8 @@ int parse_options(const Spec &spec, int argc, char **argv, Options &opt, int ran
 // Header exactly as OSU 7.3 prints it (see README for the one-sided/two-sided
 // differences OSU itself has).
 void print_header(const Spec &spec, const Options &opt);
-// One data row: "%-10zu%18.2f" (+ "%18s" Pass/Fail when -c).
+// One data row: "%-10zu%18.2f" (+ "%18s" Pass/Fail when -c); -P sets the
+// digits after the point.
 void print_row(const Options &opt, std::size_t size, double value, int valid /* -1: no -c */);
 
 // Aligned, zeroed scratch buffer.
