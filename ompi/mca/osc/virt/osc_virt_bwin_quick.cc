@@ -6,9 +6,10 @@
  * core, and every instruction the origin runs between the flush seeing the
  * last completion and the next descriptor's stamp is on that round trip.
  * The general path (check_access, route_copy, copy, issue_check, one_run)
- * spent ~450 instructions there deciding what this file decides in a few
- * loads: one contiguous run on both sides, small enough to ride inline, to
- * a target whose lock the backend holds and which is not in our guest.
+ * took ~200 more instructions per 8-byte MPI_Put (callgrind: 719 -> 515)
+ * to decide what this file decides in a few loads: one contiguous run on
+ * both sides, small enough to ride inline, to a target whose lock the
+ * backend holds and which is not in our guest.
  * Anything else is kNotQuick, and the general path, which raises every
  * error, takes the call unchanged.
  */
