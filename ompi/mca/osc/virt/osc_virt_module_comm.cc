@@ -135,14 +135,15 @@ int via_fallback(ompi_win_t *win, const char *op, int target, Fallback fallback)
  * quick_copy: small, contiguous, same type and count on both sides, in a
  * passive epoch the backend locks), counted and traced as the general path
  * would; BackendWindow::kNotQuick when it declines. */
-inline int quick(ompi_win_t *win, const char *op, bool to_target, void *origin, int count,
-                 ompi_datatype_t *dt, int target, ptrdiff_t disp)
+int quick(ompi_win_t *win, const char *op, bool to_target, void *origin, int origin_count,
+          ompi_datatype_t *origin_dt, int target, ptrdiff_t disp, int target_count,
+          ompi_datatype_t *target_dt)
 {
     BackendWindow *bw = virt_module(win)->backend;
-    if (nullptr == bw) {
+    if (nullptr == bw || origin_dt != target_dt || origin_count != target_count) {
         return BackendWindow::kNotQuick;
     }
-    const int ret = bw->quick_copy(to_target, origin, count, dt, target, disp);
+    const int ret = bw->quick_copy(to_target, origin, origin_count, origin_dt, target, disp);
     if (BackendWindow::kNotQuick != ret) {
         note(win, op, target, ov_osc_path::backend);
     }
@@ -181,12 +182,10 @@ int route_accumulate(ompi_win_t *win, const char *op, int target, ompi_datatype_
 int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
              ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
 {
-    if (origin_dt == target_dt && origin_count == target_count) {
-        const int ret = quick(win, "put", true, const_cast<void *>(origin), origin_count,
-                              origin_dt, target, target_disp);
-        if (BackendWindow::kNotQuick != ret) {
-            return ret;
-        }
+    if (const int ret = quick(win, "put", true, const_cast<void *>(origin), origin_count,
+                              origin_dt, target, target_disp, target_count, target_dt);
+        BackendWindow::kNotQuick != ret) {
+        return ret;
     }
     RETURN_IF_FAILED(check_access(win, "put", target, target_disp, target_count, target_dt));
     return route_copy(
@@ -204,12 +203,10 @@ int virt_put(const void *origin, int origin_count, ompi_datatype_t *origin_dt, i
 int virt_get(void *origin, int origin_count, ompi_datatype_t *origin_dt, int target,
              ptrdiff_t target_disp, int target_count, ompi_datatype_t *target_dt, ompi_win_t *win)
 {
-    if (origin_dt == target_dt && origin_count == target_count) {
-        const int ret = quick(win, "get", false, origin, origin_count, origin_dt, target,
-                              target_disp);
-        if (BackendWindow::kNotQuick != ret) {
-            return ret;
-        }
+    if (const int ret = quick(win, "get", false, origin, origin_count, origin_dt, target,
+                              target_disp, target_count, target_dt);
+        BackendWindow::kNotQuick != ret) {
+        return ret;
     }
     RETURN_IF_FAILED(check_access(win, "get", target, target_disp, target_count, target_dt));
     return route_copy(
