@@ -375,11 +375,12 @@ ov_status_t ov_backend::run()
         if (timeout == 0 && !idle && !events)
             continue;
         int n = epoll_wait(epfd_.get(), evs, 64, timeout);
+        const int64_t after = ov_now_ns();
         if (timeout == -1) {
             set_sleeping(0);
-            last_work = ov_now_ns();
+            last_work = after;
         }
-        events_due = ov_now_ns() + kEventPeriodNs;
+        events_due = after + kEventPeriodNs;
         if (n < 0 && errno != EINTR) {
             OV_LOG_ERR("epoll_wait: %s", strerror(errno));
             return OV_ERR_SYS;
