@@ -63,15 +63,19 @@ extern "C" ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept
         return ov_fe_fail(fe, OV_ERR_STATE, "submit before rings");
     if (fe->gone)
         return OV_ERR_BACKEND_GONE;
-    /* Where we will wait for the completion (ov_layout.h, fe_cpu): a vDSO
-     * call, no syscall; the push's release publishes it with the descriptor. */
-    int cpu = sched_getcpu();
-    fe->pctl->fe_cpu.store(cpu >= 0 ? uint32_t(cpu) + 1 : 0, std::memory_order_relaxed);
     ov_ring_result r = fe->rq.push(*d);
     if (r == OV_RING_FULL)
         return OV_ERR_AGAIN;
     if (r != OV_RING_OK)
         return ov_fe_fail(fe, OV_ERR_RING_CORRUPT, "request ring");
+    /* Where we will wait for the completion (ov_layout.h, fe_cpu): a vDSO
+     * call, no syscall.  After the stamp, not before: everything between a
+     * completion's arrival and the next descriptor's stamp is on a small
+     * request's round trip, and the backend reads this hint only after
+     * serving, by when the store is long visible (a stale value once makes
+     * it skip or make one yield, nothing worse). */
+    int cpu = sched_getcpu();
+    fe->pctl->fe_cpu.store(cpu >= 0 ? uint32_t(cpu) + 1 : 0, std::memory_order_relaxed);
     /* Dekker with the backend's sleep: publish (tail release) / fence / check flag. */
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed))

@@ -290,7 +290,7 @@ int64_t BackendLink::stage(uint64_t len)
     }
 }
 
-int BackendLink::submit(ov_req_desc d, const Completion &c)
+int BackendLink::submit(ov_req_desc &d, const Completion &c)
 {
     if (dead_) {
         return OMPI_ERR_UNREACH;
@@ -336,7 +336,10 @@ int BackendLink::retire(const ov_completion &cpl)
     if (inflight_.empty()) {
         return lost("a completion nobody asked for"); /* the backend is broken */
     }
-    Completion c = inflight_.front();
+    /* A reference, not a copy of the record: its slot stays intact until
+     * the next push_back (osc_virt_fifo.h), and the only call below that may
+     * push is finish(), after the last read of c. */
+    const Completion &c = inflight_.front();
     inflight_.pop_front();
     retired_++;
     if (OV_OK == cpl.status && nullptr != c.copy_to && 0 != c.copy_len) {
@@ -348,10 +351,14 @@ int BackendLink::retire(const ov_completion &cpl)
             memcpy(c.copy_to, staging_ptr(c.copy_from), c.copy_len);
         }
     }
-    const uint64_t cap = staging_.size;
-    used_ -= (c.staging_end + cap - tail_) % cap;
-    tail_ = c.staging_end;
-    const int err = ompi_error_from_ov(cpl.status);
+    /* An inline or single-copy request staged nothing: skip the division
+     * (a small request's retire is on its round trip). */
+    if (c.staging_end != tail_) {
+        const uint64_t cap = staging_.size;
+        used_ -= (c.staging_end + cap - tail_) % cap;
+        tail_ = c.staging_end;
+    }
+    const int err = OV_OK == cpl.status ? OMPI_SUCCESS : ompi_error_from_ov(cpl.status);
     if (nullptr != c.status_out) {
         *c.status_out = cpl.status;
     }
@@ -555,7 +562,8 @@ int BackendLink::run(const ov_req_desc &d, int *status)
     int done = 0x7fffffff;
     Completion c;
     c.status_out = &done;
-    int ret = submit(d, c);
+    ov_req_desc mine = d;
+    int ret = submit(mine, c);
     if (OMPI_SUCCESS != ret) {
         return ret;
     }

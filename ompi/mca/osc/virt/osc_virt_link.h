@@ -172,9 +172,11 @@ public:
     }
     char *staging_ptr(uint64_t off) const { return static_cast<char *>(staging_.base) + off; }
 
-    /** Publishes one descriptor (cookie filled in here) with its completion
-     *  action; counts it on c.tracker.  OMPI_SUCCESS or OMPI_ERR_*. */
-    int submit(ov_req_desc d, const Completion &c);
+    /** Publishes one descriptor with its completion action; counts it on
+     *  c.tracker.  Sets d.cookie (d by reference: a small request's
+     *  descriptor is copied once, into the ring).  OMPI_SUCCESS or
+     *  OMPI_ERR_*. */
+    int submit(ov_req_desc &d, const Completion &c);
 
     /** Retires whatever has completed; never blocks.  OMPI_SUCCESS or the
      *  error that made the backend unusable. */
