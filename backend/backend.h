@@ -92,6 +92,15 @@ private:
         uint32_t nprocs = 0, nwins = 0;
         uint64_t requests = 0, bytes = 0, errors = 0;
     };
+    /* What the quick path (quick.cc) learned about one target window for one
+     * process: valid while tables_gen_ == gen. */
+    struct quick_window {
+        uint64_t gen = 0; /* tables_gen_ starts at 1: a fresh entry never matches */
+        uint32_t id = 0, epoch = 0;
+        uint32_t perms = 0;   /* OV_PERM_* this process holds on it */
+        char *base = nullptr; /* its first byte in our mapping of its region */
+        uint64_t size = 0;
+    };
     struct conn {
         uint32_t id = 0;
         ov_fd fd;
@@ -118,6 +127,7 @@ private:
         ov_peer_mem peer_mem;  /* OV_FEAT_SINGLE_COPY: the peer process's memory */
         uint64_t requests = 0, bytes = 0, errors = 0;
         bool doomed = false;
+        quick_window quick; /* quick.cc: the last target window of its inline put/get */
     };
     struct window {
         ov_win_info info{};
@@ -155,6 +165,12 @@ private:
     int poll_rings();
     int serve_process(conn *c);
     void execute(conn *c, const ov_req_desc &d, ov_completion *cpl);
+    /* quick.cc */
+    bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
+    bool learn_quick(conn *c, const ov_req_desc &d);
+    /* Windows, grants or regions changed: every quick_window is stale.  Called
+     * by each change (new_window, do_grant, free_window, release_process). */
+    void tables_changed() { ++tables_gen_; }
     void set_sleeping(uint32_t v);
     void yield_to_waiter_here(uint32_t fe_cpu);
     class exec_env; /* ov_exec_env over our regions and one requester */
@@ -180,6 +196,7 @@ private:
     std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
     std::map<std::string, std::pair<std::string, uint32_t>> ns_bind_; /* guest name -> (ns, refs) */
     std::vector<window> wins_;                         /* index = id; [0] unused */
+    uint64_t tables_gen_ = 1;                          /* tables_changed() */
     std::vector<uint32_t> free_win_ids_;
     ov_lock_table locks_;     /* LOCK/UNLOCK state (locks.h) */
     ov_exec_scratch scratch_; /* executor staging buffers and crew (exec.h) */

@@ -136,6 +136,7 @@ ov_backend::window &ov_backend::new_window(conn *c)
         id = uint32_t(wins_.size());
         wins_.emplace_back();
     }
+    tables_changed();
     window &w = wins_[id];
     w.live = true;
     w.info.id = id;
@@ -186,6 +187,7 @@ ov_status_t ov_backend::do_grant(conn *c, const uint8_t *p, uint32_t len, bool g
         return st;
     if (grant != (r.perms != 0))
         return OV_ERR_BAD_ARG;
+    tables_changed();
     if (grant)
         w->grants[r.grantee_rank] = r.perms;
     else
@@ -195,6 +197,7 @@ ov_status_t ov_backend::do_grant(conn *c, const uint8_t *p, uint32_t len, bool g
 
 void ov_backend::free_window(window &w)
 {
+    tables_changed();
     if (w.info.mem == OV_MEM_OWNER) { /* nothing of ours to free: count it off its owner's guest */
         auto o = conns_.find(w.info.owner_proc);
         if (o != conns_.end() && o->second->g)
@@ -217,6 +220,7 @@ void ov_backend::release_process(conn *c)
 {
     if (c->state == 0)
         return;
+    tables_changed(); /* its grants, windows and maybe its region go */
     for (auto &w : wins_) {
         if (!w.live)
             continue;
