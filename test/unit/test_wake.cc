@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +61,62 @@ TEST(EventWaker, FindsTheProcessEpollDescriptorsAndNothingElse)
     EXPECT_NE(std::find(fds.begin(), fds.end(), a.ep), fds.end());
     EXPECT_EQ(std::find(fds.begin(), fds.end(), a.rd), fds.end());
     EXPECT_EQ(std::find(fds.begin(), fds.end(), a.wr), fds.end());
+}
+
+bool watches(const EventWaker &w, int fd)
+{
+    return std::find(w.fds().begin(), w.fds().end(), fd) != w.fds().end();
+}
+
+TEST(EventWaker, ARescanSeesSocketsOpenedAndClosedSinceTheLastOne)
+{
+    EpollPipe keep; /* at least one descriptor to watch */
+    EventWaker w;
+    ASSERT_TRUE(w.open());
+    int sv[2];
+    ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    ASSERT_TRUE(w.open());
+    EXPECT_TRUE(watches(w, sv[0]) && watches(w, sv[1]));
+    /* As many descriptors as before, other numbers. */
+    const int moved = fcntl(sv[1], F_DUPFD, 500);
+    ASSERT_GE(moved, 500);
+    close(sv[1]);
+    ASSERT_TRUE(w.open());
+    EXPECT_TRUE(watches(w, moved));
+    EXPECT_FALSE(watches(w, sv[1]));
+    sv[1] = moved;
+    close(sv[1]);
+    ASSERT_TRUE(w.open());
+    EXPECT_TRUE(watches(w, sv[0]));
+    EXPECT_FALSE(watches(w, sv[1]));
+    close(sv[0]);
+    ASSERT_TRUE(w.open());
+    EXPECT_FALSE(watches(w, sv[0]));
+}
+
+/* The same numbers as last time are not looked at again, except every
+ * kFullLookEvery-th rescan: a pipe's number reused by a socket in between
+ * is watched within that many rescans. */
+TEST(EventWaker, ANumberReusedByASocketIsWatchedWithinTheFullLookPeriod)
+{
+    EpollPipe keep;
+    int p[2], sv[2];
+    ASSERT_EQ(0, pipe(p));
+    ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EventWaker w;
+    ASSERT_TRUE(w.open());
+    ASSERT_FALSE(watches(w, p[0]));
+    ASSERT_EQ(p[0], dup2(sv[0], p[0])); /* the same numbers, p[0] now a socket */
+    int calls = 0;
+    while (!watches(w, p[0]) && calls < EventWaker::kFullLookEvery) {
+        ASSERT_TRUE(w.open());
+        ++calls;
+    }
+    EXPECT_TRUE(watches(w, p[0])) << "not watched after " << calls << " rescans";
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 TEST(EventWaker, SleepsTheWholeNapWhenNothingIsReady)

@@ -26,6 +26,11 @@
  *                          opens connections lazily, so the caller rereads
  *                          now and then (a new connection first shows on
  *                          the listening socket, which wakes a sleeper).
+ *                          When the set of open descriptor numbers is the
+ *                          one of the last call, what they are is not read
+ *                          again, except on every kFullLookEvery-th call
+ *                          (a number closed and reopened as a socket in
+ *                          between is watched from that call on).
  *   EventWaker::sleep(ns)— sleeps up to ns; returns early, true, when one
  *                          of them is ready to read.  Safe from several
  *                          threads at once.
@@ -47,10 +52,16 @@ public:
     /** At most this many descriptors are watched (a tcp connection per
      *  peer rank and interface, the listening sockets, the runtime's). */
     static constexpr size_t kMaxFds = 256;
+    /** open() reads what every descriptor is at least this often. */
+    static constexpr int kFullLookEvery = 64;
 
     bool open();
     /** Watches exactly these descriptors instead (tests). */
-    void watch(std::vector<int> fds) { fds_ = std::move(fds); }
+    void watch(std::vector<int> fds)
+    {
+        fds_ = std::move(fds);
+        open_fds_.clear(); /* the next open() looks at everything */
+    }
     bool usable() const { return !fds_.empty(); }
     const std::vector<int> &fds() const { return fds_; }
 
@@ -58,6 +69,8 @@ public:
 
 private:
     std::vector<int> fds_;
+    std::vector<int> open_fds_; /* every descriptor number the last open() saw */
+    int looks_since_full_ = 0;
 };
 
 /** What a rank's pt2pt traffic travels on, as far as waking it goes. */
