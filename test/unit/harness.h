@@ -139,6 +139,17 @@ inline ov_fe_t *connect_fe(const std::string &uri, const char *guest, uint64_t j
     return fe;
 }
 
+/* Submits d and waits (3 s at most) for its completion, which must carry
+ * d's cookie. */
+inline ov_completion roundtrip(ov_fe_t *fe, const ov_req_desc &d)
+{
+    ov_completion c{};
+    EXPECT_EQ(ov_fe_submit(fe, &d), OV_OK);
+    EXPECT_EQ(ov_fe_wait(fe, &c, 3000), OV_OK) << ov_fe_last_error(fe);
+    EXPECT_EQ(c.cookie, d.cookie);
+    return c;
+}
+
 /* A PUT/GET of `len` bytes between `target`+toff and `local`+loff (byte
  * elements), each with a fresh cookie. */
 inline ov_req_desc copy_req(uint16_t op, const ov_win_t &target, uint64_t toff, const ov_win_t &local,

@@ -21,14 +21,6 @@ protected:
     {
         return connect_fe(be.uri(), guest, job, rank);
     }
-    static ov_completion roundtrip(ov_fe_t *fe, const ov_req_desc &d)
-    {
-        ov_completion c{};
-        EXPECT_EQ(ov_fe_submit(fe, &d), OV_OK);
-        EXPECT_EQ(ov_fe_wait(fe, &c, 3000), OV_OK) << ov_fe_last_error(fe);
-        EXPECT_EQ(c.cookie, d.cookie);
-        return c;
-    }
 };
 
 TEST_F(Backend, AttachStateMachine)

@@ -33,20 +33,25 @@ class BackendQuick : public testing::Test {
 protected:
     TempDir tmp;
     BackendChild be{tmp.path};
-    void SetUp() override { ASSERT_TRUE(be.start()); }
+    /* a owns the windows (guest-a, rank 0); b reaches them (guest-b, rank 1). */
+    ov_fe_t *a = nullptr, *b = nullptr;
+    void SetUp() override
+    {
+        ASSERT_TRUE(be.start());
+        a = connect("guest-a", 1, 0);
+        b = connect("guest-b", 1, 1);
+        ASSERT_TRUE(a && b);
+    }
+    void TearDown() override
+    {
+        ov_fe_close(a);
+        ov_fe_close(b);
+    }
     ov_fe_t *connect(const char *guest, uint64_t job, uint32_t rank)
     {
         ov_fe_t *fe = connect_fe(be.uri(), guest, job, rank);
         EXPECT_TRUE(fe && (ov_fe_features(fe) & OV_FEAT_INLINE)) << "the backend offers inline requests";
         return fe;
-    }
-    static ov_completion roundtrip(ov_fe_t *fe, const ov_req_desc &d)
-    {
-        ov_completion c{};
-        EXPECT_EQ(ov_fe_submit(fe, &d), OV_OK);
-        EXPECT_EQ(ov_fe_wait(fe, &c, 3000), OV_OK) << ov_fe_last_error(fe);
-        EXPECT_EQ(c.cookie, d.cookie);
-        return c;
     }
     static uint64_t get8(ov_fe_t *fe, const ov_win_t &w, uint64_t off, int32_t *status)
     {
@@ -60,8 +65,6 @@ protected:
 
 TEST_F(BackendQuick, MovesTheBytesAndAnswersLikeTheGeneralPath)
 {
-    ov_fe_t *a = connect("guest-a", 1, 0), *b = connect("guest-b", 1, 1);
-    ASSERT_TRUE(a && b);
     ov_win_t wa;
     ASSERT_EQ(ov_fe_win_create(a, 4096, &wa), OV_OK);
     char *pa = static_cast<char *>(wa.base);
@@ -113,16 +116,12 @@ TEST_F(BackendQuick, MovesTheBytesAndAnswersLikeTheGeneralPath)
     /* The owner needs no grant on its own window. */
     EXPECT_EQ(roundtrip(a, inline_put(wa, 0, "own", 4)).status, OV_OK);
     EXPECT_STREQ(pa, "own");
-    ov_fe_close(a);
-    ov_fe_close(b);
 }
 
 /* The quick path remembers b's rights on wa: every change of the grant
  * must be seen by the very next request. */
 TEST_F(BackendQuick, AGrantChangeIsSeenByTheNextRequest)
 {
-    ov_fe_t *a = connect("guest-a", 1, 0), *b = connect("guest-b", 1, 1);
-    ASSERT_TRUE(a && b);
     ov_win_t wa;
     ASSERT_EQ(ov_fe_win_create(a, 4096, &wa), OV_OK);
     char *pa = static_cast<char *>(wa.base);
@@ -152,18 +151,13 @@ TEST_F(BackendQuick, AGrantChangeIsSeenByTheNextRequest)
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
     EXPECT_EQ(roundtrip(b, inline_put(wa, 0, &three, 8)).status, OV_OK);
     EXPECT_EQ(std::memcmp(pa, &three, 8), 0);
-    ov_fe_close(a);
-    ov_fe_close(b);
 }
 
 /* A freed window's id comes back with a new epoch and other memory: the
  * old epoch must fail and the new one must reach the new memory. */
 TEST_F(BackendQuick, AFreedWindowIsNeverReachedThroughItsOldEntry)
 {
-    ov_fe_t *a = connect("guest-a", 1, 0), *b = connect("guest-b", 1, 1);
-    ASSERT_TRUE(a && b);
-    ov_win_t keep, old;
-    ASSERT_EQ(ov_fe_win_create(a, 4096, &keep), OV_OK);
+    ov_win_t old;
     ASSERT_EQ(ov_fe_win_create(a, 4096, &old), OV_OK);
     ASSERT_EQ(ov_fe_grant(a, &old, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
     const uint64_t v1 = 11, v2 = 22;
@@ -189,17 +183,14 @@ TEST_F(BackendQuick, AFreedWindowIsNeverReachedThroughItsOldEntry)
     const uint64_t v3 = 33;
     EXPECT_EQ(roundtrip(b, inline_put(old, 8, &v3, 8)).status, OV_ERR_STALE_WINDOW);
     EXPECT_EQ(std::memcmp(static_cast<char *>(fresh.base) + 8, "\0\0\0\0\0\0\0\0", 8), 0);
-    ov_fe_close(a);
-    ov_fe_close(b);
 }
 
 /* Two processes with different rights on one window each get their own
  * answer (what one learned is not the other's). */
 TEST_F(BackendQuick, EachProcessKeepsItsOwnRights)
 {
-    ov_fe_t *a = connect("guest-a", 1, 0), *b = connect("guest-b", 1, 1), *c = connect("guest-c", 1, 2),
-            *other_job = connect("guest-d", 2, 1);
-    ASSERT_TRUE(a && b && c && other_job);
+    ov_fe_t *c = connect("guest-c", 1, 2), *other_job = connect("guest-d", 2, 1);
+    ASSERT_TRUE(c && other_job);
     ov_win_t wa;
     ASSERT_EQ(ov_fe_win_create(a, 4096, &wa), OV_OK);
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
@@ -211,8 +202,6 @@ TEST_F(BackendQuick, EachProcessKeepsItsOwnRights)
         EXPECT_EQ(roundtrip(c, inline_get(wa, 0, 8)).status, OV_OK);
         EXPECT_EQ(roundtrip(other_job, inline_get(wa, 0, 8)).status, OV_ERR_NO_GRANT);
     }
-    ov_fe_close(a);
-    ov_fe_close(b);
     ov_fe_close(c);
     ov_fe_close(other_job);
 }
