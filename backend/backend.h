@@ -165,6 +165,7 @@ private:
     int poll_rings();
     int serve_process(conn *c);
     void execute(conn *c, const ov_req_desc &d, ov_completion *cpl);
+    static ov_requester requester(const conn &c) { return {c.id, c.job_key, c.rank, c.features}; }
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);

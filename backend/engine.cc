@@ -84,7 +84,7 @@ void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
 {
     if (serve_quick(c, d, cpl)) /* small inline put/get (quick.cc) */
         return;
-    ov_requester who{c->id, c->job_key, c->rank, c->features};
+    const ov_requester who = requester(*c);
     ov_copy_plan plan;
     uint64_t moved = 0;
     ov_status_t s = ov_validate(d, who, *this, limits_, &plan);

@@ -36,12 +36,7 @@ bool ov_backend::learn_quick(conn *c, const ov_req_desc &d)
     const ov_win_info *t = find(d.target_win);
     if (!t || t->epoch != d.target_epoch || t->mem != OV_MEM_REGION)
         return false;
-    uint32_t perms = OV_PERM_READ | OV_PERM_WRITE; /* the owner may do anything */
-    if (t->owner_proc != c->id) {
-        if (t->job_key != c->job_key)
-            return false;
-        perms = grant(*t, ov_requester{c->id, c->job_key, c->rank, c->features});
-    }
+    const uint32_t perms = ov_perms_held(*t, requester(*c), *this);
     auto it = regions_.find(t->region);
     if (it == regions_.end() || !ov_in_bounds(t->region_off, t->size, it->second->region->size()))
         return false;
@@ -60,7 +55,7 @@ bool ov_backend::serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl)
     const quick_window &q = c->quick;
     if ((q.gen != tables_gen_ || q.id != d.target_win || q.epoch != d.target_epoch) && !learn_quick(c, d))
         return false;
-    const uint32_t need = put ? OV_PERM_WRITE : OV_PERM_READ;
+    const uint32_t need = ov_perms_needed(d.op);
     if ((q.perms & need) != need || !ov_in_bounds(d.target_off, d.length, q.size))
         return false;
     *cpl = ov_completion{0, d.cookie, OV_OK, d.op, d.length, 0}; /* the ring stamps it */

@@ -20,7 +20,9 @@ uint16_t allowed_flags(uint16_t op)
     }
 }
 
-uint32_t perms_needed(uint16_t op)
+} // namespace
+
+uint32_t ov_perms_needed(uint16_t op) noexcept
 {
     switch (op) {
     case OV_OP_GET: return OV_PERM_READ;
@@ -31,6 +33,17 @@ uint32_t perms_needed(uint16_t op)
     default: return 0; /* LOCK, UNLOCK: any grant */
     }
 }
+
+uint32_t ov_perms_held(const ov_win_info &t, const ov_requester &who, const ov_win_lookup &wins) noexcept
+{
+    if (t.owner_proc == who.proc_id)
+        return OV_PERM_READ | OV_PERM_WRITE;
+    if (t.job_key != who.job_key)
+        return 0;
+    return wins.grant(t, who);
+}
+
+namespace {
 
 /* Caller-side bytes: origin (read) and result (written), as descriptor
  * fields say; where they live is decided later. */
@@ -99,16 +112,12 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
         return OV_ERR_NO_WINDOW;
     if (t->epoch != d.target_epoch)
         return OV_ERR_STALE_WINDOW;
-    if (t->owner_proc != who.proc_id) {
-        if (t->job_key != who.job_key)
-            return OV_ERR_NO_GRANT;
-        uint32_t g = wins.grant(*t, who);
-        if (g == 0)
-            return OV_ERR_NO_GRANT;
-        uint32_t need = perms_needed(d.op);
-        if ((g & need) != need)
-            return OV_ERR_PERM;
-    }
+    const uint32_t held = ov_perms_held(*t, who, wins);
+    if (held == 0)
+        return OV_ERR_NO_GRANT;
+    const uint32_t need = ov_perms_needed(d.op);
+    if ((held & need) != need)
+        return OV_ERR_PERM;
     ov_copy_plan p{};
     p.op = d.op;
     p.stream = (d.flags & OV_REQ_STREAM) != 0;

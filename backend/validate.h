@@ -137,6 +137,12 @@ struct ov_copy_plan {
 ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_win_lookup &wins,
                         const ov_limits &lim, ov_copy_plan *plan) noexcept;
 
+/* OV_PERM_* `who` holds on window t: both as its owner, none from another
+ * job, else its grant (0: OV_ERR_NO_GRANT). */
+uint32_t ov_perms_held(const ov_win_info &t, const ov_requester &who, const ov_win_lookup &wins) noexcept;
+/* OV_PERM_* op needs on its target (0 for LOCK, UNLOCK: any grant will do). */
+uint32_t ov_perms_needed(uint16_t op) noexcept;
+
 /* Overflow-safe "[off, off+len) inside [0, size)". */
 constexpr bool ov_in_bounds(uint64_t off, uint64_t len, uint64_t size)
 {
