@@ -129,6 +129,13 @@ private:
         bool doomed = false;
         quick_window quick; /* quick.cc: the last target window of its inline put/get */
     };
+    /* A job (ov_job_id.h), while any of its processes is connected: named by
+     * its public key, proven by its secret (kept only as a digest). */
+    struct job {
+        unsigned char digest[32] = {}; /* SHA-256 of the job's secret */
+        uint32_t nprocs = 0;           /* connections past HELLO */
+        std::map<uint32_t, std::string> rank_guest; /* each claimed rank's guest, for the job's life */
+    };
     struct window {
         ov_win_info info{};
         bool live = false;
@@ -147,6 +154,7 @@ private:
     void dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *payload);
     bool reply(conn *c, const ov_msg_hdr &h, const void *p, uint32_t len, int fd = -1);
     ov_status_t do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep);
+    ov_status_t check_job_claim(const conn *c, const ov_hello_req &r, uint64_t key, const unsigned char *digest);
     bool offer_single_copy(conn *c);
     ov_status_t do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep);
     ov_status_t attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep); /* attach.cc */
@@ -196,6 +204,7 @@ private:
     std::map<std::pair<std::string, uint64_t>, std::unique_ptr<guest>> guests_;
     std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
     std::map<std::string, std::pair<std::string, uint32_t>> ns_bind_; /* guest name -> (ns, refs) */
+    std::unordered_map<uint64_t, job> jobs_;           /* public key -> job */
     std::vector<window> wins_;                         /* index = id; [0] unused */
     uint64_t tables_gen_ = 1;                          /* tables_changed() */
     std::vector<uint32_t> free_win_ids_;

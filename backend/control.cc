@@ -10,6 +10,8 @@
 
 #include "backend.h"
 #include "log.h"
+#include "ov_job_id.h"
+#include "ov_sha256.h"
 
 #define OV_CTL_MAX_REQ 256 /* no request payload is larger */
 
@@ -47,13 +49,11 @@ void ov_backend::on_readable(conn *c)
         if (s != OV_OK) {
             OV_LOG_WARN("conn %u (pid %u): bad message header (type %u len %u): %s", c->id,
                         c->peer_pid, h.type, h.len, ov_strerror(s));
+            /* The contract's error reply, whatever the header held (bad
+             * magic, unknown type): its type and seq echoed as a reply. */
             ov_simple_rep rep{s, 0};
-            if (h.magic == OV_MSG_MAGIC && (h.type & ~OV_MSG_REPLY) > 0 &&
-                (h.type & ~OV_MSG_REPLY) < OV_MSG_TYPE_MAX) {
-                h.type &= uint16_t(~OV_MSG_REPLY);
-                reply(c, h, &rep, sizeof(rep));
-            }
-            close_conn(c, "protocol error");
+            if (reply(c, h, &rep, sizeof(rep)))
+                close_conn(c, "protocol error");
             return;
         }
         if (c->in.size() - off - sizeof(h) < h.len)
@@ -168,7 +168,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
 }
 
 /* Single copy needs a kernel-visible process: a unix peer whose pid we
- * know, that we may ptrace-access (probed once, here). */
+ * know, whose image single_copy.h may bind (uniform ids, dumpable, an
+ * identity this backend can act as). */
 bool ov_backend::offer_single_copy(conn *c)
 {
     if (!opts_.single_copy || c->kind != OV_COMM_UNIX || c->peer_pid == 0)
@@ -179,12 +180,43 @@ bool ov_backend::offer_single_copy(conn *c)
     static bool told = false; /* a configuration matter: say it once, loudly */
     if (s == OV_ERR_DENIED && !told) {
         told = true;
-        OV_LOG_WARN("single copy off for pid %u: no ptrace permission (run the backend as root or with "
-                    "CAP_SYS_PTRACE); guests fall back to staging through the region", c->peer_pid);
+        OV_LOG_WARN("single copy off for pid %u: its image cannot be bound (a setuid/setgid or undumpable "
+                    "process, or one this backend cannot act as: run the backend as root); it falls back to "
+                    "staging through the region", c->peer_pid);
     } else {
         OV_LOG_DEBUG("conn %u (pid %u): no single copy: %s", c->id, c->peer_pid, ov_strerror(s));
     }
     return false;
+}
+
+/* May c claim rank r.rank of the job with this public key and secret
+ * digest, from guest r.guest?  (ov_protocol.h, identity.)  The secret is
+ * never logged: only the public key. */
+ov_status_t ov_backend::check_job_claim(const conn *c, const ov_hello_req &r, uint64_t key,
+                                        const unsigned char *digest)
+{
+    auto j = jobs_.find(key);
+    if (j == jobs_.end())
+        return OV_OK; /* a new job: the first claim binds */
+    if (std::memcmp(j->second.digest, digest, sizeof(j->second.digest)) != 0) {
+        OV_LOG_WARN("conn %u (pid %u): job %016llx is held by another secret: denied", c->id, c->peer_pid,
+                    (unsigned long long) key);
+        return OV_ERR_DENIED;
+    }
+    for (auto &o : conns_)
+        if (o.second.get() != c && !o.second->doomed && o.second->state >= 1 && o.second->job_key == key &&
+            o.second->rank == r.rank) {
+            OV_LOG_WARN("conn %u (pid %u): rank %u of job %016llx is held by conn %u (guest %s): refused", c->id,
+                        c->peer_pid, r.rank, (unsigned long long) key, o.second->id, o.second->guest_name.c_str());
+            return OV_ERR_EXISTS;
+        }
+    auto b = j->second.rank_guest.find(r.rank);
+    if (b != j->second.rank_guest.end() && b->second != r.guest) {
+        OV_LOG_WARN("conn %u (pid %u): rank %u of job %016llx belongs to guest %s, claimed from %s: denied", c->id,
+                    c->peer_pid, r.rank, (unsigned long long) key, b->second.c_str(), r.guest);
+        return OV_ERR_DENIED;
+    }
+    return OV_OK;
 }
 
 ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep)
@@ -194,10 +226,17 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
         return OV_ERR_PROTO;
     if (nprocs_ >= opts_.max_procs)
         return OV_ERR_NOMEM;
-    for (auto &o : conns_)
-        if (o.second.get() != c && !o.second->doomed && o.second->state >= 1 &&
-            o.second->job_key == r.job_key && o.second->rank == r.rank)
-            return OV_ERR_EXISTS;
+    ov_job_secret secret;
+    std::memcpy(secret.b, r.job_secret, sizeof(secret.b));
+    const uint64_t key = ov_job_public_key(secret);
+    unsigned char digest[OV_SHA256_BYTES];
+    const void *parts[] = {secret.b};
+    const size_t lens[] = {sizeof(secret.b)};
+    ov_sha256(parts, lens, 1, digest);
+    std::memset(&secret, 0, sizeof(secret));
+    std::memset(r.job_secret, 0, sizeof(r.job_secret));
+    if (ov_status_t s = check_job_claim(c, r, key, digest); s != OV_OK)
+        return s;
     std::string name(r.guest);
     if (c->kind == OV_COMM_UNIX) {
         if (c->ns_key.empty()) {
@@ -215,7 +254,11 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
         else
             it->second.second++;
     }
-    c->job_key = r.job_key;
+    job &j = jobs_[key];
+    if (j.nprocs++ == 0)
+        std::memcpy(j.digest, digest, sizeof(j.digest));
+    j.rank_guest.emplace(r.rank, name);
+    c->job_key = key;
     c->rank = r.rank;
     c->guest_pid = r.pid;
     c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | (offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
@@ -227,6 +270,6 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     rep->layout_version = OV_LAYOUT_VERSION;
     rep->features = c->features;
     OV_LOG_DEBUG("conn %u: hello job %016llx rank %u guest %s pid %u features %#x", c->id,
-                 (unsigned long long) r.job_key, r.rank, name.c_str(), c->peer_pid, c->features);
+                 (unsigned long long) key, r.rank, name.c_str(), c->peer_pid, c->features);
     return OV_OK;
 }

@@ -10,6 +10,7 @@
 
 #include "ov_clock.h"
 #include "ov_futex.h"
+#include "thread_creds.h"
 
 namespace {
 
@@ -127,6 +128,7 @@ void ov_copy_crew::helper_main()
             }
             if (ov_now_ns() < spin_until)
                 continue;
+            ov_creds_restore(); /* a napping helper keeps no client's identity */
             sleepers_.fetch_add(1, std::memory_order_seq_cst);
             if (gen_.load(std::memory_order_seq_cst) == seen)
                 ov_futex_wait(&gen_, seen, 1000);

@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "log.h"
 #include "placement.h"
+#include "thread_creds.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434 /* same number on every architecture */
@@ -361,6 +362,7 @@ ov_status_t ov_backend::run()
             }
         }
         if (idle) {
+            ov_creds_restore(); /* never sleep as a client (thread_creds.h) */
             set_sleeping(1);
             std::atomic_thread_fence(std::memory_order_seq_cst);
             if (poll_rings() > 0) {
@@ -385,6 +387,8 @@ ov_status_t ov_backend::run()
             OV_LOG_ERR("epoll_wait: %s", strerror(errno));
             return OV_ERR_SYS;
         }
+        if (n > 0) /* control work runs as the backend, not as the last single-copy client */
+            ov_creds_restore();
         for (int i = 0; i < n; i++) {
             uint64_t kind = evs[i].data.u64 >> 32;
             uint32_t id = uint32_t(evs[i].data.u64);

@@ -1,69 +1,137 @@
 /*
- * single_copy.cc — process_vm_readv/writev on a requester (contract in
- * single_copy.h).
+ * single_copy.cc — process_vm_readv/writev on a requester's bound image
+ * (contract in single_copy.h).
  */
 #include "single_copy.h"
 
-#include <poll.h>
-#include <sys/syscall.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
-static int open_pidfd(pid_t pid)
+#include "thread_creds.h"
+
+namespace {
+
+/* Uid: and Gid: lines of /proc/PID/status (real, effective, saved, fs):
+ * true if each set is uniform. */
+bool uniform_ids(pid_t pid, uid_t *uid, gid_t *gid)
 {
-#ifdef SYS_pidfd_open
-    return int(syscall(SYS_pidfd_open, pid, 0)); /* close-on-exec by default */
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", int(pid));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char line[256];
+    unsigned u[4], g[4];
+    int found = 0;
+    while (found < 2 && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "Uid: %u %u %u %u", &u[0], &u[1], &u[2], &u[3]) == 4)
+            found++;
+        else if (sscanf(line, "Gid: %u %u %u %u", &g[0], &g[1], &g[2], &g[3]) == 4)
+            found++;
+    }
+    fclose(f);
+    if (found != 2)
+        return false;
+    for (int i = 1; i < 4; i++)
+        if (u[i] != u[0] || g[i] != g[0])
+            return false;
+    *uid = u[0];
+    *gid = g[0];
+    return true;
 }
+
+/* The kernel gives an undumpable process's /proc files to root. */
+bool dumpable_as(pid_t pid, uid_t uid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", int(pid));
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_uid == uid;
+}
+
+/* Field 28 of /proc/PID/stat: the start of the stack, mapped for the life
+ * of the image.  0 if unreadable. */
+uint64_t stack_start(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", int(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p)
+        return 0;
+    unsigned long long v = 0;
+    /* after ")": field 3 (state) .. field 28 (startstack) */
+    for (int field = 3; field <= 28 && p; field++) {
+        p = strchr(p + 1, ' ');
+        if (p && field == 28)
+            v = strtoull(p + 1, nullptr, 10);
+    }
+    return v;
+}
+
+} // namespace
 
 ov_status_t ov_peer_mem::open(pid_t pid) noexcept
 {
-    pidfd_.reset();
+    mem_.reset();
     pid_ = 0;
     if (pid <= 0)
         return OV_ERR_NOT_SUPPORTED;
-    ov_fd fd(open_pidfd(pid));
-    if (!fd.valid())
-        return errno == ESRCH ? OV_ERR_SYS : OV_ERR_NOT_SUPPORTED;
-    /* Probe the permission once: one byte at address 0.  The kernel checks
-     * ptrace access before it looks at the address, so EFAULT (or, if page
-     * 0 is mapped, success) means "allowed" and EPERM means "never". */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/mem", int(pid));
+    /* First pin the image; everything checked after this is about it or a
+     * later one (then its address space is gone and the probe fails). */
+    ov_fd mem(::open(path, O_RDWR | O_CLOEXEC));
+    if (!mem.valid())
+        return errno == ENOENT || errno == ESRCH ? OV_ERR_SYS : errno == EACCES || errno == EPERM ? OV_ERR_DENIED
+                                                                                             : OV_ERR_NOT_SUPPORTED;
+    uid_t uid;
+    gid_t gid;
+    if (!uniform_ids(pid, &uid, &gid) || !dumpable_as(pid, uid) || !ov_creds_can_act_as(uid, gid))
+        return OV_ERR_DENIED;
+    const uint64_t anchor = stack_start(pid);
     char b;
-    iovec l{&b, 1}, r{nullptr, 1};
-    if (process_vm_readv(pid, &l, 1, &r, 1, 0) < 0) {
-        if (errno == EPERM)
-            return OV_ERR_DENIED;
-        if (errno == ESRCH)
-            return OV_ERR_SYS;
-    }
+    if (anchor == 0 || pread(mem.get(), &b, 1, off_t(anchor)) != 1)
+        return OV_ERR_SYS;
     pid_ = pid;
-    pidfd_ = std::move(fd);
+    uid_ = uid;
+    gid_ = gid;
+    anchor_ = anchor;
+    mem_ = std::move(mem);
     return OV_OK;
 }
 
-/* A pidfd polls readable once its process has exited (zombie or reaped):
- * from then on pid_ may name somebody else. */
+/* One byte of the bound address space: none once it is gone (exit, exec). */
 bool ov_peer_mem::alive() const noexcept
 {
     if (!usable())
         return false;
-    pollfd p{pidfd_.get(), POLLIN, 0};
-    int r;
+    char b;
+    ssize_t r;
     do
-        r = poll(&p, 1, 0);
+        r = pread(mem_.get(), &b, 1, off_t(anchor_));
     while (r < 0 && errno == EINTR);
-    return r == 0;
+    return r == 1;
 }
 
 ov_status_t ov_peer_mem::xfer(bool to_peer, uint64_t addr, char *local, uint64_t len, uint64_t *done) const noexcept
 {
     uint64_t d = 0;
-    if (len != 0 && alive()) {
+    if (len != 0 && alive() && ov_creds_become(uid_, gid_)) {
         const uint64_t max_chunk = uint64_t(1) << 30; /* below the kernel's MAX_RW_COUNT */
         while (d < len) {
             uint64_t n = len - d < max_chunk ? len - d : max_chunk;

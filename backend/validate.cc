@@ -107,14 +107,15 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
     }
 
     /* 7-11: the target window */
+    /* No window, or one the caller holds nothing on (whatever the epoch):
+     * one answer, so window ids cannot be mapped from outside.  Only a
+     * holder of the window now under this id learns that its epoch moved. */
     const ov_win_info *t = wins.find(d.target_win);
-    if (!t)
+    const uint32_t held = t ? ov_perms_held(*t, who, wins) : 0;
+    if (held == 0)
         return OV_ERR_NO_WINDOW;
     if (t->epoch != d.target_epoch)
         return OV_ERR_STALE_WINDOW;
-    const uint32_t held = ov_perms_held(*t, who, wins);
-    if (held == 0)
-        return OV_ERR_NO_GRANT;
     const uint32_t need = ov_perms_needed(d.op);
     if ((held & need) != need)
         return OV_ERR_PERM;

@@ -28,9 +28,15 @@
  *     length % dtype_size == 0; CAS: length == size
  *   6 ACC/GET_ACC: ov_acc_valid(acc_op, kind, size)    OV_ERR_BAD_OP
  *     length <= limits.max_length                      OV_ERR_TOO_LARGE
- *   7 target window exists                             OV_ERR_NO_WINDOW
+ *   7 target window exists and the caller owns it,    OV_ERR_NO_WINDOW
+ *     or is of its job and holds a grant on it (one
+ *     answer for "no such window" and "not yours",
+ *     whatever the epoch: no window-id oracle)
  *   8 target epoch matches                             OV_ERR_STALE_WINDOW
- *   9 owner, or same job and a grant                   OV_ERR_NO_GRANT
+ *     (only a holder of the window now under that id
+ *     learns that)
+ *   9 (folded into 7; OV_ERR_NO_GRANT is no longer
+ *     returned)
  *  10 grant has what the op needs: GET READ; PUT, ACC  OV_ERR_PERM
  *     WRITE; GET_ACC, CAS READ|WRITE; LOCK, UNLOCK
  *     any grant
@@ -138,7 +144,7 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
                         const ov_limits &lim, ov_copy_plan *plan) noexcept;
 
 /* OV_PERM_* `who` holds on window t: both as its owner, none from another
- * job, else its grant (0: OV_ERR_NO_GRANT). */
+ * job, else its grant (0: OV_ERR_NO_WINDOW). */
 uint32_t ov_perms_held(const ov_win_info &t, const ov_requester &who, const ov_win_lookup &wins) noexcept;
 /* OV_PERM_* op needs on its target (0 for LOCK, UNLOCK: any grant will do). */
 uint32_t ov_perms_needed(uint16_t op) noexcept;

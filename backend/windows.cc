@@ -149,16 +149,15 @@ ov_backend::window &ov_backend::new_window(conn *c)
 }
 
 /* The live window `id` at `epoch` that `c` owns: what free/grant/revoke may
- * act on.  Liveness is the data path's test (find()). */
+ * act on.  Liveness is the data path's test (find()).  Another process's
+ * window is answered as no window at all (validate.h, check 7). */
 ov_status_t ov_backend::owned_window(conn *c, uint32_t id, uint32_t epoch, window **out)
 {
-    if (find(id) == nullptr)
+    if (find(id) == nullptr || wins_[id].info.owner_proc != c->id)
         return OV_ERR_NO_WINDOW;
     window &w = wins_[id];
     if (w.info.epoch != epoch)
         return OV_ERR_STALE_WINDOW;
-    if (w.info.owner_proc != c->id)
-        return OV_ERR_DENIED;
     *out = &w;
     return OV_OK;
 }
@@ -246,6 +245,9 @@ void ov_backend::release_process(conn *c)
         if (it != ns_bind_.end() && --it->second.second == 0)
             ns_bind_.erase(it);
     }
+    auto j = jobs_.find(c->job_key);
+    if (j != jobs_.end() && --j->second.nprocs == 0)
+        jobs_.erase(j); /* its rank bindings go with it */
     if (c->g && --c->g->nprocs == 0) {
         OV_LOG_INFO("region %u of guest %s released (last process gone)", c->g->handle, c->g->name.c_str());
         regions_.erase(c->g->handle);

@@ -2,6 +2,7 @@
  * ov_frontend.cc — frontend control plane: open/attach/rings/windows/grants/close.
  */
 #include "ov_frontend_impl.h"
+#include "ov_job_id.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -93,6 +94,9 @@ extern "C" ov_status_t ov_fe_open(const ov_fe_params_t *p, ov_fe_t **out) noexce
     *out = fe;
     try {
         fe->params = *p;
+        ov_job_secret js;
+        std::memcpy(js.b, p->job_secret, sizeof(js.b));
+        fe->job_key = ov_job_public_key(js);
         char buf[512];
         if (p->uri) {
             fe->uri = p->uri;
@@ -123,7 +127,7 @@ extern "C" ov_status_t ov_fe_open(const ov_fe_params_t *p, ov_fe_t **out) noexce
         return ov_fe_fail(fe, OV_ERR_SYS, "cannot reach the ompi-virt backend at %s (is ompi-virt-backend running?)",
                           fe->uri.c_str());
     ov_hello_req req{};
-    req.job_key = p->job_key;
+    std::memcpy(req.job_secret, p->job_secret, sizeof(req.job_secret));
     req.rank = p->rank;
     req.pid = uint32_t(getpid());
     std::memcpy(req.guest, fe->guest.c_str(), fe->guest.size() + 1);
@@ -147,7 +151,7 @@ static ov_status_t header_is_ours(const ov_fe *fe, const ov_mapping &m, uint64_t
 {
     auto *h = reinterpret_cast<const ov_region_hdr *>(m.data());
     ov_status_t s = ov_region_check(h, size);
-    if (s == OV_OK && (h->backend_instance != fe->backend_instance || h->job_key != fe->params.job_key))
+    if (s == OV_OK && (h->backend_instance != fe->backend_instance || h->job_key != fe->job_key))
         s = OV_ERR_LAYOUT;
     return s;
 }

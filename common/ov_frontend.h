@@ -6,7 +6,7 @@
  * Lifecycle (one handle per MPI process; a handle is NOT thread-safe: the
  * caller serialises calls, e.g. under its module lock):
  *
- *   ov_fe_params_default(&p); p.job_key = ...; p.rank = ...;
+ *   ov_fe_params_default(&p); p.job_secret = ... (ov_job_id.h); p.rank = ...;
  *   ov_fe_open(&p, &fe)      connect (p.uri, else $OMPI_VIRT_URI, else
  *                            unix:$OMPI_VIRT_DIR/backend.sock, default dir
  *                            /run/ompi-virt) and HELLO
@@ -50,7 +50,8 @@ typedef struct ov_fe ov_fe_t;
 
 typedef struct ov_fe_params {
     const char *uri;     /* NULL: $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock */
-    uint64_t job_key;    /* job identity, same on every rank of the job */
+    unsigned char job_secret[OV_JOB_SECRET_BYTES]; /* the job's identity, same on every rank of the
+                                                    * job (ov_job_id.h: ov_job_secret_from_env) */
     uint32_t rank;       /* rank in the job */
     const char *guest;   /* NULL: $OMPI_VIRT_GUEST, else the hostname (per-UTS-namespace) */
     uint32_t rq_slots;   /* request ring slots (power of two), default 256 */

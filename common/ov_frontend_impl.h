@@ -24,6 +24,7 @@ struct ov_fe {
     char err[256] = "";
     uint32_t proc_id = 0;
     uint64_t backend_instance = 0;
+    uint64_t job_key = 0;      /* the job's public key (ov_job_id.h): in the region header */
     uint32_t features = 0; /* OV_FEAT_* from the HELLO reply */
     ov_mapping region;         /* this guest's region */
     const ov_region_hdr *hdr = nullptr;

@@ -7,7 +7,7 @@
  *
  *   frontend                                   backend
  *   connect(uri)  ----------------------------> accept         conn state NEW
- *   HELLO {job_key, rank, pid, guest} -------> identity check  -> HELLO
+ *   HELLO {job_secret, rank, pid, guest} ----> identity check  -> HELLO
  *             <----- HELLO reply {proc_id, backend_instance, layout_version}
  *   ATTACH {} ---------------------------------> region of (guest, job) created
  *             <----- ATTACH reply {region_size, mode} + memfd  -> ATTACHED
@@ -30,8 +30,10 @@
  * (HELLO twice, ATTACH before HELLO, RINGS before ATTACH, RINGS twice,
  * WIN_* before RINGS).  A message that cannot be decoded (bad magic, version,
  * unknown type, wrong payload length, non-zero reserved bytes, unterminated
- * string) gets an OV_ERR_PROTO reply and the backend closes the connection,
- * which releases the process like a death.
+ * string) gets an OV_ERR_PROTO reply (OV_ERR_VERSION for a version
+ * mismatch) that echoes the request's type and seq, whatever they were, and
+ * then the backend closes the connection, which releases the process like a
+ * death.
  *
  * ---------------------------------------------------------------- framing
  *
@@ -44,14 +46,22 @@
  *
  * ---------------------------------------------------------------- identity
  *
- * A process is (job_key, rank) and lives in a guest, named by HELLO.guest.
+ * A process is (job, rank) and lives in a guest, named by HELLO.guest.
+ * A job is named by its secret (HELLO.job_secret, 256 bits every rank of the
+ * job knows and no other tenant can learn: common/ov_job_id.h); the backend
+ * keys the job by the whole secret and shows only the public key derived
+ * from it (ov_job_public_key), never the secret.  Two secrets with the same
+ * public key while the first job lives: the second gets OV_ERR_DENIED.
  * On the unix transport the backend binds a guest name to the kernel
  * identity of the first peer that claims it (network namespace inode via
  * SO_PEERCRED + /proc/PID/ns/net); a later claim from another namespace gets
- * OV_ERR_DENIED.  Each (guest, job) has its own region, so no guest (and no
- * other job in the same guest) can map another's memory.  Cross-guest access
- * exists only through GRANTs, only inside one job.  (job_key, rank) is unique
- * among live processes (OV_ERR_EXISTS).
+ * OV_ERR_DENIED.  A rank of a job is bound to the guest of the first process
+ * that claims it, for as long as any process of the job is connected: a
+ * claim from another guest gets OV_ERR_DENIED, a second claim while the
+ * first claimant lives OV_ERR_EXISTS.  Each (guest, job) has its own region,
+ * so no guest (and no other job in the same guest) can map another's
+ * memory.  Cross-guest access exists only through GRANTs, only inside one
+ * job.
  *
  * Over TCP there is no kernel identity but the source address.  A guest
  * name the backend declares as a VM (--vm NAME=FILE[,peer=IP]) may be
@@ -125,7 +135,8 @@ enum ov_status : int32_t {
     OV_ERR_PROTO = -5,           /* malformed control message: connection is closed; fail */
     OV_ERR_VERSION = -6,         /* protocol or layout version mismatch: disable the component */
     OV_ERR_STATE = -7,           /* message not allowed in this connection state: programming error */
-    OV_ERR_DENIED = -8,          /* identity check failed (guest name bound to another namespace), or STATUS from a guest */
+    OV_ERR_DENIED = -8,          /* identity check failed (guest name bound to another namespace, rank bound to
+                                  * another guest, job public key taken by another secret), or STATUS from a guest */
     OV_ERR_NOMEM = -9,           /* region heap or a backend table is full: fall back / MPI_ERR_NO_MEM */
     OV_ERR_NO_FD_TRANSPORT = -10,/* transport cannot pass the region (tcp): disable the shared-memory path */
     OV_ERR_BAD_ARG = -11,        /* invalid argument to a frontend call or control request */
@@ -133,16 +144,18 @@ enum ov_status : int32_t {
     OV_ERR_BUSY = -13,           /* another backend holds the directory lock; or ATTACH: the VM's one
                                   * region serves another job now: fall back (osc pt2pt) */
     OV_ERR_LAYOUT = -14,         /* region header magic/version/size mismatch on attach: disable */
-    OV_ERR_EXISTS = -15,         /* (job_key, rank) already attached */
+    OV_ERR_EXISTS = -15,         /* (job, rank) held by another live process */
     OV_ERR_NOT_SUPPORTED = -16,  /* mapping mode or feature not implemented */
     /* -- request validation: the status of an error completion -- */
     OV_ERR_BAD_OP = -20,         /* unknown op, or acc_op not valid for dtype_kind: MPI_ERR_OP */
     OV_ERR_BAD_FLAGS = -21,      /* unknown flag bits, flag not valid for the op, or a field that must be 0 is not: MPI_ERR_ARG */
     OV_ERR_BAD_DTYPE = -22,      /* unknown kind, size not valid for the kind, length not a multiple,
                                   * CAS length != dtype_size: MPI_ERR_TYPE */
-    OV_ERR_NO_WINDOW = -23,      /* no such window id: MPI_ERR_WIN */
-    OV_ERR_STALE_WINDOW = -24,   /* window epoch (generation) differs: window freed/owner died: MPI_ERR_WIN */
-    OV_ERR_NO_GRANT = -25,       /* caller holds no grant on the target window (or other job): MPI_ERR_RMA_RANGE... treat as MPI_ERR_WIN */
+    OV_ERR_NO_WINDOW = -23,      /* no live window with this id that the caller owns or holds a grant on (one
+                                  * answer for "none" and "not yours", so ids cannot be mapped): MPI_ERR_WIN */
+    OV_ERR_STALE_WINDOW = -24,   /* window epoch (generation) differs, told only to a holder of the window now
+                                  * under that id; or its registered owner is gone: MPI_ERR_WIN */
+    OV_ERR_NO_GRANT = -25,       /* no longer returned (folded into OV_ERR_NO_WINDOW); kept for old frontends */
     OV_ERR_PERM = -26,           /* grant lacks read (get) or write (put) permission: MPI_ERR_RMA_ATTACH */
     OV_ERR_BOUNDS = -27,         /* offset+length outside the target or local window, or target memory of
                                   * a registered window its owner no longer maps: MPI_ERR_RMA_RANGE */
@@ -158,10 +171,11 @@ extern "C" const char *ov_strerror(ov_status_t s) noexcept;
 
 /* ---------------------------------------------------------------- control messages */
 #define OV_MSG_MAGIC 0x4f564d31u /* "OVM1" */
-#define OV_PROTOCOL_VERSION 2u
+#define OV_PROTOCOL_VERSION 3u /* 3: HELLO carries the job's secret */
 #define OV_MSG_MAX_PAYLOAD (1u << 20)
 #define OV_MSG_REPLY 0x8000u
 #define OV_GUEST_NAME_MAX 32 /* including the terminating NUL */
+#define OV_JOB_SECRET_BYTES 32
 
 enum ov_msg_type : uint16_t {
     OV_MSG_HELLO = 1,      /* ov_hello_req   -> ov_hello_rep */
@@ -187,7 +201,7 @@ struct ov_msg_hdr {   /* written by the sender */
 };
 
 struct ov_hello_req {                 /* frontend */
-    uint64_t job_key;                 /* job identity (e.g. hash of the PMIx namespace) */
+    unsigned char job_secret[OV_JOB_SECRET_BYTES]; /* the job's identity (ov_job_id.h): never logged */
     uint32_t rank;                    /* rank in the job */
     uint32_t pid;                     /* pid as the guest sees it (informational) */
     char guest[OV_GUEST_NAME_MAX];    /* NUL-terminated, [A-Za-z0-9._-], non-empty */
@@ -201,7 +215,11 @@ struct ov_hello_rep {
     uint32_t features;                /* OV_FEAT_* this backend offers this connection */
 };
 #define OV_FEAT_SINGLE_COPY 0x1u /* OV_REQ_LOCAL_VA accepted (unix peer with a known pid,
-                                  * backend started with single copy enabled) */
+                                  * backend started with single copy enabled, the peer's
+                                  * uids and gids uniform and it dumpable, the backend able
+                                  * to act as its uid: backend/single_copy.h).  Reaches only
+                                  * the image the peer had at HELLO: after an exec (or
+                                  * exit) every single-copy access fails */
 #define OV_FEAT_USER_WINDOWS 0x2u /* WIN_REGISTER accepted (offered with SINGLE_COPY); a
                                    * frontend never sends it otherwise (an older backend
                                    * would take it for a malformed message) */
@@ -310,7 +328,8 @@ enum ov_dtype_kind : uint8_t {
 
 /* ov_req_desc.flags */
 #define OV_REQ_LOCAL_VA 0x1u  /* local_off and result_off are virtual addresses in the
-                               * caller's own process, the one that connected (single copy,
+                               * caller's own process, the one that connected, as it was at
+                               * HELLO (single copy,
                                * container guests only:
                                * the backend reads/writes them with process_vm_readv/writev).
                                * local_win/local_epoch must be 0.  OV_ERR_NOT_SUPPORTED unless
@@ -377,7 +396,7 @@ inline const unsigned char *ov_req_inline_origin(const ov_req_desc *d)
 }
 
 static_assert(sizeof(ov_msg_hdr) == 16, "wire size");
-static_assert(sizeof(ov_hello_req) == 64, "wire size");
+static_assert(sizeof(ov_hello_req) == 88, "wire size");
 static_assert(sizeof(ov_hello_rep) == 24, "wire size");
 static_assert(sizeof(ov_attach_rep) == 16, "wire size");
 static_assert(sizeof(ov_rings_req) == 8, "wire size");

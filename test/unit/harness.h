@@ -21,6 +21,7 @@
 #include "log.h"
 #include "ov_comm.h"
 #include "ov_frontend.h"
+#include "ov_job_id.h"
 
 /* A fresh temporary directory, removed (with the backend's files) at the end. */
 struct TempDir {
@@ -118,7 +119,8 @@ inline ov_fe_params_t fe_params(const std::string &uri, const char *guest, uint6
     keep[k % 64] = uri;
     p.uri = keep[k++ % 64].c_str();
     p.guest = guest;
-    p.job_key = job;
+    const ov_job_secret js = ov_job_secret_from_seed(job); /* tests: the job is its number */
+    memcpy(p.job_secret, js.b, sizeof(p.job_secret));
     p.rank = rank;
     p.timeout_ms = 3000;
     return p;
@@ -244,7 +246,8 @@ struct Raw {
     ov_status_t hello(const char *guest, uint64_t job, uint32_t rank)
     {
         ov_hello_req h{};
-        h.job_key = job;
+        const ov_job_secret js = ov_job_secret_from_seed(job);
+        memcpy(h.job_secret, js.b, sizeof(h.job_secret));
         h.rank = rank;
         strncpy(h.guest, guest, sizeof(h.guest) - 1);
         ov_hello_rep r{};

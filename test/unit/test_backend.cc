@@ -116,7 +116,7 @@ TEST_F(Backend, PutGetAcrossGuestsNeedsGrant)
     ASSERT_EQ(ov_fe_win_create(b, 4096, &wb), OV_OK);
     char *pa = static_cast<char *>(wa.base), *pb = static_cast<char *>(wb.base);
     strcpy(pb, "hello from b");
-    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_NO_GRANT);
+    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_NO_WINDOW);
     EXPECT_EQ(pa[100], 0);
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ), OV_OK);
     EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 100, wb, 0, 13)).status, OV_ERR_PERM);
@@ -131,10 +131,10 @@ TEST_F(Backend, PutGetAcrossGuestsNeedsGrant)
     EXPECT_STREQ(pb + 512, "reply from a");
     EXPECT_EQ(roundtrip(b, copy_req(OV_OP_PUT, wa, 4090, wb, 0, 13)).status, OV_ERR_BOUNDS);
     ASSERT_EQ(ov_fe_revoke(a, &wa, 1), OV_OK);
-    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_GET, wa, 0, wb, 0, 8)).status, OV_ERR_NO_GRANT);
-    /* only the owner manages its window */
-    EXPECT_EQ(ov_fe_grant(b, &wa, 1, OV_PERM_READ), OV_ERR_DENIED);
-    EXPECT_EQ(ov_fe_win_free(b, &wa), OV_ERR_DENIED);
+    EXPECT_EQ(roundtrip(b, copy_req(OV_OP_GET, wa, 0, wb, 0, 8)).status, OV_ERR_NO_WINDOW);
+    /* only the owner manages its window; to others it is no window at all */
+    EXPECT_EQ(ov_fe_grant(b, &wa, 1, OV_PERM_READ), OV_ERR_NO_WINDOW);
+    EXPECT_EQ(ov_fe_win_free(b, &wa), OV_ERR_NO_WINDOW);
     ov_fe_close(a);
     ov_fe_close(b);
 }
@@ -147,7 +147,7 @@ TEST_F(Backend, GrantsDoNotCrossJobs)
     ASSERT_EQ(ov_fe_win_create(a, 4096, &wa), OV_OK);
     ASSERT_EQ(ov_fe_win_create(other, 4096, &wo), OV_OK);
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK); /* rank 1 of job 1 */
-    EXPECT_EQ(roundtrip(other, copy_req(OV_OP_GET, wa, 0, wo, 0, 8)).status, OV_ERR_NO_GRANT);
+    EXPECT_EQ(roundtrip(other, copy_req(OV_OP_GET, wa, 0, wo, 0, 8)).status, OV_ERR_NO_WINDOW);
     ov_fe_close(a);
     ov_fe_close(other);
 }

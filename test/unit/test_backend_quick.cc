@@ -145,8 +145,8 @@ TEST_F(BackendQuick, AGrantChangeIsSeenByTheNextRequest)
     EXPECT_EQ(std::memcmp(pa, &two, 8), 0);
 
     ASSERT_EQ(ov_fe_revoke(a, &wa, 1), OV_OK);
-    EXPECT_EQ(roundtrip(b, inline_put(wa, 0, &three, 8)).status, OV_ERR_NO_GRANT);
-    EXPECT_EQ(roundtrip(b, inline_get(wa, 0, 8)).status, OV_ERR_NO_GRANT);
+    EXPECT_EQ(roundtrip(b, inline_put(wa, 0, &three, 8)).status, OV_ERR_NO_WINDOW);
+    EXPECT_EQ(roundtrip(b, inline_get(wa, 0, 8)).status, OV_ERR_NO_WINDOW);
     EXPECT_EQ(std::memcmp(pa, &two, 8), 0) << "a put after the revoke landed";
     ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
     EXPECT_EQ(roundtrip(b, inline_put(wa, 0, &three, 8)).status, OV_OK);
@@ -200,7 +200,7 @@ TEST_F(BackendQuick, EachProcessKeepsItsOwnRights)
         EXPECT_EQ(roundtrip(b, inline_put(wa, 0, &v, 8)).status, OV_OK);
         EXPECT_EQ(roundtrip(c, inline_put(wa, 0, &v, 8)).status, OV_ERR_PERM);
         EXPECT_EQ(roundtrip(c, inline_get(wa, 0, 8)).status, OV_OK);
-        EXPECT_EQ(roundtrip(other_job, inline_get(wa, 0, 8)).status, OV_ERR_NO_GRANT);
+        EXPECT_EQ(roundtrip(other_job, inline_get(wa, 0, 8)).status, OV_ERR_NO_WINDOW);
     }
     ov_fe_close(c);
     ov_fe_close(other_job);

@@ -27,7 +27,7 @@ TEST(Layout, SharedStructSizes)
 TEST(Layout, WireStructSizes)
 {
     EXPECT_EQ(sizeof(ov_msg_hdr), 16u);
-    EXPECT_EQ(sizeof(ov_hello_req), 64u);
+    EXPECT_EQ(sizeof(ov_hello_req), 88u);
     EXPECT_EQ(sizeof(ov_hello_rep), 24u);
     EXPECT_EQ(sizeof(ov_attach_req), 8u);
     EXPECT_EQ(sizeof(ov_attach_rep), 16u);

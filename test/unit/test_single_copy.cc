@@ -303,7 +303,8 @@ TEST(SingleCopyOff, NeverOfferedOverTcp)
         Raw r;
         ASSERT_TRUE(r.connect(uri));
         ov_hello_req h{};
-        h.job_key = 1;
+        const ov_job_secret js = ov_job_secret_from_seed(1);
+        memcpy(h.job_secret, js.b, sizeof(h.job_secret));
         h.rank = uri == be.uri() ? 1 : 0;
         strcpy(h.guest, "g");
         ov_hello_rep rep{};

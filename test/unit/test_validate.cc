@@ -262,15 +262,15 @@ static std::vector<Case> cases()
     add("longer than the limit", put(2, 3, 0, (uint64_t(16) << 20) + 16), OV_ERR_TOO_LARGE);
     add("acc longer than the limit", acc(ACC, OV_ACC_SUM, OV_DT_INT, 8, 2, 3, (uint64_t(16) << 20) + 8),
         OV_ERR_TOO_LARGE);
-    /* ---- 7-9 target window */
+    /* ---- 7-8 target window (no grant reads as no window) */
     add("no such window", put(99, 1, 0, 8), OV_ERR_NO_WINDOW);
     add("window id 0", put(0, 0, 0, 8), OV_ERR_NO_WINDOW);
     add("lock of no window", lock(OV_OP_LOCK, 99, 1, 0), OV_ERR_NO_WINDOW);
     add("stale epoch", put(2, 2, 0, 8), OV_ERR_STALE_WINDOW);
     add("unlock of a stale window", lock(OV_OP_UNLOCK, 2, 2, 0), OV_ERR_STALE_WINDOW);
-    add("other job even with a grant", put(5, 1, 0, 8), OV_ERR_NO_GRANT);
-    add("lock in another job", lock(OV_OP_LOCK, 5, 1, 0), OV_ERR_NO_GRANT);
-    add("acc in another job", acc(ACC, OV_ACC_SUM, OV_DT_INT, 4, 5, 1, 8), OV_ERR_NO_GRANT);
+    add("other job even with a grant", put(5, 1, 0, 8), OV_ERR_NO_WINDOW);
+    add("lock in another job", lock(OV_OP_LOCK, 5, 1, 0), OV_ERR_NO_WINDOW);
+    add("acc in another job", acc(ACC, OV_ACC_SUM, OV_DT_INT, 4, 5, 1, 8), OV_ERR_NO_WINDOW);
     /* ---- 10 permissions */
     add("put into a read-only grant", put(3, 1, 0, 8), OV_ERR_PERM);
     add("get from a write-only grant", op(OV_OP_GET, 6, 1, 0, 8), OV_ERR_PERM);
@@ -376,13 +376,13 @@ TEST(Validate, Table)
     }
 }
 
-TEST(Validate, NoGrantWithoutAnyGrant)
+TEST(Validate, NoWindowWithoutAnyGrant)
 {
     Wins w;
     w.g.clear();
     ov_copy_plan plan;
-    EXPECT_EQ(ov_validate(put(4, 1, 0, 8), ME, w, ov_limits{}, &plan), OV_ERR_NO_GRANT);
-    EXPECT_EQ(ov_validate(lock(OV_OP_LOCK, 4, 1, 0), ME, w, ov_limits{}, &plan), OV_ERR_NO_GRANT);
+    EXPECT_EQ(ov_validate(put(4, 1, 0, 8), ME, w, ov_limits{}, &plan), OV_ERR_NO_WINDOW);
+    EXPECT_EQ(ov_validate(lock(OV_OP_LOCK, 4, 1, 0), ME, w, ov_limits{}, &plan), OV_ERR_NO_WINDOW);
 }
 
 static void expect_operand(const ov_operand &o, uint8_t where, uint32_t region, uint64_t off, uint64_t len,

@@ -119,7 +119,7 @@ TEST_F(VmFixture, AttachRingsWindowsAndPutGetGoThroughTheFile)
     file_hdr(&h);
     EXPECT_EQ(ov_region_check(&h, 4u << 20), OV_OK);
     EXPECT_EQ(h.backend_instance, ov_fe_backend_instance(a));
-    EXPECT_EQ(h.job_key, 5u);
+    EXPECT_EQ(h.job_key, ov_job_public_key(ov_job_secret_from_seed(5)));
     EXPECT_STREQ(h.guest, "g1");
     Raw u; /* a memfd region of a container guest, for comparison */
     ASSERT_TRUE(u.connect(be->uri()));
@@ -308,7 +308,7 @@ TEST_F(VmFixture, ASecondJobInTheVmIsBusyUntilTheFirstIsGone)
     ASSERT_EQ(s, OV_OK) << ov_fe_last_error(b);
     ov_region_hdr h;
     file_hdr(&h);
-    EXPECT_EQ(h.job_key, 11u);
+    EXPECT_EQ(h.job_key, ov_job_public_key(ov_job_secret_from_seed(11)));
     ASSERT_EQ(ov_fe_win_create(b, 4096, &w), OV_OK);
     std::vector<char> zero(4096, 0);
     EXPECT_EQ(memcmp(w.base, zero.data(), 4096), 0);

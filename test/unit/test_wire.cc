@@ -51,11 +51,11 @@ TEST(Wire, GuestNames)
 TEST(Wire, PayloadDecoders)
 {
     ov_hello_req h{};
-    h.job_key = 5;
+    memset(h.job_secret, 0xa5, sizeof(h.job_secret));
     strcpy(h.guest, "g1");
     ov_hello_req out;
     EXPECT_EQ(ov_decode_hello(&h, sizeof(h), &out), OV_OK);
-    EXPECT_EQ(out.job_key, 5u);
+    EXPECT_EQ(memcmp(out.job_secret, h.job_secret, sizeof(h.job_secret)), 0);
     EXPECT_EQ(ov_decode_hello(&h, sizeof(h) - 1, &out), OV_ERR_PROTO);
     h.reserved[1] = 1;
     EXPECT_EQ(ov_decode_hello(&h, sizeof(h), &out), OV_ERR_PROTO);

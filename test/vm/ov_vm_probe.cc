@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "ov_frontend.h"
+#include "ov_job_id.h"
 
 static int64_t now_ns()
 {
@@ -47,7 +48,8 @@ int main()
     for (uint32_t r = 0; r < 2; r++) {
         ov_fe_params_t p;
         ov_fe_params_default(&p);
-        p.job_key = 0x0f5eed;
+        const ov_job_secret js = ov_job_secret_from_seed(0x0f5eed); /* a probe's job needs no secrecy */
+        memcpy(p.job_secret, js.b, sizeof(p.job_secret));
         p.rank = r;
         p.timeout_ms = 30000; /* TCG is slow */
         if (!check(ov_fe_connect(&p, &fe[r]), fe[r], "connect") ||

@@ -6,6 +6,7 @@
 
 #include "ompi/mca/rte/rte.h"
 #include "ov_clock.h"
+#include "ov_job_id.h"
 #include "mpi.h"
 #include "ompi/mca/pml/base/base.h"
 #include "ompi/runtime/mpiruntime.h"
@@ -187,10 +188,18 @@ int BackendLink::connect()
     ov_fe_params_t p;
     ov_fe_params_default(&p);
     mu_.set_threaded(c.enable_mpi_threads); /* before anybody can lock */
-    /* One job: the ORTE jobid names it on every node of this mpirun. */
-    job_key_ = (uint64_t{0x6f76} << 48) | OMPI_PROC_MY_NAME->jobid;
+    /* One job: its secret (Open MPI's per-job random key, ov_job_id.h) is
+     * the same on every rank of this mpirun and unknown to any other job. */
+    ov_job_secret secret;
+    if (OV_OK != ov_job_secret_from_env(&secret)) {
+        g_reason = "no job secret in the environment";
+        opal_show_help("help-osc-virt.txt", "no job secret", true, ompi_process_info.nodename);
+        return OMPI_ERR_NOT_SUPPORTED;
+    }
+    static_assert(sizeof(p.job_secret) == sizeof(secret.b), "one secret");
+    memcpy(p.job_secret, secret.b, sizeof(p.job_secret));
+    job_key_ = ov_job_public_key(secret);
     rank_ = OMPI_PROC_MY_NAME->vpid;
-    p.job_key = job_key_;
     p.rank = rank_;
     p.uri = (nullptr != c.backend_uri && '\0' != c.backend_uri[0]) ? c.backend_uri : nullptr;
     p.timeout_ms = static_cast<uint32_t>(c.timeout_ms);
