@@ -11,7 +11,12 @@
  *     so the ring round trip can approach this figure (it is measured
  *     once, at another moment, so on a noisy host either may come out
  *     a little lower).
- * Usage: bench_roundtrip [--iters N] [--idle-seconds S] [--spin-us US]
+ *   - with --single-copy: the round trip of single-copy GETs (OV_REQ_LOCAL_VA,
+ *     the backend writes the frontend's own memory with process_vm_writev)
+ *     of 8 B to 1 MiB, and of an 8-byte GET from a registered window (the
+ *     backend reads it with process_vm_readv): what the exec-safety checks
+ *     of backend/single_copy.h cost (docs/backend.md).
+ * Usage: bench_roundtrip [--iters N] [--idle-seconds S] [--spin-us US] [--single-copy 1]
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -93,10 +98,83 @@ static std::vector<double> cache_line_round_trips(int iters)
     return per_trip;
 }
 
+/* One request, spinning for its completion: ns, or -1 on any failure. */
+static double timed(ov_fe_t *fe, const ov_req_desc &d)
+{
+    ov_completion c;
+    ov_status_t s;
+    int64_t t0 = ov_now_ns();
+    if (ov_fe_submit(fe, &d) != OV_OK)
+        return -1;
+    while ((s = ov_fe_poll(fe, &c)) == OV_ERR_AGAIN) {
+    }
+    int64_t t1 = ov_now_ns();
+    return s == OV_OK && c.cookie == d.cookie && c.status == OV_OK ? double(t1 - t0) : -1;
+}
+
+/* Single-copy GETs into our own memory, and small GETs from a registered
+ * window; false if the backend offers no single copy or a request fails. */
+static bool single_copy_round_trips(ov_fe_t *fe, int iters)
+{
+    if (!(ov_fe_features(fe) & OV_FEAT_SINGLE_COPY)) {
+        fprintf(stderr, "bench_roundtrip: the backend offers no single copy to this process\n");
+        return false;
+    }
+    const uint64_t max = uint64_t(1) << 20;
+    ov_win_t w{}, reg{};
+    std::vector<char> mine(max), registered(4096, 7);
+    if (ov_fe_win_create(fe, max, &w) != OV_OK || ov_fe_win_register(fe, registered.data(), 4096, &reg) != OV_OK)
+        return false;
+    printf("single copy (backend writes/reads this process with process_vm_*)\n");
+    for (uint64_t len : {uint64_t(8), uint64_t(4096), uint64_t(65536), max}) {
+        ov_req_desc d{};
+        d.op = OV_OP_GET;
+        d.flags = OV_REQ_LOCAL_VA;
+        d.dtype_size = 1;
+        d.target_win = w.id;
+        d.target_epoch = w.epoch;
+        d.local_off = uintptr_t(mine.data());
+        d.length = len;
+        const int n = len >= max ? iters / 100 : len >= 65536 ? iters / 10 : iters;
+        std::vector<double> v;
+        for (int i = 0; i < n + n / 10; i++) {
+            d.cookie = uint32_t(i);
+            double t = timed(fe, d);
+            if (t < 0)
+                return false;
+            if (i >= n / 10)
+                v.push_back(t);
+        }
+        char what[64];
+        snprintf(what, sizeof(what), "GET %llu B into own memory:", (unsigned long long) len);
+        report(what, v);
+    }
+    ov_req_desc d{};
+    d.op = OV_OP_GET;
+    d.dtype_size = 1;
+    d.target_win = reg.id;
+    d.target_epoch = reg.epoch;
+    d.local_win = w.id;
+    d.local_epoch = w.epoch;
+    d.length = 8;
+    std::vector<double> v;
+    for (int i = 0; i < iters + iters / 10; i++) {
+        d.cookie = uint32_t(i);
+        double t = timed(fe, d);
+        if (t < 0)
+            return false;
+        if (i >= iters / 10)
+            v.push_back(t);
+    }
+    report("GET 8 B from a registered window:", v);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     int iters = 200000, idle_s = 10;
     uint32_t spin_us = 200;
+    bool single_copy = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--iters"))
             iters = atoi(argv[i + 1]);
@@ -104,6 +182,8 @@ int main(int argc, char **argv)
             idle_s = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--spin-us"))
             spin_us = uint32_t(atoi(argv[i + 1]));
+        else if (!strcmp(argv[i], "--single-copy"))
+            single_copy = atoi(argv[i + 1]) != 0;
     }
     if (iters < 1000)
         iters = 1000;
@@ -180,6 +260,8 @@ int main(int argc, char **argv)
             report("frontend spinning (ov_fe_poll):", spin);
             report("frontend ov_fe_wait:", block);
             report("floor: cache-line ping-pong:", floor_trips);
+            if (single_copy && !single_copy_round_trips(fe, iters / 10))
+                rc = 1;
             /* idle: let the backend's spin window expire, then measure */
             usleep(200000);
             uint64_t a = 0, b = 0;

@@ -7,21 +7,25 @@
  * program must fail, and the program's memory must be unchanged.
  *
  * Needs root (to install the setuid program and to read its memory back)
- * and /usr/bin/setpriv; skips, saying why, otherwise.
+ * and /usr/bin/setpriv; skips, saying why, otherwise.  Also the per-thread
+ * identity switch single copy relies on (thread_creds.h).
  */
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "harness.h"
+#include "thread_creds.h"
 
 namespace {
 
@@ -148,4 +152,49 @@ TEST(ExecSafe, SetuidImageAfterHelloIsNeverReached)
     EXPECT_NE(get, OV_OK) << "single-copy GET wrote into the setuid program";
     EXPECT_EQ(memcmp(secret, "setuid-secret", 13), 0) << "the setuid program's memory was changed: '"
                                                        << std::string(secret, 40) << "'";
+}
+
+/* thread_creds.h: a switch changes the calling thread only, drops its
+ * effective capabilities, keeps the way back, and is cached. */
+TEST(ThreadCreds, OneThreadActsAsTheClientAndComesBack)
+{
+    if (geteuid() != 0)
+        GTEST_SKIP() << "needs root to act as another uid";
+    auto ids = [](uid_t *r, uid_t *e, uid_t *s) { syscall(SYS_getresuid, r, e, s); };
+    auto cap_eff = [] { /* this thread's CapEff from /proc/thread-self/status */
+        FILE *f = fopen("/proc/thread-self/status", "re");
+        char line[256];
+        unsigned long long v = ~0ull;
+        while (f && fgets(line, sizeof(line), f))
+            if (sscanf(line, "CapEff: %llx", &v) == 1)
+                break;
+        if (f)
+            fclose(f);
+        return v;
+    };
+    ASSERT_TRUE(ov_creds_can_act_as(65534, 65534));
+    uid_t main_r = 1, main_e = 1, main_s = 1;
+    std::thread t([&] {
+        uid_t r = 0, e = 0, s = 1;
+        EXPECT_TRUE(ov_creds_become(65534, 65534));
+        EXPECT_TRUE(ov_creds_switched());
+        ids(&r, &e, &s);
+        EXPECT_EQ(r, 65534u);
+        EXPECT_EQ(e, 65534u);
+        EXPECT_EQ(s, 0u) << "the saved uid keeps the way back";
+        EXPECT_EQ(cap_eff(), 0ull) << "no effective capability while acting as a client";
+        EXPECT_TRUE(ov_creds_become(65534, 65534)); /* cached */
+        ov_creds_restore();
+        EXPECT_FALSE(ov_creds_switched());
+        ids(&r, &e, &s);
+        EXPECT_EQ(r, 0u);
+        EXPECT_EQ(e, 0u);
+        EXPECT_NE(cap_eff(), 0ull) << "capabilities are back";
+        EXPECT_TRUE(ov_creds_become(65534, 65534));
+    });
+    t.join(); /* it ended still switched: nothing of it reached this thread */
+    ids(&main_r, &main_e, &main_s);
+    EXPECT_EQ(main_r, 0u);
+    EXPECT_EQ(main_e, 0u);
+    EXPECT_FALSE(ov_creds_switched());
 }
