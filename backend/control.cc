@@ -180,7 +180,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         reply(c, h, &simple, sizeof(simple));
         break;
     case OV_MSG_STATUS: {
-        if (ov_decode_empty(p, h.len) != OV_OK || !c->admin) {
+        ov_status_req q;
+        if (ov_decode_status(p, h.len, &q) != OV_OK || !c->admin) {
             simple.status = c->admin ? OV_ERR_PROTO : OV_ERR_DENIED;
             proto_error = simple.status == OV_ERR_PROTO;
             reply(c, h, &simple, sizeof(simple));
@@ -188,8 +189,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         }
         ov_status_snapshot snap;
         snapshot(&snap);
-        std::vector<uint8_t> out;
-        ov_status_encode(snap, &out);
+        std::vector<uint8_t> out; /* one page: fits the socket buffer, so the send does not block */
+        ov_status_encode(snap, &out, q.first, OV_STATUS_PAGE);
         reply(c, h, out.data(), uint32_t(out.size()));
         break;
     }
