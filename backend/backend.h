@@ -10,6 +10,16 @@
  *               through the bind mount) and optionally on opts.tcp, set up
  *               epoll + signalfd(SIGTERM, SIGINT).
  *   b.run()     serve until SIGTERM/SIGINT or stop(); returns OV_OK.
+ *
+ * Tenants (quota.h): every connection, process, window and region byte is
+ * charged to its guest (kernel identity), its job and the backend, each
+ * with a limit (opts.quota); over one, the request gets OV_ERR_QUOTA naming
+ * it.  One guest cannot starve the others' data path either: a connection's
+ * control messages are handled opts.ctl_per_pass at a time between ring
+ * passes, a connection stalled mid-message for opts.stall_ms is closed,
+ * a doorbell that brings no work buys no spin, and at the open-file limit
+ * (EMFILE) pending connections are accepted and closed with a spare
+ * descriptor and the listener rests (server.cc).
  *   ~ov_backend marks every region SHUTDOWN, closes every connection,
  *               removes backend.sock and backend.lock.
  *
@@ -48,6 +58,7 @@
 #include "ov_clock.h"
 #include "ov_comm.h"
 #include "ov_ring.h"
+#include "quota.h"
 #include "region.h"
 #include "single_copy.h"
 #include "validate.h"
@@ -60,8 +71,9 @@ struct ov_backend_options {
     uint64_t region_size = uint64_t(1024) << 20; /* sparse: pages cost only once touched */
     uint32_t spin_us = 200;
     uint64_t max_request = uint64_t(16) << 20;
-    uint32_t max_procs = 4096;
-    uint32_t max_windows = 1u << 16;
+    ov_quota_limits quota;                  /* per guest, per job, backend-wide (quota.h) */
+    uint32_t stall_ms = 5000;               /* close a connection stalled mid-message (or silent before HELLO) */
+    uint32_t ctl_per_pass = 8;              /* control messages of one connection per event-loop pass */
     int bind_cpu = -1;                      /* hwloc: bind thread + region memory */
     bool handle_signals = true;             /* signalfd for SIGTERM/SIGINT */
     bool single_copy = true;                /* offer OV_FEAT_SINGLE_COPY to unix peers with a pid */
@@ -104,6 +116,10 @@ private:
     struct conn {
         uint32_t id = 0;
         ov_fd fd;
+        std::string tenant;     /* quota.h guest identity: "net:[inode]" or "tcp:ADDR" */
+        bool counted = false;   /* admitted: holds one of tenant's connections */
+        int64_t stalled_since = 0; /* ns: since when a partial message (or no HELLO) waits; 0: none */
+        bool backlogged = false;   /* complete messages wait in `in`; EPOLLIN off meanwhile */
         ov_comm_kind kind = OV_COMM_UNIX;
         std::vector<uint8_t> in;
         int state = 0; /* 0 new, OV_FE_* values 1..3 */
@@ -113,6 +129,7 @@ private:
         std::string ns_key;     /* peer's network namespace ("" over tcp) */
         std::string peer_addr;  /* tcp: peer's IPv4 source address (VM identity) */
         std::string guest_name; /* from HELLO */
+        uint64_t ring_bytes = 0; /* region bytes of its ring block (charged to the quota) */
         uint64_t job_key = 0;
         uint32_t rank = 0, guest_pid = 0;
         guest *g = nullptr;
@@ -140,6 +157,7 @@ private:
         ov_win_info info{};
         bool live = false;
         std::map<uint32_t, uint32_t> grants; /* rank -> perms */
+        std::string tenant;                  /* its owner's quota guest (charged for it) */
     };
 
     /* server.cc */
@@ -149,19 +167,30 @@ private:
     void watch_peer_pid(conn *c);
     ov_status_t open_vms();
     void reap_doomed();
+    bool admit_conn(conn *c);         /* quota at accept; false: refused and closed */
+    void accept_at_fd_limit(int lfd); /* EMFILE/ENFILE: spare fd, accept and close, rest */
+    void check_stalls(int64_t now);
+    void set_stalled(conn *c, bool waiting); /* starts/stops c's stall clock; counts stalled_ */
+    void resume_listeners(int64_t now);
+    void fit_quota_to_fds();
+    int sleep_timeout_ms() const;
     /* control.cc */
     void on_readable(conn *c);
+    void handle_messages(conn *c);   /* at most opts_.ctl_per_pass, then backlog */
+    void drain_backlog();
     void dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *payload);
     bool reply(conn *c, const ov_msg_hdr &h, const void *p, uint32_t len, int fd = -1);
     ov_status_t do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hello_rep *rep);
     ov_status_t check_job_claim(const conn *c, const ov_hello_req &r, uint64_t key, const unsigned char *digest);
+    /* OV_ERR_QUOTA with *limit set, or OV_OK (charged) */
+    ov_status_t quota_error(ov_limit l, uint32_t *limit, const conn *c, const char *what);
     bool offer_single_copy(conn *c);
     ov_status_t do_attach(conn *c, const uint8_t *p, uint32_t len, ov_attach_rep *rep);
     ov_status_t attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep); /* attach.cc */
     ov_status_t do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db);
     ov_status_t do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
     ov_status_t do_win_register(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
-    bool window_table_full() const;
+    bool charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit);
     window &new_window(conn *c); /* a live slot owned by c, fresh epoch, no grants */
     ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
     ov_status_t do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant);
@@ -213,7 +242,12 @@ private:
     std::unique_ptr<ov_copy_crew> crew_;
     ov_core_dodger dodger_;           /* off a waiter's core (core_share.h) */
     uint64_t yields_to_waiter_ = 0;   /* times serve_process gave its core to a waiting frontend */
-    uint32_t nprocs_ = 0;
+    ov_quota quota_{opts_.quota};
+    std::vector<uint32_t> backlog_;   /* conns with control messages waiting (handle_messages) */
+    ov_fd spare_fd_;                  /* closed to accept+close at EMFILE */
+    int64_t listen_resume_ns_ = 0;    /* listeners rest until then after EMFILE; 0: listening */
+    int64_t next_stall_check_ = 0;
+    size_t stalled_ = 0;              /* conns whose stall clock runs */
     std::vector<ov_vm> vms_;                           /* declared VM guests */
 };
 

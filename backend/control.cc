@@ -12,6 +12,7 @@
 #include "log.h"
 #include "ov_job_id.h"
 #include "ov_sha256.h"
+#include "thread_creds.h"
 
 #define OV_CTL_MAX_REQ 256 /* no request payload is larger */
 
@@ -39,7 +40,20 @@ void ov_backend::on_readable(conn *c)
             return;
         }
     }
+    handle_messages(c);
+}
+
+/* Handles at most opts_.ctl_per_pass complete messages of c.  If more wait,
+ * c goes on backlog_ with its socket out of the read set (nothing more is
+ * read from it until drain_backlog() has handled them), so one connection's
+ * burst is served between ring passes, not ahead of every other guest's
+ * data path.  Also keeps c's stall clock: running while a message is
+ * incomplete or no HELLO came (check_stalls). */
+void ov_backend::handle_messages(conn *c)
+{
     size_t off = 0;
+    uint32_t handled = 0;
+    bool more = false;
     while (!c->doomed && c->in.size() - off >= sizeof(ov_msg_hdr)) {
         ov_msg_hdr h;
         std::memcpy(&h, c->in.data() + off, sizeof(h));
@@ -58,11 +72,48 @@ void ov_backend::on_readable(conn *c)
         }
         if (c->in.size() - off - sizeof(h) < h.len)
             break;
+        if (handled == opts_.ctl_per_pass) {
+            more = true;
+            break;
+        }
         dispatch(c, h, c->in.data() + off + sizeof(h));
         off += sizeof(h) + h.len;
+        handled++;
     }
-    if (!c->doomed)
-        c->in.erase(c->in.begin(), c->in.begin() + long(off));
+    if (c->doomed)
+        return;
+    c->in.erase(c->in.begin(), c->in.begin() + long(off));
+    if (more != c->backlogged) {
+        epoll_event ev{};
+        ev.events = (more ? 0u : uint32_t(EPOLLIN)) | EPOLLRDHUP;
+        ev.data.u64 = uint64_t(OV_EV_CONN) << 32 | c->id;
+        epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, c->fd.get(), &ev);
+        c->backlogged = more;
+        if (more)
+            backlog_.push_back(c->id);
+    }
+    set_stalled(c, !more && (!c->in.empty() || c->state == 0));
+}
+
+void ov_backend::drain_backlog()
+{
+    std::vector<uint32_t> ids;
+    ids.swap(backlog_);
+    ov_creds_restore(); /* control work runs as the backend, not as the last single-copy client */
+    for (uint32_t id : ids) {
+        auto it = conns_.find(id);
+        if (it == conns_.end() || it->second->doomed)
+            continue;
+        conn *c = it->second.get();
+        c->backlogged = false; /* handle_messages re-queues it if a burst remains */
+        handle_messages(c);
+        if (!c->doomed && !c->backlogged) { /* drained: read its socket again */
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLRDHUP;
+            ev.data.u64 = uint64_t(OV_EV_CONN) << 32 | c->id;
+            epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, c->fd.get(), &ev);
+        }
+    }
 }
 
 bool ov_backend::reply(conn *c, const ov_msg_hdr &h, const void *p, uint32_t len, int fd)
@@ -131,7 +182,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         reply(c, h, &simple, sizeof(simple));
         break;
     case OV_MSG_STATUS: {
-        if (ov_decode_empty(p, h.len) != OV_OK || !c->admin) {
+        ov_status_req q;
+        if (ov_decode_status(p, h.len, &q) != OV_OK || !c->admin) {
             simple.status = c->admin ? OV_ERR_PROTO : OV_ERR_DENIED;
             proto_error = simple.status == OV_ERR_PROTO;
             reply(c, h, &simple, sizeof(simple));
@@ -139,8 +191,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         }
         ov_status_snapshot snap;
         snapshot(&snap);
-        std::vector<uint8_t> out;
-        ov_status_encode(snap, &out);
+        std::vector<uint8_t> out; /* one page: fits the socket buffer, so the send does not block */
+        ov_status_encode(snap, &out, q.first, OV_STATUS_PAGE);
         reply(c, h, out.data(), uint32_t(out.size()));
         break;
     }
@@ -224,8 +276,6 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     ov_hello_req r;
     if (ov_decode_hello(p, len, &r) != OV_OK)
         return OV_ERR_PROTO;
-    if (nprocs_ >= opts_.max_procs)
-        return OV_ERR_NOMEM;
     ov_job_secret secret;
     std::memcpy(secret.b, r.job_secret, sizeof(secret.b));
     const uint64_t key = ov_job_public_key(secret);
@@ -249,6 +299,12 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
                         c->id, c->peer_pid, name.c_str(), c->ns_key.c_str(), it->second.first.c_str());
             return OV_ERR_DENIED;
         }
+    }
+    ov_status_t q = quota_error(quota_.admit_proc(c->tenant, key), &rep->proc_id, c, "process");
+    if (q != OV_OK)
+        return q;
+    if (c->kind == OV_COMM_UNIX) {
+        auto it = ns_bind_.find(name);
         if (it == ns_bind_.end())
             ns_bind_.emplace(name, std::make_pair(c->ns_key, 1u));
         else
@@ -264,7 +320,6 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | (offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
     c->state = 1;
     c->guest_name = name;
-    nprocs_++;
     rep->proc_id = c->id;
     rep->backend_instance = instance_;
     rep->layout_version = OV_LAYOUT_VERSION;
@@ -272,4 +327,16 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     OV_LOG_DEBUG("conn %u: hello job %016llx rank %u guest %s pid %u features %#x", c->id,
                  (unsigned long long) key, r.rank, name.c_str(), c->peer_pid, c->features);
     return OV_OK;
+}
+
+/* A refused admission: one rate-limited log line naming who and what, and
+ * the status + limit for the reply (ov_protocol.h "quotas"). */
+ov_status_t ov_backend::quota_error(ov_limit l, uint32_t *limit, const conn *c, const char *what)
+{
+    if (l == OV_LIMIT_NONE)
+        return OV_OK;
+    OV_LOG_WARN("quota: %s refused to conn %u (guest %s, job %016llx): %s", what, c->id, c->tenant.c_str(),
+                (unsigned long long) c->job_key, ov_limit_name(l));
+    *limit = l;
+    return OV_ERR_QUOTA;
 }

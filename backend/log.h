@@ -1,6 +1,13 @@
 /*
  * log.h — backend logging to stderr (journald picks it up under systemd).
  * OV_LOG_ERR/WARN/INFO always; OV_LOG_DEBUG only with --verbose.
+ *
+ * Rate limit: a guest can make the backend repeat a message as often as it
+ * likes (a refused connection, a bad header), and a log that grows without
+ * bound is a disk-filling attack.  Each message (its format string, i.e.
+ * its call site) prints at most kLogBurst lines per kLogWindowMs; the lines
+ * it would have printed beyond are counted, and its next line after the
+ * window says "(N similar lines suppressed)".
  */
 #ifndef OMPI_VIRT_BACKEND_LOG_H
 #define OMPI_VIRT_BACKEND_LOG_H

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "backend.h"
 #include "log.h"
@@ -34,6 +35,25 @@ static void usage(FILE *f)
             "                        let container guests' processes pass their own buffers by\n"
             "                        address (process_vm_readv/writev: needs ptrace permission on\n"
             "                        them, e.g. root or CAP_SYS_PTRACE) [on]\n"
+            "\nLimits (a guest is a network namespace, or a VM's address; a job its job key;\n"
+            "a request over one gets an error naming it; `ompi-virt status` shows usage):\n"
+            "      --max-guest-conns N    connections per guest [1024]\n"
+            "      --max-guest-procs N    processes per guest [1024]\n"
+            "      --max-guest-windows N  windows per guest [16384]\n"
+            "      --max-guest-region-mb N  region memory (windows, rings) per guest [8192]\n"
+            "      --max-job-procs N      processes per job [1024]\n"
+            "      --max-job-windows N    windows per job [16384]\n"
+            "      --max-job-region-mb N  region memory per job [8192]\n"
+            "      --max-conns N          connections in all [8192, lowered to fit the open-file limit]\n"
+            "      --max-procs N          processes in all [4096]\n"
+            "      --max-windows N        windows in all [65536]\n"
+            "      --max-region-mb N      region memory in all [65536]\n"
+            "                        a per-guest or per-job limit above half the matching\n"
+            "                        backend-wide one is lowered to that half\n"
+            "      --stall-ms N          close a connection that stops mid-message, or sends no\n"
+            "                        HELLO, for N ms [5000]\n"
+            "      --control-batch N     control messages of one connection handled between two\n"
+            "                        passes over the request rings [8]\n"
             "  -v, --verbose         debug logging\n"
             "  -h, --help            this text\n\n"
             "Frontends find the backend through $OMPI_VIRT_DIR (default /run/ompi-virt)\n"
@@ -52,6 +72,29 @@ static bool to_u64(const char *s, uint64_t *out)
     return true;
 }
 
+/* The numeric limit options: long name, where it goes, range, unit. */
+struct limit_opt {
+    const char *name;
+    uint64_t lo, hi, unit;
+    uint32_t *u32;
+    uint64_t *u64;
+};
+
+static bool set_limit(const limit_opt &l, const char *arg)
+{
+    uint64_t v;
+    if (!to_u64(arg, &v) || v < l.lo || v > l.hi) {
+        fprintf(stderr, "ompi-virt-backend: bad --%s '%s' (%llu to %llu)\n", l.name, arg,
+                (unsigned long long) l.lo, (unsigned long long) l.hi);
+        return false;
+    }
+    if (l.u32)
+        *l.u32 = uint32_t(v);
+    else
+        *l.u64 = v * l.unit;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     ov_backend_options o;
@@ -67,9 +110,31 @@ int main(int argc, char **argv)
         {"single-copy", required_argument, nullptr, 1001},
         {"copy-threads", required_argument, nullptr, 1002},
         {nullptr, 0, nullptr, 0}};
+    ov_quota_limits &q = o.quota;
+    const uint64_t MiB = 1 << 20, kMaxMb = uint64_t(1) << 30;
+    const limit_opt limits[] = {
+        {"max-guest-conns", 1, 1u << 24, 1, &q.guest_conns, nullptr},
+        {"max-guest-procs", 1, 1u << 24, 1, &q.guest_procs, nullptr},
+        {"max-guest-windows", 1, 1u << 24, 1, &q.guest_windows, nullptr},
+        {"max-guest-region-mb", 1, kMaxMb, MiB, nullptr, &q.guest_region_bytes},
+        {"max-job-procs", 1, 1u << 24, 1, &q.job_procs, nullptr},
+        {"max-job-windows", 1, 1u << 24, 1, &q.job_windows, nullptr},
+        {"max-job-region-mb", 1, kMaxMb, MiB, nullptr, &q.job_region_bytes},
+        {"max-conns", 1, 1u << 24, 1, &q.conns, nullptr},
+        {"max-procs", 1, 1u << 24, 1, &q.procs, nullptr},
+        {"max-windows", 1, 1u << 24, 1, &q.windows, nullptr},
+        {"max-region-mb", 1, kMaxMb, MiB, nullptr, &q.region_bytes},
+        {"stall-ms", 10, 3600000, 1, &o.stall_ms, nullptr},
+        {"control-batch", 1, 1u << 16, 1, &o.ctl_per_pass, nullptr},
+    };
+    const int kLimitBase = 2000, nlimits = int(sizeof(limits) / sizeof(limits[0]));
+    std::vector<option> all(longopts, longopts + sizeof(longopts) / sizeof(longopts[0]) - 1);
+    for (int i = 0; i < nlimits; i++)
+        all.push_back({limits[i].name, required_argument, nullptr, kLimitBase + i});
+    all.push_back({nullptr, 0, nullptr, 0});
     int ch;
     uint64_t v;
-    while ((ch = getopt_long(argc, argv, "d:t:r:s:m:c:vh", longopts, nullptr)) != -1) {
+    while ((ch = getopt_long(argc, argv, "d:t:r:s:m:c:vh", all.data(), nullptr)) != -1) {
         switch (ch) {
         case 'd': o.dir = optarg; break;
         case 't': o.tcp = optarg; break;
@@ -126,8 +191,15 @@ int main(int argc, char **argv)
             o.copy_threads = int(v);
             break;
         case 'v': ov_log_verbose = 1; break;
+        default:
+            if (ch >= kLimitBase && ch < kLimitBase + nlimits) {
+                if (!set_limit(limits[ch - kLimitBase], optarg))
+                    return 1;
+                break;
+            }
+            usage(stderr);
+            return 1;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 1;
         }
     }
     if (optind != argc) {

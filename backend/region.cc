@@ -102,3 +102,17 @@ ov_status_t ov_region::init(const std::string &guest, uint64_t job_key, uint64_t
         return OV_ERR_NOMEM;
     return OV_OK;
 }
+
+void ov_region::discard(uint64_t off, uint64_t len)
+{
+    static const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+    const uint64_t kPunchFrom = 64 << 10; /* below, a memset is as cheap as the system call */
+    uint64_t lo = (off + page - 1) / page * page, hi = (off + len) / page * page;
+    if (len >= kPunchFrom && hi > lo &&
+        fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(lo), off_t(hi - lo)) == 0) {
+        std::memset(base() + off, 0, lo - off);
+        std::memset(base() + hi, 0, off + len - hi);
+        return;
+    }
+    std::memset(base() + off, 0, len);
+}

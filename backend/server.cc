@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -35,6 +37,12 @@ static uint64_t tag(uint64_t kind, uint32_t id) { return kind << 32 | id; }
  * that a connection, a window creation or a dead peer waits unnoticed for no
  * more than this, rare enough that the epoll_wait (~0.3 us) costs under 1%. */
 static constexpr int64_t kEventPeriodNs = 50 * 1000;
+/* After EMFILE/ENFILE the listeners rest this long: a pending connection
+ * waits in the backlog instead of costing a failed accept per loop pass. */
+static constexpr int64_t kListenRestNs = 100 * 1000 * 1000;
+/* How often stalled connections are looked for (and the longest an idle
+ * backend with one sleeps). */
+static constexpr int64_t kStallCheckNs = 250 * 1000 * 1000;
 
 ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
 {
@@ -108,6 +116,7 @@ ov_status_t ov_backend::start()
         return s;
     if (!ov_place_init(opts_.bind_cpu))
         return OV_ERR_SYS;
+    fit_quota_to_fds();
     s = open_vms(); /* a bad declaration fails before anything listens */
     if (s != OV_OK)
         return s;
@@ -170,6 +179,30 @@ ov_status_t ov_backend::start()
                 sock_path_.c_str(), (unsigned long long) instance_, (unsigned long long) (opts_.region_size >> 20),
                 opts_.spin_us, crew_->helpers());
     return OV_OK;
+}
+
+/* The open-file limit bounds connections (quota.h): raise the soft limit to
+ * the hard one, then lower the connection quota to what fits, keeping a
+ * spare descriptor for accept_at_fd_limit(). */
+void ov_backend::fit_quota_to_fds()
+{
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlimit up = rl;
+        up.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (quota_.clamp_to_fds(uint64_t(rl.rlim_cur)))
+        OV_LOG_INFO("open-file limit %llu: limits lowered to fit (each guest or job at most half the backend's)",
+                    (unsigned long long) rl.rlim_cur);
+    const ov_quota_limits &q = quota_.limits();
+    OV_LOG_INFO("limits: per guest %u connections, %u processes, %u windows, %llu MiB; per job %u processes, "
+                "%u windows, %llu MiB; backend %u connections, %u processes, %u windows, %llu MiB",
+                q.guest_conns, q.guest_procs, q.guest_windows, (unsigned long long) (q.guest_region_bytes >> 20),
+                q.job_procs, q.job_windows, (unsigned long long) (q.job_region_bytes >> 20), q.conns, q.procs,
+                q.windows, (unsigned long long) (q.region_bytes >> 20));
+    spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
 ov_status_t ov_backend::open_vms()
@@ -242,7 +275,9 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
     for (;;) {
         int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE)
+                accept_at_fd_limit(lfd);
+            else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 OV_LOG_WARN("accept: %s", strerror(errno));
             return;
         }
@@ -278,18 +313,106 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
                 }
             }
         }
+        if (!admit_conn(c.get()))
+            continue;
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.u64 = tag(OV_EV_CONN, c->id);
         if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
             OV_LOG_WARN("epoll add: %s", strerror(errno));
+            quota_.release_conn(c->tenant);
             continue;
         }
+        set_stalled(c.get(), true); /* until its HELLO (handle_messages) */
         OV_LOG_DEBUG("conn %u accepted (%s, peer pid %u%s%s)", c->id, kind == OV_COMM_UNIX ? "unix" : "tcp",
                      c->peer_pid, c->peer_addr.empty() ? "" : ", address ", c->peer_addr.c_str());
         conn *cp = c.get();
         conns_.emplace(c->id, std::move(c));
         watch_peer_pid(cp);
+    }
+}
+
+/* The connection quota of c's guest (its kernel identity) and of the
+ * backend.  Over either: one unsolicited reply naming the limit, then the
+ * socket closes (ov_protocol.h "quotas"). */
+bool ov_backend::admit_conn(conn *c)
+{
+    c->tenant = c->kind == OV_COMM_TCP ? "tcp:" + c->peer_addr
+                : c->ns_key.empty()    ? std::string("unknown")
+                                       : c->ns_key;
+    ov_limit l = quota_.admit_conn(c->tenant);
+    if (l == OV_LIMIT_NONE) {
+        c->counted = true;
+        return true;
+    }
+    OV_LOG_WARN("quota: connection from guest %s (pid %u) refused: %s", c->tenant.c_str(), c->peer_pid,
+                ov_limit_name(l));
+    ov_simple_rep rep{OV_ERR_QUOTA, l};
+    (void) ov_msg_send(c->fd.get(), OV_MSG_HELLO | OV_MSG_REPLY, 0, &rep, sizeof(rep), nullptr, 0, true);
+    return false; /* c and its socket are dropped by the caller */
+}
+
+/* accept() fails with EMFILE/ENFILE and would go on failing (level-triggered
+ * listener: a busy loop, one log line per pass).  Close the spare
+ * descriptor, accept the oldest pending connection and close it (its client
+ * sees the close at once instead of a timeout), take the spare back, and let
+ * the listeners rest for kListenRestNs. */
+void ov_backend::accept_at_fd_limit(int lfd)
+{
+    OV_LOG_WARN("at the open-file limit (%s): refusing new connections for %lld ms", strerror(errno),
+                (long long) (kListenRestNs / 1000000));
+    if (spare_fd_.valid()) {
+        spare_fd_.reset();
+        int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    }
+    epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, unix_lfd_.get(), nullptr);
+    if (tcp_lfd_.valid())
+        epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, tcp_lfd_.get(), nullptr);
+    listen_resume_ns_ = ov_now_ns() + kListenRestNs;
+}
+
+void ov_backend::resume_listeners(int64_t now)
+{
+    if (listen_resume_ns_ == 0 || now < listen_resume_ns_)
+        return;
+    listen_resume_ns_ = 0;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag(OV_EV_UNIX, 0);
+    epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, unix_lfd_.get(), &ev);
+    if (tcp_lfd_.valid()) {
+        ev.data.u64 = tag(OV_EV_TCP, 0);
+        epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, tcp_lfd_.get(), &ev);
+    }
+}
+
+/* A connection that stopped in the middle of a message, or sent no HELLO,
+ * for opts_.stall_ms holds a connection slot (and a file descriptor) for
+ * nothing: close it. */
+void ov_backend::check_stalls(int64_t now)
+{
+    if (now < next_stall_check_)
+        return;
+    next_stall_check_ = now + kStallCheckNs;
+    const int64_t limit = int64_t(opts_.stall_ms) * 1000000;
+    for (auto &e : conns_) {
+        conn *c = e.second.get();
+        if (!c->doomed && c->stalled_since && now - c->stalled_since > limit)
+            close_conn(c, c->in.empty() ? "no HELLO within the stall timeout" : "stalled mid-message");
+    }
+}
+
+void ov_backend::set_stalled(conn *c, bool waiting)
+{
+    if (waiting && c->stalled_since == 0) {
+        c->stalled_since = ov_now_ns();
+        stalled_++;
+    } else if (!waiting && c->stalled_since) {
+        c->stalled_since = 0;
+        stalled_--;
     }
 }
 
@@ -299,6 +422,9 @@ void ov_backend::close_conn(conn *c, const char *why)
         return;
     OV_LOG_DEBUG("conn %u closed: %s", c->id, why);
     release_process(c);
+    set_stalled(c, false);
+    if (c->counted)
+        quota_.release_conn(c->tenant);
     epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
     c->fd.reset();
     if (c->pidfd.valid()) {
@@ -361,6 +487,10 @@ ov_status_t ov_backend::run()
                 idle = now - last_work > int64_t(opts_.spin_us) * 1000;
             }
         }
+        if (idle && !backlog_.empty()) {
+            idle = false; /* control messages wait: no sleep, but check events */
+            events = true;
+        }
         if (idle) {
             ov_creds_restore(); /* never sleep as a client (thread_creds.h) */
             set_sleeping(1);
@@ -369,7 +499,7 @@ ov_status_t ov_backend::run()
                 set_sleeping(0);
                 last_work = ov_now_ns();
             } else {
-                timeout = -1;
+                timeout = sleep_timeout_ms();
             }
         }
         reap_doomed();
@@ -378,7 +508,8 @@ ov_status_t ov_backend::run()
             continue;
         int n = epoll_wait(epfd_.get(), evs, 64, timeout);
         const int64_t after = ov_now_ns();
-        if (timeout == -1) {
+        const bool slept = timeout != 0;
+        if (slept) {
             set_sleeping(0);
             last_work = after;
         }
@@ -389,9 +520,11 @@ ov_status_t ov_backend::run()
         }
         if (n > 0) /* control work runs as the backend, not as the last single-copy client */
             ov_creds_restore();
+        bool only_bells = n > 0;
         for (int i = 0; i < n; i++) {
             uint64_t kind = evs[i].data.u64 >> 32;
             uint32_t id = uint32_t(evs[i].data.u64);
+            only_bells = only_bells && kind == OV_EV_BELL;
             if (kind == OV_EV_UNIX) {
                 accept_all(unix_lfd_.get(), OV_COMM_UNIX);
             } else if (kind == OV_EV_TCP) {
@@ -419,9 +552,30 @@ ov_status_t ov_backend::run()
                 }
             }
         }
+        /* Woken by doorbells alone: spin on only if they brought work.  A
+         * frontend rings after publishing a descriptor, so the next pass
+         * finds it; a guest that rings for nothing (every 250 us, say) would
+         * otherwise buy opts_.spin_us of our CPU per ring. */
+        if (slept && only_bells)
+            last_work = after - int64_t(opts_.spin_us) * 1000;
+        drain_backlog();
+        resume_listeners(after);
+        check_stalls(after);
         reap_doomed();
     }
     return OV_OK;
+}
+
+/* How long an idle backend may sleep: for ever, unless a rested listener
+ * is to come back or a connection's stall clock runs. */
+int ov_backend::sleep_timeout_ms() const
+{
+    int64_t wait = stalled_ ? kStallCheckNs / 1000000 : -1;
+    if (listen_resume_ns_) {
+        int64_t rest = (listen_resume_ns_ - ov_now_ns()) / 1000000 + 1;
+        wait = wait < 0 ? rest : std::min(wait, rest);
+    }
+    return wait < 0 ? -1 : int(std::max<int64_t>(wait, 1));
 }
 
 ov_backend::~ov_backend()

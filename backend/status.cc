@@ -1,5 +1,5 @@
 /*
- * status.cc — the STATUS snapshot (guests, processes, windows, counters).
+ * status.cc — the STATUS snapshot (quotas, guests, processes, windows, counters).
  */
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +14,23 @@ void ov_backend::snapshot(ov_status_snapshot *s)
     s->head.backend_instance = instance_;
     s->head.uptime_ms = uint64_t(ov_now_ns() / 1000000 - start_ms_);
     s->head.backend_pid = uint32_t(getpid());
+    std::vector<ov_quota_line> lines;
+    quota_.report(&lines);
+    for (const ov_quota_line &l : lines) {
+        ov_status_quota q{};
+        q.kind = l.kind;
+        std::strncpy(q.guest, l.guest.c_str(), sizeof(q.guest) - 1);
+        q.job_key = l.job;
+        q.conns = l.used.conns;
+        q.conns_max = l.limit.conns;
+        q.procs = l.used.procs;
+        q.procs_max = l.limit.procs;
+        q.windows = l.used.windows;
+        q.windows_max = l.limit.windows;
+        q.region_bytes = l.used.region_bytes;
+        q.region_bytes_max = l.limit.region_bytes;
+        s->quotas.push_back(q);
+    }
     std::map<const guest *, uint32_t> idx;
     for (auto &e : guests_) {
         const guest &g = *e.second;
@@ -57,4 +74,7 @@ void ov_backend::snapshot(ov_status_snapshot *s)
         s->wins.push_back(ov_status_win{w.info.id, w.info.epoch, w.info.owner_proc,
                                         uint32_t(w.grants.size()), w.info.size, w.info.job_key});
     }
+    /* a record added or removed: a window or grant changed (tables_gen_), a
+     * region came (next_region_), a process attached or left (count) */
+    s->head.generation = tables_gen_ ^ uint64_t(s->procs.size()) << 32 ^ uint64_t(next_region_) << 48;
 }

@@ -29,12 +29,19 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
     ov_region &reg = *c->g->region;
     if (reg.heap().alloc(l.size, &off) != OV_OK)
         return OV_ERR_NOMEM;
+    const uint64_t charged = reg.heap().block_size(off);
+    ov_status_t q = quota_error(quota_.admit_bytes(c->tenant, c->job_key, charged), &rep->rq_slots, c, "rings");
+    if (q != OV_OK) {
+        reg.heap().free(off);
+        return q;
+    }
     ov_fd bell(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = OV_EV_BELL << 32 | c->id;
     if (!bell.valid() || epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, bell.get(), &ev) != 0) {
         OV_LOG_ERR("doorbell for conn %u: %s", c->id, strerror(errno));
+        quota_.release_bytes(c->tenant, c->job_key, charged);
         reg.heap().free(off);
         return OV_ERR_SYS;
     }
@@ -49,6 +56,7 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
     ov_ring_init(rqi);
     ov_ring_init(cqi);
     c->block_off = off;
+    c->ring_bytes = charged;
     c->ctl = ctl;
     c->rq = ov_ring_consumer<ov_req_desc>(rqi, reinterpret_cast<ov_req_desc *>(rqi + 1), r.rq_slots, 0);
     c->cq = ov_ring_producer<ov_completion>(cqi, reinterpret_cast<ov_completion *>(cqi + 1), r.cq_slots, 0);
@@ -72,12 +80,15 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     ov_region &reg = *c->g->region;
     if (r.size == 0 || r.size > reg.heap().capacity())
         return OV_ERR_BAD_ARG;
-    if (window_table_full())
-        return OV_ERR_NOMEM;
     uint64_t off;
     if (reg.heap().alloc(r.size, &off) != OV_OK)
         return OV_ERR_NOMEM;
-    std::memset(reg.base() + off, 0, r.size);
+    /* already zero: free heap bytes are (ov_region::discard) */
+    ov_status_t q = OV_OK;
+    if (!charge_window(c, reg.heap().block_size(off), &q, &rep->win_id)) {
+        reg.heap().free(off);
+        return q;
+    }
     window &w = new_window(c);
     w.info.mem = OV_MEM_REGION;
     w.info.region = c->g->handle;
@@ -105,8 +116,9 @@ ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len,
     char probe; /* mapped now?  (it must stay so until WIN_FREE; requests re-check) */
     if (c->peer_mem.read(r.addr, &probe, 1) != OV_OK || c->peer_mem.read(r.addr + r.size - 1, &probe, 1) != OV_OK)
         return OV_ERR_BAD_ARG;
-    if (window_table_full())
-        return OV_ERR_NOMEM;
+    ov_status_t q = OV_OK;
+    if (!charge_window(c, 0, &q, &rep->win_id)) /* the owner's own memory: no region bytes */
+        return q;
     window &w = new_window(c);
     w.info.mem = OV_MEM_OWNER;
     w.info.region = 0;
@@ -121,9 +133,22 @@ ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len,
     return OV_OK;
 }
 
-bool ov_backend::window_table_full() const
+/* One window and `bytes` of region memory for c's guest and job (the
+ * window table is bounded by the backend-wide window quota).  False: not
+ * charged, *why = OV_ERR_QUOTA and *limit the limit. */
+bool ov_backend::charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit)
 {
-    return free_win_ids_.empty() && wins_.size() > opts_.max_windows;
+    *why = quota_error(quota_.admit_window(c->tenant, c->job_key), limit, c, "window");
+    if (*why != OV_OK)
+        return false;
+    if (bytes) {
+        *why = quota_error(quota_.admit_bytes(c->tenant, c->job_key, bytes), limit, c, "window memory");
+        if (*why != OV_OK) {
+            quota_.release_window(c->tenant, c->job_key);
+            return false;
+        }
+    }
+    return true;
 }
 
 ov_backend::window &ov_backend::new_window(conn *c)
@@ -143,6 +168,7 @@ ov_backend::window &ov_backend::new_window(conn *c)
     w.info.epoch++;
     w.info.owner_proc = c->id;
     w.info.job_key = c->job_key;
+    w.tenant = c->tenant;
     w.grants.clear();
     c->g->nwins++;
     return w;
@@ -197,6 +223,7 @@ ov_status_t ov_backend::do_grant(conn *c, const uint8_t *p, uint32_t len, bool g
 void ov_backend::free_window(window &w)
 {
     tables_changed();
+    quota_.release_window(w.tenant, w.info.job_key);
     if (w.info.mem == OV_MEM_OWNER) { /* nothing of ours to free: count it off its owner's guest */
         auto o = conns_.find(w.info.owner_proc);
         if (o != conns_.end() && o->second->g)
@@ -204,7 +231,11 @@ void ov_backend::free_window(window &w)
     } else {
         auto it = regions_.find(w.info.region);
         if (it != regions_.end()) {
-            it->second->region->heap().free(w.info.region_off);
+            ov_region &reg = *it->second->region;
+            uint64_t bytes = reg.heap().block_size(w.info.region_off);
+            reg.discard(w.info.region_off, bytes);
+            reg.heap().free(w.info.region_off);
+            quota_.release_bytes(w.tenant, w.info.job_key, bytes);
             it->second->nwins--;
         }
     }
@@ -237,7 +268,9 @@ void ov_backend::release_process(conn *c)
             }
         epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->doorbell.get(), nullptr);
         c->doorbell.reset();
+        c->g->region->discard(c->block_off, c->ring_bytes);
         c->g->region->heap().free(c->block_off);
+        quota_.release_bytes(c->tenant, c->job_key, c->ring_bytes);
         c->ctl = nullptr;
     }
     if (c->kind == OV_COMM_UNIX) {
@@ -254,6 +287,6 @@ void ov_backend::release_process(conn *c)
         guests_.erase({c->g->name, c->g->job_key});
     }
     c->g = nullptr;
-    nprocs_--;
+    quota_.release_proc(c->tenant, c->job_key);
     c->state = 0;
 }

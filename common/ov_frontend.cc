@@ -72,12 +72,23 @@ static ov_status_t call(ov_fe *fe, uint16_t type, const void *req, uint32_t reql
     s = ov_msg_recv(fe->ctl.get(), &h, rep, replen, fds, nfds, int(fe->params.timeout_ms));
     if (s != OV_OK)
         return ov_fe_fail(fe, s, "waiting for the reply to message %u", type);
+    if (h.seq == 0 && h.type == (OV_MSG_HELLO | OV_MSG_REPLY) && h.len == sizeof(ov_simple_rep)) {
+        ov_simple_rep refusal; /* refused at accept (ov_protocol.h "quotas"); the socket is closed */
+        std::memcpy(&refusal, rep, sizeof(refusal));
+        fe->gone = true;
+        return ov_fe_fail(fe, ov_status_t(refusal.status), "backend refused the connection (limit: %s)",
+                          ov_limit_name(refusal.reserved));
+    }
     if (h.seq != seq || h.type != (type | OV_MSG_REPLY) || h.len != replen)
         return ov_fe_fail(fe, OV_ERR_PROTO, "unexpected reply (type %u len %u) to message %u",
                           h.type, h.len, type);
     int32_t st;
     std::memcpy(&st, rep, sizeof(st));
-    if (st != OV_OK) {
+    if (st == OV_ERR_QUOTA) {
+        uint32_t limit; /* the word after the status names it */
+        std::memcpy(&limit, static_cast<const char *>(rep) + sizeof(st), sizeof(limit));
+        ov_fe_fail(fe, OV_ERR_QUOTA, "backend refused message %u (limit: %s)", type, ov_limit_name(limit));
+    } else if (st != OV_OK) {
         ov_fe_fail(fe, ov_status_t(st), "backend refused message %u", type);
         if (st == OV_ERR_PROTO)
             fe->gone = true; /* the backend closed the connection */

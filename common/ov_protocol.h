@@ -69,6 +69,23 @@
  * address of the first claimer, while the VM's region lives); anything else
  * gets OV_ERR_DENIED.  An undeclared name can never ATTACH over TCP.
  *
+ * ---------------------------------------------------------------- quotas
+ *
+ * Everything guests share is limited per guest (a guest is its kernel
+ * identity: the peer's network namespace on the unix transport, the source
+ * address over TCP), per job (job_key) and backend-wide: connections,
+ * processes (HELLO), windows (WIN_CREATE, WIN_REGISTER) and region bytes
+ * (WIN_CREATE, RINGS).  A request over a limit gets OV_ERR_QUOTA and the
+ * 32 bits after the status in its reply (proc_id, map_mode, rq_slots,
+ * win_id or reserved: every reply has them) hold the ov_limit it hit; the
+ * connection stays usable.  A connection over its guest's or the
+ * backend's connection limit is answered at accept, before it sent
+ * anything, by one unsolicited reply (type HELLO | OV_MSG_REPLY, seq 0,
+ * an ov_simple_rep {OV_ERR_QUOTA, limit}) and closed.  A connection that
+ * stops in the middle of a message, or sends no HELLO, for the backend's
+ * stall timeout (--stall-ms) is closed.  `ompi-virt status` shows usage
+ * against every limit.
+ *
  * ---------------------------------------------------------------- transports
  *
  * unix:PATH   control + region fd (memfd, sealed against shrink/grow) +
@@ -164,6 +181,10 @@ enum ov_status : int32_t {
                                   * kernel refused (EFAULT): MPI_ERR_BUFFER */
     OV_ERR_LOCK_BUSY = -30,      /* LOCK: held by another process in a conflicting mode: retry later */
     OV_ERR_LOCK_STATE = -31,     /* LOCK of a slot the caller already holds, UNLOCK of one it does not: MPI_ERR_RMA_SYNC */
+    /* -- per-tenant limits -- */
+    OV_ERR_QUOTA = -32,          /* a per-guest, per-job or backend-wide limit is reached (the reply names it,
+                                  * see "quotas"): free something or ask the host admin to raise it;
+                                  * MPI_ERR_NO_MEM (osc virt falls back where it can) */
 };
 typedef enum ov_status ov_status_t;
 
@@ -177,6 +198,16 @@ extern "C" const char *ov_strerror(ov_status_t s) noexcept;
 #define OV_GUEST_NAME_MAX 32 /* including the terminating NUL */
 #define OV_JOB_SECRET_BYTES 32
 
+/* The limit an OV_ERR_QUOTA reply names (ov_limit_name() gives its text). */
+enum ov_limit : uint32_t {
+    OV_LIMIT_NONE = 0, /* (a job's connections are its processes: no limit of their own) */
+    OV_LIMIT_GUEST_CONNS, OV_LIMIT_GUEST_PROCS, OV_LIMIT_GUEST_WINDOWS, OV_LIMIT_GUEST_REGION_BYTES,
+    OV_LIMIT_JOB_PROCS, OV_LIMIT_JOB_WINDOWS, OV_LIMIT_JOB_REGION_BYTES,
+    OV_LIMIT_CONNS, OV_LIMIT_PROCS, OV_LIMIT_WINDOWS, OV_LIMIT_REGION_BYTES,
+    OV_LIMIT_MAX,
+};
+extern "C" const char *ov_limit_name(uint32_t limit) noexcept;
+
 enum ov_msg_type : uint16_t {
     OV_MSG_HELLO = 1,      /* ov_hello_req   -> ov_hello_rep */
     OV_MSG_ATTACH = 2,     /* ov_attach_req  -> ov_attach_rep + region fd */
@@ -185,7 +216,7 @@ enum ov_msg_type : uint16_t {
     OV_MSG_WIN_FREE = 5,   /* ov_win_ref_req -> ov_simple_rep */
     OV_MSG_GRANT = 6,      /* ov_grant_req   -> ov_simple_rep */
     OV_MSG_REVOKE = 7,     /* ov_grant_req (perms must be 0) -> ov_simple_rep */
-    OV_MSG_STATUS = 8,     /* ov_status_req  -> ov_status_rep + records (ov_status_wire.h) */
+    OV_MSG_STATUS = 8,     /* ov_status_req  -> one page of records (backend/wire.h) */
     OV_MSG_DETACH = 9,     /* ov_detach_req  -> ov_simple_rep, then the backend closes */
     OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
     OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
@@ -273,7 +304,11 @@ struct ov_grant_req {
     uint32_t perms;                   /* OV_PERM_* (GRANT: non-zero; REVOKE: 0) */
 };
 struct ov_detach_req { uint64_t reserved; };
-struct ov_status_req { uint64_t reserved; };
+struct ov_status_req {             /* pages: a reply holds at most OV_STATUS_PAGE bytes */
+    uint32_t first;                   /* index of the first record wanted (0: from the start) */
+    uint32_t reserved;                /* must be 0 */
+};
+#define OV_STATUS_PAGE (48u << 10) /* fits an empty socket buffer: sent without blocking */
 struct ov_simple_rep { int32_t status; uint32_t reserved; };
 
 /* ---------------------------------------------------------------- data plane */

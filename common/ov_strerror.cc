@@ -35,6 +35,25 @@ extern "C" const char *ov_strerror(ov_status_t s) noexcept
     case OV_ERR_LOCAL_ACCESS: return "local window not owned by the caller, or local address refused";
     case OV_ERR_LOCK_BUSY: return "lock held by another process in a conflicting mode";
     case OV_ERR_LOCK_STATE: return "lock already held by the caller, or not held";
+    case OV_ERR_QUOTA: return "a backend quota is exhausted";
     }
     return "unknown ov_status";
+}
+
+extern "C" const char *ov_limit_name(uint32_t limit) noexcept
+{
+    switch (limit) {
+    case OV_LIMIT_GUEST_CONNS: return "connections per guest (--max-guest-conns)";
+    case OV_LIMIT_GUEST_PROCS: return "processes per guest (--max-guest-procs)";
+    case OV_LIMIT_GUEST_WINDOWS: return "windows per guest (--max-guest-windows)";
+    case OV_LIMIT_GUEST_REGION_BYTES: return "region memory per guest (--max-guest-region-mb)";
+    case OV_LIMIT_JOB_PROCS: return "processes per job (--max-job-procs)";
+    case OV_LIMIT_JOB_WINDOWS: return "windows per job (--max-job-windows)";
+    case OV_LIMIT_JOB_REGION_BYTES: return "region memory per job (--max-job-region-mb)";
+    case OV_LIMIT_CONNS: return "connections of the backend (--max-conns, and its open-file limit)";
+    case OV_LIMIT_PROCS: return "processes of the backend (--max-procs)";
+    case OV_LIMIT_WINDOWS: return "windows of the backend (--max-windows)";
+    case OV_LIMIT_REGION_BYTES: return "region memory of the backend (--max-region-mb)";
+    }
+    return "unknown limit";
 }

@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +48,9 @@ struct BackendChild {
     pid_t pid = -1;
     std::string dir;
     ov_backend_options opts;
+    std::string log_path; /* "": the backend logs to our stderr */
+    rlim_t nofile = 0;    /* RLIMIT_NOFILE of the child (soft and hard); 0: ours */
+    int leave_fds = -1;   /* >= 0: after start(), fill the fd table until this many are left */
     explicit BackendChild(const std::string &d) : dir(d)
     {
         opts.dir = d;
@@ -57,9 +62,30 @@ struct BackendChild {
         pid = fork();
         if (pid == 0) {
             int rc;
+            if (!log_path.empty()) {
+                int lf = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (lf >= 0)
+                    dup2(lf, 2);
+            }
+            if (nofile) {
+                rlimit rl{nofile, nofile};
+                setrlimit(RLIMIT_NOFILE, &rl);
+            }
             {
                 ov_backend b(opts);
-                rc = b.start() == OV_OK && b.run() == OV_OK ? 0 : 3;
+                rc = 3;
+                if (b.start() == OV_OK) {
+                    if (leave_fds >= 0) { /* what else might hold them: a leak, a library */
+                        std::vector<int> held;
+                        for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+                            held.push_back(fd);
+                        for (int i = 0; i < leave_fds && !held.empty(); i++) {
+                            close(held.back());
+                            held.pop_back();
+                        }
+                    }
+                    rc = b.run() == OV_OK ? 0 : 3;
+                }
             }
             _exit(rc);
         }

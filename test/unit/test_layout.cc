@@ -34,7 +34,7 @@ TEST(Layout, WireStructSizes)
     EXPECT_EQ(sizeof(ov_rings_rep), 40u);
     EXPECT_EQ(sizeof(ov_win_create_rep), 32u);
     EXPECT_EQ(sizeof(ov_grant_req), 16u);
-    EXPECT_EQ(sizeof(ov_status_head), 40u);
+    EXPECT_EQ(sizeof(ov_status_head), 72u);
     EXPECT_EQ(sizeof(ov_status_guest), 96u);
 }
 
