@@ -112,6 +112,23 @@ static double timed(ov_fe_t *fe, const ov_req_desc &d)
     return s == OV_OK && c.cookie == d.cookie && c.status == OV_OK ? double(t1 - t0) : -1;
 }
 
+/* n round trips of d (the first tenth not counted, fresh cookies) into
+ * report(); false if one fails. */
+static bool report_round_trips(ov_fe_t *fe, ov_req_desc d, int n, const char *what)
+{
+    std::vector<double> v;
+    for (int i = 0; i < n + n / 10; i++) {
+        d.cookie = uint32_t(i);
+        double t = timed(fe, d);
+        if (t < 0)
+            return false;
+        if (i >= n / 10)
+            v.push_back(t);
+    }
+    report(what, v);
+    return true;
+}
+
 /* Single-copy GETs into our own memory, and small GETs from a registered
  * window; false if the backend offers no single copy or a request fails. */
 static bool single_copy_round_trips(ov_fe_t *fe, int iters)
@@ -136,18 +153,10 @@ static bool single_copy_round_trips(ov_fe_t *fe, int iters)
         d.local_off = uintptr_t(mine.data());
         d.length = len;
         const int n = len >= max ? iters / 100 : len >= 65536 ? iters / 10 : iters;
-        std::vector<double> v;
-        for (int i = 0; i < n + n / 10; i++) {
-            d.cookie = uint32_t(i);
-            double t = timed(fe, d);
-            if (t < 0)
-                return false;
-            if (i >= n / 10)
-                v.push_back(t);
-        }
         char what[64];
         snprintf(what, sizeof(what), "GET %llu B into own memory:", (unsigned long long) len);
-        report(what, v);
+        if (!report_round_trips(fe, d, n, what))
+            return false;
     }
     ov_req_desc d{};
     d.op = OV_OP_GET;
@@ -157,17 +166,7 @@ static bool single_copy_round_trips(ov_fe_t *fe, int iters)
     d.local_win = w.id;
     d.local_epoch = w.epoch;
     d.length = 8;
-    std::vector<double> v;
-    for (int i = 0; i < iters + iters / 10; i++) {
-        d.cookie = uint32_t(i);
-        double t = timed(fe, d);
-        if (t < 0)
-            return false;
-        if (i >= iters / 10)
-            v.push_back(t);
-    }
-    report("GET 8 B from a registered window:", v);
-    return true;
+    return report_round_trips(fe, d, iters, "GET 8 B from a registered window:");
 }
 
 int main(int argc, char **argv)

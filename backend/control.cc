@@ -268,6 +268,14 @@ ov_status_t ov_backend::check_job_claim(const conn *c, const ov_hello_req &r, ui
                     c->peer_pid, r.rank, (unsigned long long) key, b->second.c_str(), r.guest);
         return OV_ERR_DENIED;
     }
+    /* Bindings last as long as the job: a job that claims rank after rank
+     * must not grow them without bound (no host holds more ranks than it
+     * has process slots). */
+    if (b == j->second.rank_guest.end() && j->second.rank_guest.size() >= opts_.max_procs) {
+        OV_LOG_WARN("conn %u (pid %u): job %016llx has bound %zu ranks here, the most a job may (max procs): "
+                    "refused", c->id, c->peer_pid, (unsigned long long) key, j->second.rank_guest.size());
+        return OV_ERR_NOMEM;
+    }
     return OV_OK;
 }
 

@@ -27,7 +27,8 @@
  * target bytes read from the owner (all but PUT), written back only if the
  * op changed them (NO_OP and a failed CAS write nothing).  Owner memory the
  * kernel refuses is OV_ERR_BOUNDS (the owner unmapped what it registered);
- * an owner that has exited gives OV_ERR_STALE_WINDOW.
+ * an owner that has exited or exec'd (its registered image is gone, single_copy.h)
+ * gives OV_ERR_STALE_WINDOW.
  *
  * Overlap (a window used as both target and local buffer): as if origin
  * and old target were read before anything is written; where the result
@@ -66,7 +67,7 @@ public:
     virtual ov_status_t caller_write(uint64_t addr, const void *src, uint64_t len) = 0;
     /* Memory of process `proc`, the owner of a registered window.  OV_OK,
      * OV_ERR_LOCAL_ACCESS (refused), or OV_ERR_STALE_WINDOW (the owner has
-     * exited: its windows are being freed). */
+     * exited or exec'd: its windows are being freed or unreachable). */
     virtual ov_status_t proc_read(uint32_t proc, uint64_t addr, void *dst, uint64_t len) = 0;
     virtual ov_status_t proc_write(uint32_t proc, uint64_t addr, const void *src, uint64_t len) = 0;
 };

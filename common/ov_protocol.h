@@ -58,7 +58,8 @@
  * OV_ERR_DENIED.  A rank of a job is bound to the guest of the first process
  * that claims it, for as long as any process of the job is connected: a
  * claim from another guest gets OV_ERR_DENIED, a second claim while the
- * first claimant lives OV_ERR_EXISTS.  Each (guest, job) has its own region,
+ * first claimant lives OV_ERR_EXISTS; a job binds at most as many ranks as
+ * the backend has process slots (OV_ERR_NOMEM beyond).  Each (guest, job) has its own region,
  * so no guest (and no other job in the same guest) can map another's
  * memory.  Cross-guest access exists only through GRANTs, only inside one
  * job.

@@ -212,11 +212,14 @@ inline ov_fe_t *fe_with_granted_window(const std::string &uri, const char *guest
     return fe;
 }
 
-/* fork + execv(args[0], args); the child exits 127 if execv fails. */
-inline pid_t spawn(const std::vector<std::string> &args)
+/* fork + execv(args[0], args), with stdin/stdout from in_fd/out_fd when
+ * given; the child exits 127 if execv fails. */
+inline pid_t spawn(const std::vector<std::string> &args, int in_fd = -1, int out_fd = -1)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        if ((in_fd >= 0 && dup2(in_fd, 0) != 0) || (out_fd >= 0 && dup2(out_fd, 1) != 1))
+            _exit(127);
         std::vector<char *> av;
         for (auto &a : args)
             av.push_back(const_cast<char *>(a.c_str()));

@@ -64,22 +64,10 @@ bool copy_file(const std::string &from, const std::string &to, mode_t mode)
 std::string first_line_of(const std::vector<std::string> &args, pid_t *pid, int *keep_stdin)
 {
     int out[2], in[2];
-    if (pipe(out) != 0 || pipe2(in, O_CLOEXEC) != 0)
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0)
         return "";
     *keep_stdin = in[1];
-    *pid = fork();
-    if (*pid == 0) {
-        dup2(out[1], 1);
-        dup2(in[0], 0);
-        close(out[0]);
-        close(out[1]);
-        std::vector<char *> av;
-        for (auto &a : args)
-            av.push_back(const_cast<char *>(a.c_str()));
-        av.push_back(nullptr);
-        execv(av[0], av.data());
-        _exit(127);
-    }
+    *pid = spawn(args, in[0], out[1]); /* dup2 clears close-on-exec on 0 and 1 only */
     close(out[1]);
     close(in[0]);
     std::string line;

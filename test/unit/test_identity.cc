@@ -103,8 +103,10 @@ protected:
     TempDir tmp;
     BackendChild be{tmp.path};
     std::string log_path = tmp.path + "/backend.log";
+    static constexpr uint32_t kMaxProcs = 8; /* no test here needs more at once */
     void SetUp() override
     {
+        be.opts.max_procs = kMaxProcs;
         /* the backend child logs everything, debug included, to a file */
         int saved = dup(2), f = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         ASSERT_GE(f, 0);
@@ -205,6 +207,38 @@ TEST_F(Identity, RankIsBoundToItsFirstGuest)
         usleep(5000); /* DENIED until the backend has seen rank 0 go */
     EXPECT_NE(fresh, nullptr) << ov_strerror(s);
     ov_fe_close(fresh);
+}
+
+/* A job binds at most max_procs ranks on one backend, however many it
+ * claims one after another. */
+TEST_F(Identity, RankBindingsAreBounded)
+{
+    const ov_job_secret job = secret_of(kVictimKey);
+    ov_fe_t *r0 = connect_job(be.uri(), "g", job, 0);
+    ASSERT_NE(r0, nullptr);
+    ov_status_t s = OV_OK;
+    for (uint32_t rank = 1; rank < kMaxProcs; rank++) {
+        ov_fe_t *fe = claim(be.uri(), "g", job, rank, &s);
+        EXPECT_NE(fe, nullptr) << "rank " << rank << ": " << ov_strerror(s);
+        ov_fe_close(fe);
+    }
+    /* the next rank: refused for the job's bindings (the global process
+     * limit also says NOMEM, so the log tells which) */
+    const int64_t t0 = ms_now();
+    bool bounded = false;
+    while (!bounded && ms_now() - t0 < 3000) {
+        ov_fe_t *fe = claim(be.uri(), "g", job, kMaxProcs, &s);
+        EXPECT_EQ(fe, nullptr) << "rank binding number " << kMaxProcs + 1;
+        ov_fe_close(fe);
+        bounded = s == OV_ERR_NOMEM && log().find("the most a job may") != std::string::npos;
+        if (!bounded)
+            usleep(5000);
+    }
+    EXPECT_TRUE(bounded);
+    ov_fe_t *back = claim(be.uri(), "g", job, 2, &s); /* a bound rank may always come back */
+    EXPECT_NE(back, nullptr) << ov_strerror(s);
+    ov_fe_close(back);
+    ov_fe_close(r0);
 }
 
 TEST_F(Identity, TwoJobsNeverShare)
