@@ -5,6 +5,7 @@
 #include "ibvirt_nic.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -54,7 +55,11 @@ void run_actions(ibvirt_nic *nic)
         case Action::send_publish: {
             std::vector<char> bytes;
             encode_ctrl(mapping(nic), &bytes);
-            nic->ctrl_out.emplace_back(a.peer, std::move(bytes));
+            nic->held_publish[a.peer] = std::move(bytes); /* sent when the hello completes */
+            if (post_hello(nic, a.peer) != IBVIRT_OK) {
+                nic->ctrl_out.emplace_back(a.peer, std::move(nic->held_publish[a.peer]));
+                nic->held_publish[a.peer].clear();
+            }
             break;
         }
         case Action::send_publish_ack:
@@ -66,8 +71,11 @@ void run_actions(ibvirt_nic *nic)
         case Action::fail_op:
             complete_failed(nic, &nic->ops[a.op], IBVIRT_ERR_PEER_DEAD);
             break;
-        case Action::relocate_ready:
         case Action::peer_failed:
+            std::fprintf(stderr, "ib-virt: vid %u: peer %u is dead (reported or missed a deadline; "
+                         "migration state %d)\n", nic->attr.self, a.peer, int(nic->mig.phase()));
+            break;
+        case Action::relocate_ready:
         case Action::migration_done:
             break; /* visible through ibvirt_migrate_state_of / the failed ops */
         }
@@ -122,6 +130,8 @@ extern "C" int ibvirt_open(const ibvirt_open_attr *attr, ibvirt_nic **out)
     nic->attr.node = attr->node ? nic->node.c_str() : nullptr;
     nic->attr.service = attr->service ? nic->service.c_str() : nullptr;
     int rc = fabric_open(nic, nic->attr.node, nic->attr.service);
+    if (rc == IBVIRT_OK && (rc = post_hello_recv(nic)) != IBVIRT_OK)
+        fabric_close(nic);
     if (rc) {
         delete nic;
         return rc;

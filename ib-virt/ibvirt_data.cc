@@ -25,6 +25,10 @@ void release_op(ibvirt_nic *nic, OpRecord *op)
 
 void complete_failed(ibvirt_nic *nic, OpRecord *op, int status)
 {
+    if (op->internal) { /* a hello: nobody waits for it */
+        release_op(nic, op);
+        return;
+    }
     ibvirt_completion c{};
     c.context = op->context;
     c.peer = op->peer;
@@ -67,7 +71,7 @@ int post_record(ibvirt_nic *nic, OpRecord *op)
         uint64_t ignore = op->ignore & kUserTagMask;
         uint64_t tag = op->tag;
         if (op->peer == IBVIRT_ANY_PEER)
-            ignore |= kVidMask;
+            ignore |= kVidMask; /* bit 63 (hello) is never ignored: user receives never match it */
         else
             tag |= uint64_t(op->peer) << IBVIRT_TAG_BITS;
         what = "fi_trecv";
@@ -110,6 +114,53 @@ int post_record(ibvirt_nic *nic, OpRecord *op)
     op->state = OpState::posted;
     if (op->kind != IBVIRT_OP_RECV)
         nic->mig.op_posted(op->peer);
+    return IBVIRT_OK;
+}
+
+static OpRecord *internal_op(ibvirt_nic *nic, uint8_t kind, uint32_t peer)
+{
+    if (nic->free_ops.empty())
+        return nullptr;
+    OpRecord *op = &nic->ops[nic->free_ops.back()];
+    nic->free_ops.pop_back();
+    *op = OpRecord{};
+    op->kind = kind;
+    op->internal = true;
+    op->peer = peer;
+    op->lkey = kNoKey;
+    op->buf = nic->hello_buf;
+    op->len = sizeof nic->hello_buf;
+    op->tag = kHelloTag;
+    op->ignore = kUserTagMask;
+    op->seq = nic->seq++;
+    return op;
+}
+
+int post_hello_recv(ibvirt_nic *nic)
+{
+    OpRecord *op = internal_op(nic, IBVIRT_OP_RECV, IBVIRT_ANY_PEER);
+    if (op == nullptr)
+        return IBVIRT_ERR_NOMEM;
+    int rc = post_record(nic, op);
+    if (rc == IBVIRT_ERR_AGAIN) {
+        op->state = OpState::queued;
+        nic->to_post.push_back(uint32_t(op - nic->ops.data()));
+        return IBVIRT_OK;
+    }
+    if (rc)
+        release_op(nic, op);
+    return rc;
+}
+
+int post_hello(ibvirt_nic *nic, uint32_t peer)
+{
+    OpRecord *op = internal_op(nic, IBVIRT_OP_SEND, peer);
+    if (op == nullptr)
+        return IBVIRT_ERR_NOMEM;
+    op->len = 1;
+    op->state = OpState::queued;
+    nic->to_post.push_back(uint32_t(op - nic->ops.data())); /* rxm connects lazily: EAGAIN first */
+    flush_replays(nic);
     return IBVIRT_OK;
 }
 
@@ -294,10 +345,32 @@ extern "C" int ibvirt_atomic(ibvirt_nic *nic, uint32_t peer, ibvirt_atomic_op ao
     return submit(nic, op);
 }
 
-/* One provider completion (or error) of op -> a virtual completion. */
-static void finish(ibvirt_nic *nic, OpRecord *op, int status, uint64_t len, uint64_t tag,
+/* A hello completed: re-post the receive; after a sent one, the PUBLISH
+ * held for that peer may go. */
+static void finish_internal(ibvirt_nic *nic, OpRecord *op, uint64_t now)
+{
+    uint8_t kind = op->kind;
+    uint32_t peer = op->peer;
+    if (kind == IBVIRT_OP_SEND)
+        nic->mig.op_completed(peer, now);
+    release_op(nic, op);
+    if (kind == IBVIRT_OP_RECV) {
+        post_hello_recv(nic);
+    } else if (!nic->held_publish[peer].empty()) {
+        nic->ctrl_out.emplace_back(peer, std::move(nic->held_publish[peer]));
+        nic->held_publish[peer].clear();
+    }
+}
+
+/* One provider completion (or error) of op -> a virtual completion; false
+ * when op was internal (nothing to report). */
+static bool finish(ibvirt_nic *nic, OpRecord *op, int status, uint64_t len, uint64_t tag,
                    ibvirt_completion *c, uint64_t now)
 {
+    if (op->internal) {
+        finish_internal(nic, op, now);
+        return false;
+    }
     c->context = op->context;
     c->kind = op->kind;
     c->status = status;
@@ -317,6 +390,7 @@ static void finish(ibvirt_nic *nic, OpRecord *op, int status, uint64_t len, uint
         nic->mig.op_completed(op->peer, now);
     }
     release_op(nic, op);
+    return true;
 }
 
 extern "C" int ibvirt_poll(ibvirt_nic *nic, ibvirt_completion *out, int max)
@@ -348,14 +422,16 @@ extern "C" int ibvirt_poll(ibvirt_nic *nic, ibvirt_completion *out, int max)
                          : nic->mig.peer_state(op->peer) == PeerState::dead ? IBVIRT_ERR_PEER_DEAD
                                                                             : IBVIRT_ERR_FABRIC;
             if (status == IBVIRT_ERR_FABRIC)
-                std::fprintf(stderr, "ib-virt: completion error: %s (self %u kind %u peer %u seq %lu pstate %d t %lu)\n", fi_strerror(err.err), nic->attr.self, op->kind, op->peer, op->seq, int(nic->mig.peer_state(op->peer)), now % 100000000000);
-            finish(nic, op, status, err.len, err.tag, &out[n++], now);
+                std::fprintf(stderr, "ib-virt: completion error: %s\n", fi_strerror(err.err));
+            if (finish(nic, op, status, err.len, err.tag, &out[n], now))
+                ++n;
             continue;
         }
         if (got < 0)
             return map_rc(got, "fi_cq_read");
         for (ssize_t i = 0; i < got; ++i)
-            finish(nic, static_cast<OpRecord *>(e[i].op_context), 0, e[i].len, e[i].tag, &out[n++], now);
+            if (finish(nic, static_cast<OpRecord *>(e[i].op_context), 0, e[i].len, e[i].tag, &out[n], now))
+                ++n;
     }
     run_actions(nic);
     flush_replays(nic);

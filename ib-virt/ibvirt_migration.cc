@@ -20,12 +20,11 @@ void Migration::add_peer(uint32_t p)
 
 bool Migration::admit(uint32_t op, uint32_t peer)
 {
-    if (peer == kAnyPeer) { /* a receive: only this side's move holds it back */
-        if (phase_ == Phase::running)
-            return true;
-        queue_.push_back(Queued{op, peer});
-        return false;
-    }
+    /* Receives are never held back: one posted on the old endpoint is
+     * recorded and re-posted on the new one, and the drain needs them to
+     * match what peers already sent. */
+    if (peer == kAnyPeer)
+        return true;
     Peer &p = peers_[peer];
     if (p.state == PeerState::dead) {
         emit(Action::fail_op, peer, op);
@@ -120,20 +119,18 @@ void Migration::maybe_ack(uint32_t p)
 }
 
 /* Replay, in post order, the queued ops to p (all = every op whose peer is
- * up, and queued receives); ops to peers still moving stay queued. */
+ * up); ops to peers still moving stay queued. */
 void Migration::replay_for(uint32_t p, bool all)
 {
     if (phase_ != Phase::running)
         return;
     for (auto it = queue_.begin(); it != queue_.end();) {
-        bool recv = it->peer == kAnyPeer;
-        bool go = all ? (recv || peers_[it->peer].state == PeerState::up) : it->peer == p;
+        bool go = all ? peers_[it->peer].state == PeerState::up : it->peer == p;
         if (!go) {
             ++it;
             continue;
         }
-        if (!recv)
-            --peers_[it->peer].queued;
+        --peers_[it->peer].queued;
         emit(Action::replay, it->peer, it->op);
         it = queue_.erase(it);
     }

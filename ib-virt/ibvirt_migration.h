@@ -8,7 +8,10 @@
  *
  * Mover, step by step:
  *   begin(now)            RUNNING -> DRAINING; emits send_suspend to every live peer.
- *                         From now on admit() queues every post.
+ *                         From now on admit() queues every post but receives:
+ *                         those go to the old endpoint (the drain may need them
+ *                         to match what peers already sent) and are recorded
+ *                         and re-posted on the new one.
  *   DRAINING -> READY     when (a) no op of mine is in flight (receives do not
  *                         count: they are recorded and re-posted), (b) every live
  *                         peer acked, and (c) I matched as many tagged messages
@@ -70,7 +73,7 @@ struct Action {
 
 class Migration {
 public:
-    static constexpr uint32_t kAnyPeer = UINT32_MAX; /* admit(): a receive, not bound to one peer */
+    static constexpr uint32_t kAnyPeer = UINT32_MAX; /* admit(): a receive (never held back) */
 
     Migration(uint32_t max_peers, uint64_t step_bound_ns);
 

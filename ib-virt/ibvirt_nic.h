@@ -27,6 +27,9 @@ namespace ibvirt {
 
 constexpr uint64_t kUserTagMask = (uint64_t(1) << IBVIRT_TAG_BITS) - 1;
 constexpr uint64_t kVidMask = uint64_t(IBVIRT_MAX_PEERS - 1) << IBVIRT_TAG_BITS;
+/* Tag of ib-virt's own "hello" message (bit 63: no user tag can match it). */
+constexpr uint64_t kHelloTag = uint64_t(1) << 63;
+constexpr uint32_t kNoKey = UINT32_MAX; /* internal ops use no registered region */
 
 /* Physical resources of one incarnation (closed and reopened by a move). */
 struct Fabric {
@@ -49,6 +52,7 @@ struct OpRecord {
     OpState state = OpState::free;
     uint8_t kind = 0;   /* ibvirt_op_kind */
     uint8_t aop = 0;    /* ibvirt_atomic_op */
+    bool internal = false; /* a hello: never reported, never counted as a user message */
     uint32_t peer = 0;  /* vid, or IBVIRT_ANY_PEER for a receive from anyone */
     uint32_t lkey = 0, rkey = 0;
     uint64_t seq = 0;   /* post order (receives are re-posted in it) */
@@ -67,7 +71,7 @@ struct ibvirt_nic {
     ibvirt_nic(const ibvirt_open_attr &a)
         : attr(a), peers(a.max_peers, a.max_keys), keys(a.max_keys),
           mig(a.max_peers, a.step_bound_ns), ops(a.max_ops), peer_addr(a.max_peers),
-          peer_addrlen(a.max_peers, 0)
+          peer_addrlen(a.max_peers, 0), held_publish(a.max_peers)
     {
     }
 
@@ -84,6 +88,12 @@ struct ibvirt_nic {
     std::deque<std::pair<uint32_t, std::vector<char>>> ctrl_out;
     std::vector<std::array<uint8_t, IBVIRT_ADDR_MAX>> peer_addr; /* last published address */
     std::vector<uint32_t> peer_addrlen;
+    /* After a move the new endpoint says hello to each peer first and sends
+     * the PUBLISH only when the hello completed: the connection then exists
+     * before either side replays, so rxm never sees both sides connect at
+     * once (it cancels RMA posted on the connection it drops). */
+    std::vector<std::vector<char>> held_publish;
+    char hello_buf[8] = {0};
     uint32_t caps = 0;
     uint32_t epoch = 0;
     uint64_t seq = 0;       /* next OpRecord::seq */
@@ -112,6 +122,9 @@ void flush_replays(ibvirt_nic *nic);
 /* Turn the migration machine's actions into control blobs, replays, failures. */
 void run_actions(ibvirt_nic *nic);
 void release_op(ibvirt_nic *nic, OpRecord *op);
+/* Post the internal hello receive / a hello to peer (ibvirt_data.cc). */
+int post_hello_recv(ibvirt_nic *nic);
+int post_hello(ibvirt_nic *nic, uint32_t peer);
 void complete_failed(ibvirt_nic *nic, OpRecord *op, int status);
 
 } // namespace ibvirt

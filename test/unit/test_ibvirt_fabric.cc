@@ -319,7 +319,6 @@ TEST_F(IbvirtFabric, MovesKeepStreamsExactlyOnceAndInOrder)
         send_some(1, kPerRound / 2);
         size_t olen = old_addr.size();
         ASSERT_EQ(ibvirt_local_addr(nic[0], old_addr.data(), &olen), IBVIRT_OK);
-        fprintf(stderr, "DBG move %u begin at %lu\n", m, mono_ns() % 100000000000);
         ASSERT_EQ(ibvirt_migrate_begin(nic[0]), IBVIRT_OK);
         /* posts during the move are queued on both sides */
         send_some(0, kPerRound / 4);
@@ -328,7 +327,6 @@ TEST_F(IbvirtFabric, MovesKeepStreamsExactlyOnceAndInOrder)
         while (ibvirt_migrate_state_of(nic[0]) != IBVIRT_MIG_READY && mono_ns() < end)
             pump_drain();
         ASSERT_EQ(ibvirt_migrate_state_of(nic[0]), IBVIRT_MIG_READY) << "move " << m << " never drained";
-        fprintf(stderr, "DBG move %u relocate at %lu\n", m, mono_ns() % 100000000000);
         ASSERT_EQ(ibvirt_relocate(nic[0], m % 2 ? "127.0.0.1" : "127.0.0.2", nullptr), IBVIRT_OK);
         size_t nlen = new_addr.size();
         ASSERT_EQ(ibvirt_local_addr(nic[0], new_addr.data(), &nlen), IBVIRT_OK);
