@@ -44,6 +44,8 @@ static Ctrl mapping(const ibvirt_nic *nic)
 
 void run_actions(ibvirt_nic *nic)
 {
+    if (!nic->mig.has_actions())
+        return;
     for (const Action &a : nic->mig.take_actions()) {
         switch (a.kind) {
         case Action::send_suspend:

@@ -432,6 +432,8 @@ extern "C" int ibvirt_poll(ibvirt_nic *nic, ibvirt_completion *out, int max)
         for (ssize_t i = 0; i < got; ++i)
             if (finish(nic, static_cast<OpRecord *>(e[i].op_context), 0, e[i].len, e[i].tag, &out[n], now))
                 ++n;
+        if (got < 16)
+            break; /* the queue is empty: another read would only cost a progress pass */
     }
     run_actions(nic);
     flush_replays(nic);

@@ -140,6 +140,8 @@ bool Migration::on_suspend(uint32_t p, uint64_t now)
 {
     if (p >= peers_.size() || !live(p))
         return false;
+    if (peers_[p].state == PeerState::up)
+        ++suspended_peers_;
     peers_[p].state = PeerState::quiescing;
     peers_[p].deadline = now + 3 * step_bound_;
     maybe_ack(p);
@@ -164,6 +166,7 @@ bool Migration::on_publish(uint32_t p, uint64_t now)
     if (q.state == PeerState::up)
         return false; /* a mapping update outside a move: nothing to acknowledge */
     q.state = PeerState::up;
+    --suspended_peers_;
     emit(Action::send_publish_ack, p);
     replay_for(p, false);
     return true;
@@ -183,6 +186,8 @@ void Migration::on_peer_death(uint32_t p, uint64_t now)
     if (p >= peers_.size() || !live(p))
         return;
     Peer &q = peers_[p];
+    if (q.state == PeerState::quiescing || q.state == PeerState::quiesced)
+        --suspended_peers_;
     q.state = PeerState::dead;
     inflight_ -= q.inflight;
     q.inflight = 0;
@@ -201,6 +206,8 @@ void Migration::on_peer_death(uint32_t p, uint64_t now)
 
 void Migration::tick(uint64_t now)
 {
+    if (phase_ == Phase::running && suspended_peers_ == 0)
+        return; /* no deadline is armed: the common case costs one compare */
     for (uint32_t p : members_) {
         Peer &q = peers_[p];
         bool late = false;

@@ -104,6 +104,7 @@ public:
 
     /* Actions emitted since the last call, in order. */
     std::vector<Action> take_actions();
+    bool has_actions() const { return !actions_.empty(); }
     size_t queued() const { return queue_.size(); }
 
 private:
@@ -137,6 +138,7 @@ private:
     uint64_t inflight_ = 0;
     uint64_t step_bound_;
     uint64_t phase_deadline_ = 0;
+    uint32_t suspended_peers_ = 0; /* peers in quiescing/quiesced: tick() has deadlines to check */
 };
 
 } // namespace ibvirt
