@@ -206,8 +206,8 @@ void Migration::on_peer_death(uint32_t p, uint64_t now)
 
 void Migration::tick(uint64_t now)
 {
-    if (phase_ == Phase::running && suspended_peers_ == 0)
-        return; /* no deadline is armed: the common case costs one compare */
+    if (!deadlines_armed())
+        return;
     for (uint32_t p : members_) {
         Peer &q = peers_[p];
         bool late = false;

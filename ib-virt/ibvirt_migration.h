@@ -105,6 +105,9 @@ public:
     /* Actions emitted since the last call, in order. */
     std::vector<Action> take_actions();
     bool has_actions() const { return !actions_.empty(); }
+    /* True while this side moves or holds a peer suspended: only then do
+     * tick() and the `now` arguments matter. */
+    bool deadlines_armed() const { return phase_ != Phase::running || suspended_peers_ != 0; }
     size_t queued() const { return queue_.size(); }
 
 private:
