@@ -59,7 +59,7 @@ TEST(IbvirtKeyTable, LowestFreeAndRegionBounds)
     EXPECT_NE(t.at(0, buf, 64), nullptr);
     EXPECT_NE(t.at(0, buf + 60, 4), nullptr);
     EXPECT_EQ(t.at(0, buf + 60, 5), nullptr);
-    EXPECT_EQ(t.at(0, buf - 1, 1), nullptr);
+    EXPECT_EQ(t.at(0, buf + 64, 1), nullptr); /* just past the region */
     EXPECT_EQ(t.at(1, buf, 1), nullptr); /* free slot */
     EXPECT_EQ(t.at(2, buf, 1), nullptr); /* out of range */
     t.slot(1)->buf = buf + 64;
