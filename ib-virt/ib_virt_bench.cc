@@ -12,6 +12,7 @@
  * only ib-virt's layer. Prints one "name value" line per figure.
  */
 #include "ib_virt.h"
+#include "ibvirt_nic.h"
 #include "ibvirt_tables.h"
 
 #include <rdma/fabric.h>
@@ -70,19 +71,12 @@ struct RawEp {
     long done = 0, taken = 0; /* completions seen / already waited for */
 };
 
-/* The same hints ib-virt uses (ibvirt_fabric.cc): RDM, tagged + RMA,
- * delivery-complete, provider keys and virtual addresses where required. */
+/* The hints ib-virt itself uses (ibvirt::rdm_hints). */
 void raw_open(RawEp *e, const char *prov)
 {
-    fi_info *hints = fi_allocinfo();
-    hints->ep_attr->type = FI_EP_RDM;
-    hints->caps = FI_TAGGED | FI_RMA | FI_ATOMIC;
-    hints->mode = FI_CONTEXT | FI_CONTEXT2;
-    hints->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY;
-    hints->domain_attr->threading = FI_THREAD_DOMAIN;
-    hints->domain_attr->av_type = FI_AV_TABLE;
-    hints->tx_attr->op_flags = FI_DELIVERY_COMPLETE;
-    hints->fabric_attr->prov_name = strdup(prov);
+    fi_info *hints = ibvirt::rdm_hints(prov);
+    if (hints == nullptr)
+        die("fi_allocinfo", 0);
     int rc = fi_getinfo(FI_VERSION(1, 17), "127.0.0.1", nullptr, FI_SOURCE, hints, &e->info);
     fi_freeinfo(hints);
     if (rc)

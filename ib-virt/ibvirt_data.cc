@@ -233,34 +233,18 @@ static int check_local(ibvirt_nic *nic, uint32_t lkey, const void *buf, size_t l
     return nic->keys.at(lkey, buf, len) ? IBVIRT_OK : IBVIRT_ERR_NOKEY;
 }
 
-extern "C" int ibvirt_tsend(ibvirt_nic *nic, uint32_t peer, const void *buf, size_t len,
-                            uint32_t lkey, uint64_t tag, void *context)
+/* A tagged send or receive: validate, take a record, fill it, submit. */
+static int tagged(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_t len, uint32_t lkey,
+                  uint64_t tag, uint64_t ignore, void *context)
 {
     OpRecord *op;
     int rc;
     if (nic == nullptr || tag > kUserTagMask)
         return IBVIRT_ERR_INVAL;
-    if ((rc = check_local(nic, lkey, buf, len)) || (rc = take_op(nic, peer, false, &op)))
+    if ((rc = check_local(nic, lkey, buf, len)) ||
+        (rc = take_op(nic, peer, kind == IBVIRT_OP_RECV, &op)))
         return rc;
-    op->kind = IBVIRT_OP_SEND;
-    op->buf = const_cast<char *>(static_cast<const char *>(buf));
-    op->len = len;
-    op->lkey = lkey;
-    op->tag = tag;
-    op->context = context;
-    return submit(nic, op);
-}
-
-extern "C" int ibvirt_trecv(ibvirt_nic *nic, uint32_t peer, void *buf, size_t len, uint32_t lkey,
-                            uint64_t tag, uint64_t ignore, void *context)
-{
-    OpRecord *op;
-    int rc;
-    if (nic == nullptr || tag > kUserTagMask)
-        return IBVIRT_ERR_INVAL;
-    if ((rc = check_local(nic, lkey, buf, len)) || (rc = take_op(nic, peer, true, &op)))
-        return rc;
-    op->kind = IBVIRT_OP_RECV;
+    op->kind = kind;
     op->buf = static_cast<char *>(buf);
     op->len = len;
     op->lkey = lkey;
@@ -268,6 +252,18 @@ extern "C" int ibvirt_trecv(ibvirt_nic *nic, uint32_t peer, void *buf, size_t le
     op->ignore = ignore;
     op->context = context;
     return submit(nic, op);
+}
+
+extern "C" int ibvirt_tsend(ibvirt_nic *nic, uint32_t peer, const void *buf, size_t len,
+                            uint32_t lkey, uint64_t tag, void *context)
+{
+    return tagged(nic, IBVIRT_OP_SEND, peer, const_cast<void *>(buf), len, lkey, tag, 0, context);
+}
+
+extern "C" int ibvirt_trecv(ibvirt_nic *nic, uint32_t peer, void *buf, size_t len, uint32_t lkey,
+                            uint64_t tag, uint64_t ignore, void *context)
+{
+    return tagged(nic, IBVIRT_OP_RECV, peer, buf, len, lkey, tag, ignore, context);
 }
 
 static int rma(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_t len, uint32_t lkey,

@@ -28,13 +28,11 @@ static int fail(const char *what, int rc)
     return IBVIRT_ERR_FABRIC;
 }
 
-/* fi_getinfo for an RDM endpoint with tagged + RMA (+ atomics when offered),
- * completions at delivery, bound to node/service. */
-static int get_info(const char *provider, const char *node, const char *service, fi_info **out)
+fi_info *rdm_hints(const char *provider)
 {
     fi_info *hints = fi_allocinfo();
     if (hints == nullptr)
-        return IBVIRT_ERR_NOMEM;
+        return nullptr;
     hints->ep_attr->type = FI_EP_RDM;
     hints->caps = FI_TAGGED | FI_RMA | FI_ATOMIC;
     hints->mode = FI_CONTEXT | FI_CONTEXT2;
@@ -44,6 +42,15 @@ static int get_info(const char *provider, const char *node, const char *service,
     hints->domain_attr->av_type = FI_AV_TABLE;
     hints->tx_attr->op_flags = FI_DELIVERY_COMPLETE;
     hints->fabric_attr->prov_name = strdup(provider);
+    return hints;
+}
+
+/* fi_getinfo with rdm_hints(), bound to node/service. */
+static int get_info(const char *provider, const char *node, const char *service, fi_info **out)
+{
+    fi_info *hints = rdm_hints(provider);
+    if (hints == nullptr)
+        return IBVIRT_ERR_NOMEM;
     uint64_t flags = node ? FI_SOURCE : 0;
     int rc = fi_getinfo(FI_VERSION(1, 17), node, service, flags, hints, out);
     if (rc == -FI_ENODATA) { /* some providers list FI_ATOMIC only when not asked for it */

@@ -105,6 +105,11 @@ struct ibvirt_nic {
 namespace ibvirt {
 
 uint64_t now_ns();
+/* The fi_getinfo hints of every NIC (and of ib-virt-bench's raw baseline, so
+ * the comparison runs on the same endpoint type): FI_EP_RDM, tagged + RMA +
+ * atomics, delivery-complete, FI_AV_TABLE, FI_THREAD_DOMAIN, and the MR modes
+ * verbs needs. The caller frees them (fi_freeinfo); nullptr when out of memory. */
+fi_info *rdm_hints(const char *provider);
 /* Open the physical resources for nic->attr's provider at node/service.
  * IBVIRT_OK, NODEV or FABRIC (logged). On error nothing stays open. */
 int fabric_open(ibvirt_nic *nic, const char *node, const char *service);

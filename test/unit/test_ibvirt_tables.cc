@@ -53,16 +53,19 @@ TEST(IbvirtKeyTable, LowestFreeAndRegionBounds)
     KeyTable t(2);
     char buf[128];
     EXPECT_EQ(t.lowest_free(), 0);
-    t.slot(0)->buf = buf;
+    char *r = buf + 8; /* the region is [buf+8, buf+72) */
+    t.slot(0)->buf = r;
     t.slot(0)->len = 64;
     EXPECT_EQ(t.lowest_free(), 1);
-    EXPECT_NE(t.at(0, buf, 64), nullptr);
-    EXPECT_NE(t.at(0, buf + 60, 4), nullptr);
-    EXPECT_EQ(t.at(0, buf + 60, 5), nullptr);
-    EXPECT_EQ(t.at(0, buf + 64, 1), nullptr); /* just past the region */
-    EXPECT_EQ(t.at(1, buf, 1), nullptr); /* free slot */
-    EXPECT_EQ(t.at(2, buf, 1), nullptr); /* out of range */
-    t.slot(1)->buf = buf + 64;
+    EXPECT_NE(t.at(0, r, 64), nullptr);
+    EXPECT_NE(t.at(0, r + 60, 4), nullptr);
+    EXPECT_EQ(t.at(0, r + 60, 5), nullptr);
+    EXPECT_EQ(t.at(0, r + 64, 1), nullptr); /* just past the region */
+    EXPECT_EQ(t.at(0, buf, 8), nullptr);    /* just before it */
+    EXPECT_EQ(t.at(0, buf + 4, 8), nullptr);/* straddles its start */
+    EXPECT_EQ(t.at(1, r, 1), nullptr); /* free slot */
+    EXPECT_EQ(t.at(2, r, 1), nullptr); /* out of range */
+    t.slot(1)->buf = buf + 100;
     EXPECT_EQ(t.lowest_free(), -1);
     EXPECT_EQ(t.slot(2), nullptr);
 }
