@@ -31,7 +31,11 @@
  *                               (in-flight ops drained, every peer acked)
  *     ibvirt_relocate           close the old fabric resources, open new ones
  *                               (another address), re-register every region
- *                               under the same vkey, publish the new mapping
+ *                               under the same vkey, re-post unmatched
+ *                               receives; then say hello to each peer over
+ *                               the fabric and, once that completed, publish
+ *                               the new mapping to it (one connection exists
+ *                               before either side replays)
  *     ibvirt_poll ...           until RUNNING (every peer acked the new
  *                               mapping; queued ops replayed in order)
  *   on every peer (q): nothing but carrying control messages both ways and
@@ -51,6 +55,9 @@
  * serializes. Different NICs are independent.
  *
  * ------------------------------------------------------------------ completions
+ * ib-virt reserves tag bit 63 for its own hello message and bits 40..59 for
+ * the sender's vid; user tags are 40 bits.
+ *
  * Every data operation takes a user context and produces exactly one
  * completion (ibvirt_poll) carrying that context, the virtual peer id, the op
  * kind, the length and, for receives, the tag; status 0 or an ibvirt_status.
@@ -155,8 +162,9 @@ uint32_t ibvirt_epoch(const ibvirt_nic *nic);
  * Errors: INVAL (buf NULL, len 0, access 0), NOMEM (max_keys in use),
  * STATE (during relocation), FABRIC. */
 int ibvirt_mr_reg(ibvirt_nic *nic, void *buf, size_t len, uint32_t access, uint32_t *vkey);
-/* Errors: NOKEY. Peers holding the vkey get NOKEY-less failures from the
- * provider: dereg only after the job agrees the region is unused. */
+/* Errors: NOKEY. A peer still holding the vkey is not told: its next RMA to
+ * it fails in the provider. Deregister only after the job agrees the region
+ * is unused, and publish the mapping again. */
 int ibvirt_mr_dereg(ibvirt_nic *nic, uint32_t vkey);
 
 /* ------------------------------------------------------------------ mapping & control */
@@ -189,7 +197,9 @@ int ibvirt_peer_dead(ibvirt_nic *nic, uint32_t vid);
  * NOKEY (local vkey not registered for ACCESS_LOCAL, or remote vkey unknown
  * for that peer / offset+len beyond its region), AGAIN (provider busy or no
  * free op record: poll and retry), PEER_DEAD, FABRIC. While this NIC or the
- * target peer migrates, a post succeeds and is queued (replayed later). */
+ * target peer migrates, a send/RMA/atomic post succeeds and is queued
+ * (replayed later, in order). Receives are never held back: one posted on
+ * the old endpoint is re-posted on the new one by ibvirt_relocate. */
 
 /* Tagged send of buf (inside local region lkey) to peer with tag < 2^40. */
 int ibvirt_tsend(ibvirt_nic *nic, uint32_t peer, const void *buf, size_t len,

@@ -5,6 +5,14 @@
  *
  *   ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP]
  *                  [--peer-addr IP] [--provider P] [--timeout S]
+ *                  [--peer-netns NAME] [--move-hook CMD]
+ *
+ * --peer-netns: the child joins network namespace NAME (/run/netns/NAME)
+ * before it opens its NIC, so the two sides can sit on different emulated
+ * hosts (ib-virt/ib-virt-hosts). --move-hook: run `CMD OLD NEW` when a move
+ * is drained and acknowledged, before ibvirt_relocate: it adds the new
+ * fabric address and removes the old one, so the old endpoint really dies.
+ * The hook must bound itself (the script does).
  *
  * The parent (vid 0) moves between addr-a and addr-b; the child (vid 1) stays
  * on peer-addr. The control path is a SOCK_SEQPACKET socketpair carrying the
@@ -15,7 +23,8 @@
  */
 #include "ib_virt.h"
 
-#include <poll.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -38,6 +47,7 @@ struct Opts {
     uint32_t moves = 20, per_move = 20;
     std::string addr_a = "127.0.0.1", addr_b = "127.0.0.2", peer_addr = "127.0.0.1";
     std::string provider = "tcp;ofi_rxm";
+    std::string peer_netns, move_hook;
     double timeout_s = 120;
 };
 
@@ -125,7 +135,7 @@ public:
         return true;
     }
 
-    bool move(const char *node)
+    bool move(const char *from, const char *node)
     {
         int rc = ibvirt_migrate_begin(nic_);
         if (rc)
@@ -135,6 +145,11 @@ public:
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
             if (!pump())
                 return false;
+        if (!o_.move_hook.empty()) {
+            std::string cmd = o_.move_hook + " " + from + " " + node;
+            if (std::system(cmd.c_str()) != 0)
+                return fail(("move hook failed: " + cmd).c_str(), 0);
+        }
         if ((rc = ibvirt_relocate(nic_, node, nullptr)))
             return fail("relocate", rc);
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
@@ -305,7 +320,8 @@ int main(int argc, char **argv)
         std::string a = argv[i];
         if (i + 1 >= argc) {
             std::fprintf(stderr, "usage: ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP] "
-                                 "[--peer-addr IP] [--provider P] [--timeout S]\n");
+                                 "[--peer-addr IP] [--provider P] [--timeout S] [--peer-netns NAME] "
+                                 "[--move-hook CMD]\n");
             return 2;
         }
         const char *v = argv[++i];
@@ -316,6 +332,8 @@ int main(int argc, char **argv)
         else if (a == "--peer-addr") o.peer_addr = v;
         else if (a == "--provider") o.provider = v;
         else if (a == "--timeout") o.timeout_s = std::atof(v);
+        else if (a == "--peer-netns") o.peer_netns = v;
+        else if (a == "--move-hook") o.move_hook = v;
         else {
             std::fprintf(stderr, "ib-virt-stress: unknown option %s\n", a.c_str());
             return 2;
@@ -338,6 +356,15 @@ int main(int argc, char **argv)
     }
     if (child == 0) { /* vid 1: stays put */
         close(sv[0]);
+        if (!o.peer_netns.empty()) {
+            std::string path = "/run/netns/" + o.peer_netns;
+            int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+                std::perror(path.c_str());
+                _exit(1);
+            }
+            close(fd);
+        }
         Side s(o, 1, sv[1]);
         bool ok = s.open(o.peer_addr.c_str());
         for (uint32_t m = 0; ok && m < o.moves; ++m)
@@ -353,8 +380,9 @@ int main(int argc, char **argv)
         Side s(o, 0, sv[0]);
         ok = s.open(o.addr_a.c_str());
         for (uint32_t m = 0; ok && m < o.moves; ++m) {
-            ok = s.send_some(o.per_move - o.per_move / 4) &&
-                 s.move(m % 2 ? o.addr_a.c_str() : o.addr_b.c_str());
+            const char *from = m % 2 ? o.addr_b.c_str() : o.addr_a.c_str();
+            const char *to = m % 2 ? o.addr_a.c_str() : o.addr_b.c_str();
+            ok = s.send_some(o.per_move - o.per_move / 4) && s.move(from, to);
         }
         ok = ok && s.finish();
         s.report();
