@@ -6,6 +6,7 @@
  *
  *   ib-virt-bench [--provider P] [--rounds R] [--iters N] [--bw-iters M]
  *   ib-virt-bench --translate N      (N table look-ups; for callgrind)
+ *   ib-virt-bench --downtime MOVES   (migration downtime a peer sees, 1 and 64 regions)
  *
  * Both endpoints live in this process and one thread drives both, so both
  * variants pay the same polling of two completion queues; what differs is
@@ -201,14 +202,14 @@ struct VNic {
     long done = 0, taken = 0;
 };
 
-void v_open(VNic *v, const char *prov, uint32_t self)
+void v_open(VNic *v, const char *prov, uint32_t self, uint32_t max_keys = 2)
 {
     ibvirt_open_attr a{};
     a.provider = prov;
     a.node = "127.0.0.1";
     a.self = self;
     a.max_peers = 2;
-    a.max_keys = 2;
+    a.max_keys = max_keys;
     int rc = ibvirt_open(&a, &v->nic);
     if (rc)
         die("ibvirt_open", rc);
@@ -293,6 +294,113 @@ double v_bw_mbs(VNic *a, VNic *b, int iters)
     return double(iters) * kWindow * kBig / (now_s() - t0) / 1e6;
 }
 
+/* ------------------------------------------------------------ downtime */
+/* Carry control blobs between two in-process NICs. */
+void carry(VNic *from, VNic *to)
+{
+    std::vector<char> blob(ibvirt_ctrl_max_size(from->nic));
+    uint32_t dest;
+    size_t len = blob.size();
+    while (ibvirt_ctrl_take(from->nic, &dest, blob.data(), &len) == 1) {
+        int rc = ibvirt_ctrl_deliver(to->nic, blob.data(), len);
+        if (rc)
+            die("ibvirt_ctrl_deliver", rc);
+        len = blob.size();
+    }
+}
+
+/* b ping-pongs 8 B with a without pause while a moves `moves` times between
+ * 127.0.0.1 and 127.0.0.2 with `regions` extra registered regions of 64 KiB.
+ * Downtime as b sees it: the longest gap between two consecutive pongs at b
+ * from its last pong before migrate_begin to its first pong after the move.
+ * Total: migrate_begin to RUNNING again. */
+void downtime(const char *prov, int moves, int regions)
+{
+    VNic a, b;
+    v_open(&a, prov, 0, uint32_t(regions) + 1);
+    v_open(&b, prov, 1, uint32_t(regions) + 1); /* b's key table must hold a's keys */
+    std::vector<std::vector<char>> extra(size_t(regions), std::vector<char>(65536, 2));
+    for (auto &r : extra) {
+        uint32_t k;
+        int rc = ibvirt_mr_reg(a.nic, r.data(), r.size(), IBVIRT_ACCESS_LOCAL | IBVIRT_ACCESS_REMOTE, &k);
+        if (rc)
+            die("ibvirt_mr_reg (extra region)", rc);
+    }
+    v_connect(&a, &b);
+    v_connect(&b, &a);
+    char *ab = a.mem.data(), *bb = b.mem.data();
+    double deadline = now_s() + kTimeoutS * 4;
+    bool a_waiting = false, b_waiting = false;
+    double last_pong = 0;
+    std::vector<double> down, total;
+    /* One round trip step: repost what completed; returns true on a pong at b. */
+    auto step = [&]() {
+        carry(&a, &b);
+        carry(&b, &a);
+        bool pong = false;
+        ibvirt_completion c[8];
+        if (!a_waiting) { /* a: wait for a ping, answer it */
+            v_retry(&a, &b, [&] { return ibvirt_trecv(a.nic, 1, ab, kSmall, a.key, 1, 0, (void *) 1); });
+            a_waiting = true;
+        }
+        if (!b_waiting) {
+            v_retry(&a, &b, [&] { return ibvirt_trecv(b.nic, 0, bb + 64, kSmall, b.key, 2, 0, (void *) 2); });
+            v_retry(&a, &b, [&] { return ibvirt_tsend(b.nic, 0, bb, kSmall, b.key, 1, nullptr); });
+            b_waiting = true;
+        }
+        int n = ibvirt_poll(a.nic, c, 8);
+        for (int i = 0; i < n; ++i) {
+            if (c[i].status)
+                die("a completion", c[i].status);
+            if (c[i].context == (void *) 1) {
+                a_waiting = false;
+                v_retry(&a, &b, [&] { return ibvirt_tsend(a.nic, 1, ab + 64, kSmall, a.key, 2, nullptr); });
+            }
+        }
+        n = ibvirt_poll(b.nic, c, 8);
+        for (int i = 0; i < n; ++i) {
+            if (c[i].status)
+                die("b completion", c[i].status);
+            if (c[i].context == (void *) 2) {
+                b_waiting = false;
+                pong = true;
+            }
+        }
+        if (now_s() > deadline)
+            die("downtime run (timeout)", 0);
+        return pong;
+    };
+    for (int m = 0; m < moves; ++m) {
+        for (int k = 0; k < 200;) /* steady traffic before the move */
+            k += step();
+        last_pong = now_s();
+        double gap = 0;
+        if (int rc = ibvirt_migrate_begin(a.nic))
+            die("ibvirt_migrate_begin", rc);
+        double begin = now_s();
+        while (ibvirt_migrate_state_of(a.nic) != IBVIRT_MIG_RUNNING) {
+            if (ibvirt_migrate_state_of(a.nic) == IBVIRT_MIG_READY) {
+                if (int rc = ibvirt_relocate(a.nic, m % 2 ? "127.0.0.1" : "127.0.0.2", nullptr))
+                    die("ibvirt_relocate", rc);
+            }
+            if (step()) {
+                gap = std::max(gap, now_s() - last_pong);
+                last_pong = now_s();
+            }
+        }
+        double done = now_s();
+        while (!step()) { /* the first pong after the move */
+        }
+        gap = std::max(gap, now_s() - last_pong);
+        down.push_back(gap * 1e3);
+        total.push_back((done - begin) * 1e3);
+    }
+    std::printf("downtime regions %d moves %d: median peer-seen gap %.2f ms (max %.2f), median total %.2f ms\n",
+                regions + 1, moves, median(down), *std::max_element(down.begin(), down.end()), median(total));
+    ibvirt_close(a.nic);
+    ibvirt_close(b.nic);
+}
+
 /* ------------------------------------------------------------ translation */
 /* The data path's look-ups (peer address, remote key with bounds, local
  * region) over a 1024-peer x 8-key table, vids in a scrambled order. */
@@ -326,6 +434,7 @@ int main(int argc, char **argv)
     const char *prov = "tcp;ofi_rxm";
     int rounds = 7, iters = 2000, bw_iters = 20;
     long translate_n = 0;
+    int downtime_moves = 0;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> const char * {
@@ -340,9 +449,10 @@ int main(int argc, char **argv)
         else if (a == "--iters") iters = std::atoi(next());
         else if (a == "--bw-iters") bw_iters = std::atoi(next());
         else if (a == "--translate") translate_n = std::atol(next());
+        else if (a == "--downtime") downtime_moves = std::atoi(next());
         else {
             std::fprintf(stderr, "usage: ib-virt-bench [--provider P] [--rounds R] [--iters N] [--bw-iters M] "
-                                 "| --translate N\n");
+                                 "| --translate N | --downtime MOVES\n");
             return 2;
         }
     }
@@ -351,6 +461,11 @@ int main(int argc, char **argv)
         return 2;
     }
     double ns;
+    if (downtime_moves > 0) {
+        downtime(prov, downtime_moves, 0);
+        downtime(prov, downtime_moves, 63);
+        return 0;
+    }
     if (translate_n > 0) {
         uint64_t sum = translate(translate_n, &ns);
         std::printf("translate_lookups %ld\ntranslate_ns_each %.2f\nchecksum %lu\n", translate_n, ns,
