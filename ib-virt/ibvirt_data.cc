@@ -205,6 +205,33 @@ static int take_op(ibvirt_nic *nic, uint32_t peer, bool any_ok, OpRecord **out)
     return IBVIRT_OK;
 }
 
+/* Fill what every post records. */
+static void fill(OpRecord *op, uint8_t kind, void *buf, size_t len, uint32_t lkey, void *context)
+{
+    op->kind = kind;
+    op->buf = static_cast<char *>(buf);
+    op->len = len;
+    op->lkey = lkey;
+    op->context = context;
+}
+
+/* take_op for an RMA or atomic: also checks [offset, offset+len) against the
+ * peer's key (NOKEY) before anything is queued. */
+static int take_remote_op(ibvirt_nic *nic, uint32_t peer, uint32_t rkey, uint64_t offset, size_t len,
+                          OpRecord **out)
+{
+    int rc = take_op(nic, peer, false, out);
+    if (rc)
+        return rc;
+    if (nic->peers.rkey(peer, rkey, offset, len) == nullptr) {
+        release_op(nic, *out);
+        return IBVIRT_ERR_NOKEY;
+    }
+    (*out)->rkey = rkey;
+    (*out)->offset = offset;
+    return IBVIRT_OK;
+}
+
 /* Post now, or queue behind replays / a migration (ibvirt_migration.h). */
 static int submit(ibvirt_nic *nic, OpRecord *op)
 {
@@ -244,13 +271,9 @@ static int tagged(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_
     if ((rc = check_local(nic, lkey, buf, len)) ||
         (rc = take_op(nic, peer, kind == IBVIRT_OP_RECV, &op)))
         return rc;
-    op->kind = kind;
-    op->buf = static_cast<char *>(buf);
-    op->len = len;
-    op->lkey = lkey;
+    fill(op, kind, buf, len, lkey, context);
     op->tag = tag;
     op->ignore = ignore;
-    op->context = context;
     return submit(nic, op);
 }
 
@@ -277,19 +300,9 @@ static int rma(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_t l
         return rc;
     if (!(nic->caps & IBVIRT_CAP_RMA))
         return IBVIRT_ERR_UNSUPPORTED;
-    if ((rc = take_op(nic, peer, false, &op)))
+    if ((rc = take_remote_op(nic, peer, rkey, offset, len, &op)))
         return rc;
-    if (nic->peers.rkey(peer, rkey, offset, len) == nullptr) {
-        release_op(nic, op);
-        return IBVIRT_ERR_NOKEY;
-    }
-    op->kind = kind;
-    op->buf = static_cast<char *>(buf);
-    op->len = len;
-    op->lkey = lkey;
-    op->rkey = rkey;
-    op->offset = offset;
-    op->context = context;
+    fill(op, kind, buf, len, lkey, context);
     return submit(nic, op);
 }
 
@@ -322,22 +335,12 @@ extern "C" int ibvirt_atomic(ibvirt_nic *nic, uint32_t peer, ibvirt_atomic_op ao
         return rc;
     if (!(nic->caps & need))
         return IBVIRT_ERR_UNSUPPORTED;
-    if ((rc = take_op(nic, peer, false, &op)))
+    if ((rc = take_remote_op(nic, peer, rkey, offset, 8, &op)))
         return rc;
-    if (nic->peers.rkey(peer, rkey, offset, 8) == nullptr) {
-        release_op(nic, op);
-        return IBVIRT_ERR_NOKEY;
-    }
-    op->kind = IBVIRT_OP_ATOMIC;
+    fill(op, IBVIRT_OP_ATOMIC, result, 8, lkey, context);
     op->aop = uint8_t(aop);
-    op->buf = reinterpret_cast<char *>(result);
-    op->len = 8;
-    op->lkey = lkey;
-    op->rkey = rkey;
-    op->offset = offset;
     op->operand = operand;
     op->compare = compare;
-    op->context = context;
     return submit(nic, op);
 }
 
