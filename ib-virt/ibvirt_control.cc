@@ -106,7 +106,7 @@ extern "C" const char *ibvirt_strerror(int status)
 }
 
 extern "C" int ibvirt_open(const ibvirt_open_attr *attr, ibvirt_nic **out)
-{
+try {
     if (attr == nullptr || out == nullptr || attr->provider == nullptr || attr->max_peers == 0 ||
         attr->max_peers > IBVIRT_MAX_PEERS || attr->self >= attr->max_peers ||
         attr->max_keys == 0 || attr->max_keys > (1u << 20))
@@ -140,6 +140,8 @@ extern "C" int ibvirt_open(const ibvirt_open_attr *attr, ibvirt_nic **out)
     }
     *out = nic;
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" void ibvirt_close(ibvirt_nic *nic)
@@ -159,16 +161,18 @@ extern "C" const char *ibvirt_provider(const ibvirt_nic *nic)
 }
 
 extern "C" int ibvirt_local_addr(const ibvirt_nic *nic, void *buf, size_t *len)
-{
+try {
     if (nic == nullptr || buf == nullptr || len == nullptr || *len < nic->fab.addrlen)
         return IBVIRT_ERR_INVAL;
     std::memcpy(buf, nic->fab.addr.data(), nic->fab.addrlen);
     *len = nic->fab.addrlen;
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_mr_reg(ibvirt_nic *nic, void *buf, size_t len, uint32_t access, uint32_t *vkey)
-{
+try {
     if (nic == nullptr || buf == nullptr || len == 0 || access == 0 || vkey == nullptr ||
         (access & ~uint32_t(IBVIRT_ACCESS_LOCAL | IBVIRT_ACCESS_REMOTE)))
         return IBVIRT_ERR_INVAL;
@@ -188,16 +192,20 @@ extern "C" int ibvirt_mr_reg(ibvirt_nic *nic, void *buf, size_t len, uint32_t ac
     }
     *vkey = uint32_t(k);
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_mr_dereg(ibvirt_nic *nic, uint32_t vkey)
-{
+try {
     LocalRegion *r = nic ? nic->keys.slot(vkey) : nullptr;
     if (r == nullptr || r->buf == nullptr)
         return IBVIRT_ERR_NOKEY;
     region_release(r);
     *r = LocalRegion{};
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" size_t ibvirt_ctrl_max_size(const ibvirt_nic *nic)
@@ -206,7 +214,7 @@ extern "C" size_t ibvirt_ctrl_max_size(const ibvirt_nic *nic)
 }
 
 extern "C" int ibvirt_mapping_export(const ibvirt_nic *nic, void *buf, size_t *len)
-{
+try {
     if (nic == nullptr || buf == nullptr || len == nullptr)
         return IBVIRT_ERR_INVAL;
     std::vector<char> bytes;
@@ -216,10 +224,12 @@ extern "C" int ibvirt_mapping_export(const ibvirt_nic *nic, void *buf, size_t *l
     std::memcpy(buf, bytes.data(), bytes.size());
     *len = bytes.size();
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_ctrl_take(ibvirt_nic *nic, uint32_t *dest, void *buf, size_t *len)
-{
+try {
     if (nic == nullptr || dest == nullptr || buf == nullptr || len == nullptr)
         return IBVIRT_ERR_INVAL;
     if (nic->ctrl_out.empty())
@@ -232,6 +242,8 @@ extern "C" int ibvirt_ctrl_take(ibvirt_nic *nic, uint32_t *dest, void *buf, size
     *len = m.second.size();
     nic->ctrl_out.pop_front();
     return 1;
+} catch (...) {
+    return out_of_memory();
 }
 
 /* Install a peer's published mapping: address (re-inserted only when it
@@ -256,7 +268,7 @@ static int install_mapping(ibvirt_nic *nic, const Ctrl &c)
 }
 
 extern "C" int ibvirt_ctrl_deliver(ibvirt_nic *nic, const void *buf, size_t len)
-{
+try {
     if (nic == nullptr)
         return IBVIRT_ERR_INVAL;
     Ctrl c;
@@ -288,25 +300,31 @@ extern "C" int ibvirt_ctrl_deliver(ibvirt_nic *nic, const void *buf, size_t len)
         return IBVIRT_ERR_NOMEM;
     }
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_peer_dead(ibvirt_nic *nic, uint32_t vid)
-{
+try {
     if (nic == nullptr || vid >= nic->attr.max_peers || vid == nic->attr.self)
         return IBVIRT_ERR_INVAL;
     nic->mig.on_peer_death(vid, now_ns());
     run_actions(nic);
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_migrate_begin(ibvirt_nic *nic)
-{
+try {
     if (nic == nullptr)
         return IBVIRT_ERR_INVAL;
     if (!nic->mig.begin(now_ns()))
         return IBVIRT_ERR_STATE;
     run_actions(nic);
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" ibvirt_migrate_state ibvirt_migrate_state_of(const ibvirt_nic *nic)
@@ -320,7 +338,7 @@ extern "C" ibvirt_migrate_state ibvirt_migrate_state_of(const ibvirt_nic *nic)
 }
 
 extern "C" int ibvirt_relocate(ibvirt_nic *nic, const char *node, const char *service)
-{
+try {
     if (nic == nullptr)
         return IBVIRT_ERR_INVAL;
     if (nic->mig.phase() != Phase::ready)
@@ -365,4 +383,6 @@ extern "C" int ibvirt_relocate(ibvirt_nic *nic, const char *node, const char *se
     nic->mig.relocated(now_ns());
     run_actions(nic);
     return IBVIRT_OK;
+} catch (...) {
+    return out_of_memory();
 }

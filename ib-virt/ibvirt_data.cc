@@ -279,14 +279,18 @@ static int tagged(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_
 
 extern "C" int ibvirt_tsend(ibvirt_nic *nic, uint32_t peer, const void *buf, size_t len,
                             uint32_t lkey, uint64_t tag, void *context)
-{
+try {
     return tagged(nic, IBVIRT_OP_SEND, peer, const_cast<void *>(buf), len, lkey, tag, 0, context);
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_trecv(ibvirt_nic *nic, uint32_t peer, void *buf, size_t len, uint32_t lkey,
                             uint64_t tag, uint64_t ignore, void *context)
-{
+try {
     return tagged(nic, IBVIRT_OP_RECV, peer, buf, len, lkey, tag, ignore, context);
+} catch (...) {
+    return out_of_memory();
 }
 
 static int rma(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_t len, uint32_t lkey,
@@ -308,20 +312,24 @@ static int rma(ibvirt_nic *nic, uint8_t kind, uint32_t peer, void *buf, size_t l
 
 extern "C" int ibvirt_write(ibvirt_nic *nic, uint32_t peer, const void *buf, size_t len,
                             uint32_t lkey, uint32_t rkey, uint64_t offset, void *context)
-{
+try {
     return rma(nic, IBVIRT_OP_WRITE, peer, const_cast<void *>(buf), len, lkey, rkey, offset, context);
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_read(ibvirt_nic *nic, uint32_t peer, void *buf, size_t len, uint32_t lkey,
                            uint32_t rkey, uint64_t offset, void *context)
-{
+try {
     return rma(nic, IBVIRT_OP_READ, peer, buf, len, lkey, rkey, offset, context);
+} catch (...) {
+    return out_of_memory();
 }
 
 extern "C" int ibvirt_atomic(ibvirt_nic *nic, uint32_t peer, ibvirt_atomic_op aop,
                              uint64_t operand, uint64_t compare, uint64_t *result, uint32_t lkey,
                              uint32_t rkey, uint64_t offset, void *context)
-{
+try {
     OpRecord *op;
     int rc;
     if (nic == nullptr || offset % 8 != 0)
@@ -342,6 +350,8 @@ extern "C" int ibvirt_atomic(ibvirt_nic *nic, uint32_t peer, ibvirt_atomic_op ao
     op->operand = operand;
     op->compare = compare;
     return submit(nic, op);
+} catch (...) {
+    return out_of_memory();
 }
 
 /* A hello completed: re-post the receive; after a sent one, the PUBLISH
@@ -393,7 +403,7 @@ static bool finish(ibvirt_nic *nic, OpRecord *op, int status, uint64_t len, uint
 }
 
 extern "C" int ibvirt_poll(ibvirt_nic *nic, ibvirt_completion *out, int max)
-{
+try {
     if (nic == nullptr || out == nullptr || max < 0)
         return IBVIRT_ERR_INVAL;
     int n = 0;
@@ -442,4 +452,6 @@ extern "C" int ibvirt_poll(ibvirt_nic *nic, ibvirt_completion *out, int max)
     run_actions(nic);
     flush_replays(nic);
     return n;
+} catch (...) {
+    return out_of_memory();
 }

@@ -19,6 +19,7 @@
 #include <rdma/fi_domain.h>
 
 #include <array>
+#include <cstdio>
 #include <deque>
 #include <string>
 #include <vector>
@@ -105,6 +106,14 @@ struct ibvirt_nic {
 namespace ibvirt {
 
 uint64_t now_ns();
+/* What every extern "C" entry point returns when something below it threw
+ * (std::bad_alloc from a queue or a control blob): no exception crosses the
+ * C boundary. */
+inline int out_of_memory() noexcept
+{
+    std::fputs("ib-virt: out of memory\n", stderr);
+    return IBVIRT_ERR_NOMEM;
+}
 /* The fi_getinfo hints of every NIC (and of ib-virt-bench's raw baseline, so
  * the comparison runs on the same endpoint type): FI_EP_RDM, tagged + RMA +
  * atomics, delivery-complete, FI_AV_TABLE, FI_THREAD_DOMAIN, and the MR modes

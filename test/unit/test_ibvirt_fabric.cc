@@ -173,6 +173,13 @@ TEST(IbvirtOpen, RejectsBadAttributes)
     a.provider = "no-such-provider";
     EXPECT_EQ(ibvirt_open(&a, &n), IBVIRT_ERR_NODEV);
     EXPECT_EQ(n, nullptr);
+    /* tables of 2^20 x 2^20 remote keys (24 TiB): refused with NOMEM, no
+     * exception crosses the C entry point */
+    a.provider = kTcp;
+    a.max_peers = IBVIRT_MAX_PEERS;
+    a.max_keys = 1u << 20;
+    EXPECT_EQ(ibvirt_open(&a, &n), IBVIRT_ERR_NOMEM);
+    EXPECT_EQ(n, nullptr);
 }
 
 TEST_F(IbvirtFabric, TaggedMessagesNameTheVirtualSender)
