@@ -271,8 +271,8 @@ ov_status_t ov_backend::check_job_claim(const conn *c, const ov_hello_req &r, ui
     /* Bindings last as long as the job: a job that claims rank after rank
      * must not grow them without bound (no host holds more ranks than it
      * has process slots). */
-    if (b == j->second.rank_guest.end() && j->second.rank_guest.size() >= opts_.max_procs) {
-        OV_LOG_WARN("conn %u (pid %u): job %016llx has bound %zu ranks here, the most a job may (max procs): "
+    if (b == j->second.rank_guest.end() && j->second.rank_guest.size() >= opts_.quota.job_procs) {
+        OV_LOG_WARN("conn %u (pid %u): job %016llx has bound %zu ranks here, the most a job may (--max-job-procs): "
                     "refused", c->id, c->peer_pid, (unsigned long long) key, j->second.rank_guest.size());
         return OV_ERR_NOMEM;
     }

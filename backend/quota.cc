@@ -50,34 +50,29 @@ bool ov_quota::clamp_to_fds(uint64_t nofile)
            before.job_windows != lim_.job_windows || before.job_region_bytes != lim_.job_region_bytes;
 }
 
-ov_quota_usage ov_quota::guest_limit() const
+static ov_quota_usage usage_of(uint32_t conns, uint32_t procs, uint32_t windows, uint64_t bytes)
 {
     ov_quota_usage u;
-    u.conns = lim_.guest_conns;
-    u.procs = lim_.guest_procs;
-    u.windows = lim_.guest_windows;
-    u.region_bytes = lim_.guest_region_bytes;
+    u.conns = conns;
+    u.procs = procs;
+    u.windows = windows;
+    u.region_bytes = bytes;
     return u;
 }
 
-ov_quota_usage ov_quota::job_limit() const
+ov_quota_usage ov_quota::guest_limit() const
 {
-    ov_quota_usage u;
-    u.conns = UINT32_MAX; /* a job's connections are its processes */
-    u.procs = lim_.job_procs;
-    u.windows = lim_.job_windows;
-    u.region_bytes = lim_.job_region_bytes;
-    return u;
+    return usage_of(lim_.guest_conns, lim_.guest_procs, lim_.guest_windows, lim_.guest_region_bytes);
+}
+
+ov_quota_usage ov_quota::job_limit() const /* a job's connections are its processes: no limit of their own */
+{
+    return usage_of(UINT32_MAX, lim_.job_procs, lim_.job_windows, lim_.job_region_bytes);
 }
 
 ov_quota_usage ov_quota::backend_limit() const
 {
-    ov_quota_usage u;
-    u.conns = lim_.conns;
-    u.procs = lim_.procs;
-    u.windows = lim_.windows;
-    u.region_bytes = lim_.region_bytes;
-    return u;
+    return usage_of(lim_.conns, lim_.procs, lim_.windows, lim_.region_bytes);
 }
 
 /* The shared admit/release of one resource at the three levels; a job of

@@ -65,9 +65,10 @@ struct ov_quota_line {
 
 class ov_quota {
 public:
-    /* descriptors one process may cost the backend: socket, pidfd, doorbell,
-     * and the memfd of a region of its own (a job of one process) */
-    static constexpr uint32_t kFdsPerConn = 4;
+    /* descriptors one process may cost the backend: socket, pidfd, its
+     * memory (single copy: /proc/PID/mem), doorbell, and the memfd of a
+     * region of its own (a job of one process) */
+    static constexpr uint32_t kFdsPerConn = 5;
     static constexpr uint32_t kFdReserve = 32; /* listeners, epoll, log, the spare fd ... */
 
     explicit ov_quota(const ov_quota_limits &l) : lim_(l) {}

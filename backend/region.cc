@@ -116,3 +116,24 @@ void ov_region::discard(uint64_t off, uint64_t len)
     }
     std::memset(base() + off, 0, len);
 }
+
+void ov_region::claim(uint64_t off, uint64_t len)
+{
+    auto it = dirty_.upper_bound(off);
+    if (it != dirty_.begin())
+        --it;
+    while (it != dirty_.end() && it->first < off + len) {
+        const uint64_t b = it->first, e = b + it->second;
+        if (e <= off) {
+            ++it;
+            continue;
+        }
+        const uint64_t lo = b > off ? b : off, hi = e < off + len ? e : off + len;
+        std::memset(base() + lo, 0, hi - lo);
+        it = dirty_.erase(it);
+        if (b < lo)
+            dirty_[b] = lo - b;
+        if (hi < e)
+            it = dirty_.emplace(hi, e - hi).first, ++it;
+    }
+}

@@ -15,6 +15,7 @@
 #define OMPI_VIRT_BACKEND_REGION_H
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,12 @@ public:
      * their memory goes back to the system: the cost is the pages a guest
      * touched, not the range), the rest is memset. */
     void discard(uint64_t off, uint64_t len);
+    /* A ring block goes back to the heap without being cleared: its
+     * process's frontend may still be reading it, and zeroed rings would
+     * read as completions.  claim() clears whatever part of such blocks a
+     * new allocation [off, +len) covers (so a new window reads zeros). */
+    void retire(uint64_t off, uint64_t len) { dirty_[off] = len; }
+    void claim(uint64_t off, uint64_t len);
     ov_region_hdr *hdr() const { return reinterpret_cast<ov_region_hdr *>(map_.data()); }
     /* Frontends see SHUTDOWN and fail with OV_ERR_BACKEND_GONE. */
     void mark_shutdown() { hdr()->state.store(OV_REGION_SHUTDOWN, std::memory_order_release); }
@@ -61,6 +68,7 @@ private:
     ov_mapping map_;
     std::unique_ptr<ov_heap> heap_;
     bool is_file_ = false;
+    std::map<uint64_t, uint64_t> dirty_; /* retired ring blocks: offset -> length */
 };
 
 #endif

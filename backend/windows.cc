@@ -45,6 +45,7 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
         reg.heap().free(off);
         return OV_ERR_SYS;
     }
+    reg.claim(off, l.size); /* forget retired rings under it */
     char *b = reg.base() + off;
     std::memset(b, 0, l.size);
     auto *ctl = new (b + l.ctl_off) ov_proc_ctl;
@@ -83,7 +84,7 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     uint64_t off;
     if (reg.heap().alloc(r.size, &off) != OV_OK)
         return OV_ERR_NOMEM;
-    /* already zero: free heap bytes are (ov_region::discard) */
+    reg.claim(off, r.size); /* zero: free heap bytes are, but for retired rings */
     ov_status_t q = OV_OK;
     if (!charge_window(c, reg.heap().block_size(off), &q, &rep->win_id)) {
         reg.heap().free(off);
@@ -268,7 +269,7 @@ void ov_backend::release_process(conn *c)
             }
         epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, c->doorbell.get(), nullptr);
         c->doorbell.reset();
-        c->g->region->discard(c->block_off, c->ring_bytes);
+        c->g->region->retire(c->block_off, c->ring_bytes);
         c->g->region->heap().free(c->block_off);
         quota_.release_bytes(c->tenant, c->job_key, c->ring_bytes);
         c->ctl = nullptr;

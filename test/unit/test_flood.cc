@@ -8,8 +8,8 @@
  * guest: needs root for unshare(CLONE_NEWNET), else the case is skipped);
  * the victim this process (the host namespace).  Asserted in every case:
  * the victim connects, its round trip p99 stays under OV_FLOOD_P99_US
- * (default 5000 us: a generous bound for a loaded 2-core machine, still
- * three orders of magnitude under the seconds these attacks used to cost;
+ * (default 20,000 us: a generous bound for a loaded, shared 2-core machine, still
+ * two orders of magnitude under the seconds these attacks used to cost;
  * the measured p99 is printed), and the backend's log stays under 1 MB.
  */
 #include <poll.h>
@@ -55,20 +55,19 @@ int64_t cpu_ms(pid_t pid)
 }
 
 /* An attacker: a child in a network namespace of its own runs `attack`,
- * which returns up to four numbers for the test (written to a pipe), then
+ * which leaves up to four numbers for the test (sent through a pipe), then
  * holds whatever it opened until stop(). */
 struct Attacker {
     pid_t pid = -1;
-    int go_w = -1, report_r = -1;
+    int report_r = -1;
     uint64_t result[4] = {};
     bool start(const std::function<void(uint64_t *)> &attack)
     {
-        int go[2], rep[2];
-        if (pipe(go) != 0 || pipe(rep) != 0)
+        int rep[2];
+        if (pipe(rep) != 0)
             return false;
         pid = fork();
         if (pid == 0) {
-            close(go[1]);
             close(rep[0]);
             rlimit rl{8192, 8192}; /* floods hold thousands of sockets */
             setrlimit(RLIMIT_NOFILE, &rl);
@@ -78,14 +77,10 @@ struct Attacker {
             attack(out);
             if (write(rep[1], out, sizeof(out)) != ssize_t(sizeof(out)))
                 _exit(3);
-            char c;
-            while (read(go[0], &c, 1) > 0) { /* until stop() closes it */
-            }
-            _exit(0);
+            for (;;)
+                pause(); /* holding what it opened until stop() */
         }
-        close(go[0]);
         close(rep[1]);
-        go_w = go[1];
         report_r = rep[0];
         return pid > 0;
     }
@@ -100,22 +95,18 @@ struct Attacker {
         pollfd p{report_r, POLLIN, 0};
         return poll(&p, 1, 0) == 1;
     }
+    /* kill, not EOF on its pipe: a later attacker's child holds a copy */
     void stop()
     {
         if (pid <= 0)
             return;
-        close(go_w);
+        kill(pid, SIGKILL);
         int st;
         waitpid(pid, &st, 0);
         close(report_r);
         pid = -1;
     }
-    ~Attacker()
-    {
-        if (pid > 0)
-            kill(pid, SIGKILL);
-        stop();
-    }
+    ~Attacker() { stop(); }
 };
 
 struct Latency {
@@ -139,7 +130,7 @@ Latency summarize(std::vector<double> v)
 double p99_bound_us()
 {
     const char *e = getenv("OV_FLOOD_P99_US");
-    return e && *e ? atof(e) : 5000.0;
+    return e && *e ? atof(e) : 20000.0;
 }
 
 class Flood : public testing::Test {
@@ -164,7 +155,8 @@ protected:
             printf("[ flood ] backend log: %lld bytes\n", (long long) st.st_size);
             EXPECT_LT(st.st_size, 1 << 20) << "the backend's log must stay under 1 MB";
         }
-        unlink(be.log_path.c_str());
+        if (!HasFailure())
+            unlink(be.log_path.c_str());
     }
     /* The legitimate client: guest "victim", its own job, a 4 KiB window. */
     bool connect_victim()
@@ -233,15 +225,19 @@ ov_status_t raw_hello(const std::string &uri, const char *guest, uint64_t job, u
 TEST_F(Flood, ProcessFloodFromOneGuest)
 {
     be.opts.quota.procs = 2100; /* backend-wide, so that one guest's 2,000 would fill it */
-    be.nofile = 16384;          /* connections: 4,088 in all, 1,024 per guest */
+    be.nofile = 16384;          /* connections: 3,270 in all, 1,024 per guest */
     ASSERT_TRUE(be.start());
-    auto flood = [this](const char *guest, uint32_t n) {
-        return [this, guest, n](uint64_t *out) {
+    /* n processes of guest, each a job of its own (with its own region:
+     * status lists attached processes) */
+    auto flood = [this](const char *guest, uint64_t jobs, uint32_t n) {
+        return [this, guest, jobs, n](uint64_t *out) {
             static std::vector<Raw> keep; /* held until the attacker stops */
             keep.reserve(n);
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t limit = 0;
-                ov_status_t s = raw_hello(be.uri(), guest, 0xa000 + i, 0, &keep, &limit);
+                ov_status_t s = raw_hello(be.uri(), guest, jobs + i, 0, &keep, &limit);
+                if (s == OV_OK)
+                    s = keep.back().attach();
                 out[s == OV_OK ? 0 : s == OV_ERR_QUOTA ? 1 : 2]++;
                 if (s == OV_ERR_QUOTA && out[3] == 0)
                     out[3] = limit;
@@ -250,9 +246,9 @@ TEST_F(Flood, ProcessFloodFromOneGuest)
     };
     Attacker a, b;
     int64_t t0 = ms_now();
-    ASSERT_TRUE(a.start(flood("atk", 2000)));
+    ASSERT_TRUE(a.start(flood("atk", 0xa0000, 2000)));
     ASSERT_TRUE(a.report());
-    ASSERT_TRUE(b.start(flood("atk2", 1000)));
+    ASSERT_TRUE(b.start(flood("atk2", 0xb0000, 1000)));
     ASSERT_TRUE(b.report());
     printf("[ flood ] guest atk: %llu admitted, %llu refused (limit %llu: %s), %llu other; guest atk2: %llu "
            "admitted; %lld ms\n",
@@ -360,7 +356,7 @@ TEST_F(Flood, ConnectionStormAtLowFdLimit)
  * 14.5 s. */
 TEST_F(Flood, EmfileStorm)
 {
-    be.leave_fds = 8;
+    be.leave_fds = 2 * ov_quota::kFdsPerConn + 1; /* the victim, the late client after the storm, the doorbell passed */
     ASSERT_TRUE(be.start());
     ASSERT_TRUE(connect_victim()); /* before the table fills */
     Attacker a;
@@ -393,15 +389,17 @@ TEST_F(Flood, EmfileStorm)
     a.stop(); /* its connections close: descriptors come back */
     usleep(300 * 1000);
     ov_fe_t *late = nullptr;
+    std::string why;
     for (int i = 0; i < 50 && !late; i++) { /* the listener may be resting (100 ms) */
         ov_fe_params_t p = fe_params(be.uri(), "late", 0x7002, 0);
         if (ov_fe_connect(&p, &late) != OV_OK) {
+            why = late ? ov_fe_last_error(late) : "no frontend";
             ov_fe_close(late);
             late = nullptr;
             usleep(50 * 1000);
         }
     }
-    EXPECT_NE(late, nullptr) << "a client connects once the storm is over";
+    EXPECT_NE(late, nullptr) << "a client connects once the storm is over: " << why;
     ov_fe_close(late);
 }
 
@@ -510,7 +508,7 @@ TEST_F(Flood, ExpensiveControlWorkDoesNotStallOthers)
            (unsigned long long) a.result[0], (unsigned long long) a.result[1], (unsigned long long) a.result[2]);
     EXPECT_EQ(a.result[0], 40u);
     check("20 free/create(1000 MiB) pairs from another guest", l);
-    EXPECT_LT(l.max_us, 50000.0) << "no single round trip may wait for the whole burst";
+    EXPECT_LT(l.max_us, 100000.0) << "no single round trip may wait for the whole burst";
     a.stop();
 }
 

@@ -106,7 +106,7 @@ protected:
     static constexpr uint32_t kMaxProcs = 8; /* no test here needs more at once */
     void SetUp() override
     {
-        be.opts.max_procs = kMaxProcs;
+        be.opts.quota.job_procs = kMaxProcs;
         /* the backend child logs everything, debug included, to a file */
         int saved = dup(2), f = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         ASSERT_GE(f, 0);
@@ -209,7 +209,7 @@ TEST_F(Identity, RankIsBoundToItsFirstGuest)
     ov_fe_close(fresh);
 }
 
-/* A job binds at most max_procs ranks on one backend, however many it
+/* A job binds at most quota.job_procs ranks on one backend, however many it
  * claims one after another. */
 TEST_F(Identity, RankBindingsAreBounded)
 {
