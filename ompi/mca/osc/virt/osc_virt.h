@@ -50,6 +50,13 @@
  *                      targets the backend does not serve.  Loaded by virt
  *                      itself, so it works even when excluded by the osc
  *                      selection (Debian's default "osc = ^ucx,pt2pt").
+ *   osc_virt_shared_fallback (string, default "sm") osc component serving
+ *                      an MPI_Win_allocate_shared window that no backend can
+ *                      (some rank reaches no backend, or the ranks map
+ *                      different regions) when Open MPI sees every rank of
+ *                      it on this node; loaded like osc_virt_fallback; ""
+ *                      turns it off (the window fails with
+ *                      MPI_ERR_RMA_SHARED).
  *   osc_virt_backend_uri (string, default "") backend to use; empty:
  *                      $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock,
  *                      OMPI_VIRT_DIR defaulting to /run/ompi-virt.
@@ -118,6 +125,7 @@ struct ompi_osc_virt_component_t {
     int priority;
     int verbose;
     char *fallback_name;
+    char *shared_fallback_name; /* "" : shared windows without a backend fail */
     char *backend_uri;    /* "" : $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock */
     char *guest_mode;     /* auto | container | vm */
     int single_copy_min;  /* bytes: smaller pieces are staged even in container mode */
@@ -154,7 +162,9 @@ struct ompi_osc_virt_module_t {
     /** The fallback window serving targets off the backend.  Null only for a
      *  window the backend serves entirely under MPI_THREAD_MULTIPLE (pt2pt
      *  refuses that level); then what would need it fails with
-     *  MPI_ERR_UNSUPPORTED_OPERATION (pair-type accumulates). */
+     *  MPI_ERR_UNSUPPORTED_OPERATION (pair-type accumulates).  For a shared
+     *  window no backend serves, the osc_virt_shared_fallback component's
+     *  window, serving every target (backend is then null). */
     ov::osc::FallbackWindow *fallback;
     /** The backend path (null for dynamic windows, and for create windows
      *  when no rank could register its memory: vm guest mode, no backend, or

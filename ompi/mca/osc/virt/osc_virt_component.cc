@@ -36,6 +36,11 @@ int component_query(ompi_win_t *win, void **base, size_t size, int disp_unit,
                     ompi_communicator_t *comm, opal_info_t *info, int flavor);
 int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
                      ompi_communicator_t *comm, opal_info_t *info, int flavor, int *model);
+int select_shared_fallback(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                           ompi_communicator_t *comm, opal_info_t *info, int *model,
+                           ompi_osc_virt_module_t *module);
+int finish_select(ompi_win_t *win, ompi_communicator_t *comm, size_t size, int disp_unit,
+                  int flavor, int *model, ompi_osc_virt_module_t *module);
 
 const char *flavor_name(int flavor)
 {
@@ -78,6 +83,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .priority = 5,
     .verbose = 0,
     .fallback_name = nullptr,
+    .shared_fallback_name = nullptr,
     .backend_uri = nullptr,
     .guest_mode = nullptr,
     .single_copy_min = 16 << 20,
@@ -96,6 +102,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
 namespace {
 
 char g_default_fallback[] = "pt2pt";
+char g_default_shared_fallback[] = "sm";
 char g_default_uri[] = "";
 char g_default_mode[] = "auto";
 
@@ -135,6 +142,11 @@ int component_register(void)
                     "osc component that serves the targets the host backend does not serve (ranks on "
                     "other hosts). Loaded by osc virt itself, so it works even when the osc selection "
                     "excludes it (Debian's default \"osc = ^ucx,pt2pt\"). Supported: pt2pt");
+    register_string("shared_fallback", &c.shared_fallback_name, g_default_shared_fallback, OPAL_INFO_LVL_4,
+                    "osc component that serves an MPI_Win_allocate_shared window no host backend can "
+                    "(a rank without a backend, or ranks mapping different regions), when Open MPI sees "
+                    "every rank of the window on this node. Loaded by osc virt itself, like "
+                    "osc_virt_fallback. Empty: such windows fail with MPI_ERR_RMA_SHARED");
     register_string("backend_uri", &c.backend_uri, g_default_uri, OPAL_INFO_LVL_4,
                     "Host backend to use (unix:PATH or tcp:HOST:PORT). Empty: $OMPI_VIRT_URI, else "
                     "unix:$OMPI_VIRT_DIR/backend.sock with OMPI_VIRT_DIR defaulting to /run/ompi-virt");
@@ -269,6 +281,14 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
         if (MPI_WIN_FLAVOR_DYNAMIC != flavor) {
             ret = ov::osc::BackendWindow::create(win, base, size, disp_unit, comm, info, flavor,
                                                  &module->backend);
+            if (OMPI_ERR_RMA_SHARED == ret) {
+                /* the same verdict on every rank: the shared fallback, if all on one node */
+                ret = select_shared_fallback(win, base, size, disp_unit, comm, info, model,
+                                             module);
+                if (OMPI_SUCCESS == ret) {
+                    return finish_select(win, comm, size, disp_unit, flavor, model, module);
+                }
+            }
             if (OMPI_SUCCESS != ret) {
                 delete module;
                 return ret;
@@ -303,6 +323,52 @@ int component_select(ompi_win_t *win, void **base, size_t size, int disp_unit,
             return ret;
         }
 
+        return finish_select(win, comm, size, disp_unit, flavor, model, module);
+    } catch (...) {
+        return OMPI_ERROR;
+    }
+}
+
+/* The shared fallback (osc_virt_shared_fallback) for a shared window no
+ * backend serves: collective; OMPI_SUCCESS with module->fallback set, or
+ * OMPI_ERR_RMA_SHARED on every rank (turned off, ranks on several nodes as
+ * Open MPI sees them, or the component declines). */
+int select_shared_fallback(ompi_win_t *win, void **base, size_t size, int disp_unit,
+                           ompi_communicator_t *comm, opal_info_t *info, int *model,
+                           ompi_osc_virt_module_t *module)
+{
+    const char *name = mca_osc_virt_component.shared_fallback_name;
+    /* locality flags are per peer: agree on them, so nobody enters a
+     * collective select the others skip */
+    int usable = nullptr != name && '\0' != name[0] &&
+                 !ompi_group_have_remote_peers(comm->c_local_group);
+    int ret = comm->c_coll->coll_allreduce(MPI_IN_PLACE, &usable, 1, MPI_INT, MPI_MIN, comm,
+                                           comm->c_coll->coll_allreduce_module);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    ov::osc::FallbackComponent *shared = nullptr;
+    if (!usable ||
+        OMPI_SUCCESS != ov::osc::FallbackComponent::acquire(name, &shared) ||
+        shared->component()->osc_query(win, base, size, disp_unit, comm, info,
+                                       MPI_WIN_FLAVOR_SHARED) < 0) {
+        /* acquire and query give the same answer on every rank */
+        OSC_VIRT_VERBOSE(10, "shared window no backend serves and no shared fallback: "
+                         "MPI_ERR_RMA_SHARED");
+        return OMPI_ERR_RMA_SHARED;
+    }
+    OSC_VIRT_VERBOSE(10, "shared window no backend serves: every target through %s", name);
+    return ov::osc::FallbackWindow::create(shared, win, base, size, disp_unit, comm, info,
+                                           MPI_WIN_FLAVOR_SHARED, model, &module->fallback);
+}
+
+/* The steps of select after both paths exist: extents, per-target state,
+ * the window's name.  Frees the module on failure. */
+int finish_select(ompi_win_t *win, ompi_communicator_t *comm, size_t size, int disp_unit,
+                  int flavor, int *model, ompi_osc_virt_module_t *module)
+{
+    try {
+        int ret = OMPI_SUCCESS;
         if (MPI_WIN_FLAVOR_DYNAMIC != flavor) {
             ret = ompi_osc_virt_module_exchange_extents(module, comm, size, disp_unit);
             if (OMPI_SUCCESS != ret) {

@@ -48,6 +48,12 @@ int virt_shared_query(ompi_win_t *win, int rank, size_t *size, int *disp_unit, v
     if (nullptr != m->backend && m->backend->is_shared()) {
         return m->backend->shared_query(rank, size, disp_unit, baseptr);
     }
+    if (nullptr == m->backend && nullptr != m->fallback && MPI_WIN_FLAVOR_SHARED == win->w_flavor &&
+        nullptr != m->fallback->ops()->osc_win_shared_query) {
+        /* a shared window the shared fallback (osc sm) serves */
+        return m->fallback->ops()->osc_win_shared_query(m->fallback->shadow(), rank, size,
+                                                        disp_unit, baseptr);
+    }
     /* Only MPI_Win_allocate_shared windows (MPI-3.1 11.2.3), and those are
      * always the backend's: what Open MPI answers for an osc without the
      * call (pt2pt's NULL entry became MPI_ERR_INTERN through us before). */
