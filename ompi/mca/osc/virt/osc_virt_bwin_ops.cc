@@ -20,6 +20,7 @@
 #include "osc_virt.h"
 #include "osc_virt_bwin.h"
 #include "osc_virt_dtype.h"
+#include "ov_entry.h"
 
 #include <algorithm>
 #include <cstring>
@@ -55,8 +56,8 @@ ompi_request_t *new_request(ompi_win_t *win)
     r->req_type = OMPI_REQUEST_WIN;
     r->req_mpi_object.win = win;
     r->req_state = OMPI_REQUEST_ACTIVE;
-    r->req_free = request_free;
-    r->req_cancel = request_cancel;
+    r->req_free = OV_ENTRY(request_free);
+    r->req_cancel = OV_ENTRY(request_cancel);
     return r;
 }
 

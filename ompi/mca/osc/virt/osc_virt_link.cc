@@ -3,6 +3,7 @@
  */
 #include "osc_virt.h"
 #include "osc_virt_link.h"
+#include "ov_entry.h"
 
 #include "ompi/mca/rte/rte.h"
 #include "ov_clock.h"
@@ -154,7 +155,7 @@ BackendLink *BackendLink::get()
         return nullptr;
     }
     g_link = link;
-    opal_progress_register(progress_callback);
+    opal_progress_register(OV_ENTRY(progress_callback));
     return g_link;
 }
 
@@ -162,7 +163,7 @@ void BackendLink::release()
 {
     std::lock_guard<std::mutex> guard(g_link_mu);
     if (nullptr != g_link) {
-        opal_progress_unregister(progress_callback);
+        opal_progress_unregister(OV_ENTRY(progress_callback));
         if (g_link->nap_.enabled()) {
             OSC_VIRT_VERBOSE(10, "idle naps: %llu, %llu of them ended early by a socket",
                              static_cast<unsigned long long>(g_link->naps_),
