@@ -70,14 +70,14 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     if (ov_decode_win_create(p, len, &r) != OV_OK)
         return OV_ERR_PROTO;
     ov_region &reg = *c->g->region;
-    if (r.size == 0 || r.size > reg.heap().capacity())
+    if (r.size == 0)
         return OV_ERR_BAD_ARG;
     if (window_table_full())
         return OV_ERR_NOMEM;
     uint64_t off;
     if (reg.heap().alloc(r.size, &off) != OV_OK)
-        return OV_ERR_NOMEM;
-    std::memset(reg.base() + off, 0, r.size);
+        return OV_ERR_NOMEM; /* also larger than the whole heap */
+    reg.zero(off, r.size);
     window &w = new_window(c);
     w.info.mem = OV_MEM_REGION;
     w.info.region = c->g->handle;

@@ -121,7 +121,7 @@ int ompi_error_from_ov(int s)
 {
     switch (s) {
     case OV_OK: return OMPI_SUCCESS;
-    case OV_ERR_NOMEM: return OMPI_ERR_OUT_OF_RESOURCE;
+    case OV_ERR_NOMEM: return MPI_ERR_NO_MEM; /* an MPI class passes through unchanged */
     case OV_ERR_BAD_OP: return MPI_ERR_OP; /* MPI classes pass through unchanged */
     case OV_ERR_BAD_DTYPE: return MPI_ERR_TYPE;
     case OV_ERR_BAD_FLAGS: return OMPI_ERR_BAD_PARAM;
