@@ -9,8 +9,9 @@
 # is checked too.  Each assignment to such a field in the components and the
 # frontend library (ompi/mca/osc/virt, opal/mca/btl/vmshm, common) must be
 # OV_ENTRY(function) (common/ov_entry.h: a noexcept wrapper that turns any
-# exception into an error code) or nullptr; so must every argument of
-# opal_progress_register/unregister.  Prints PASS/FAIL lines and exits 1 on
+# exception into an error code) or nullptr; so must the callback given to
+# opal_progress_register/unregister and opal_infosubscribe_subscribe (written
+# on one line, the callback last).  Prints PASS/FAIL lines and exits 1 on
 # any violation; also fails when it finds no assignment at all (the patterns
 # would be out of date).
 set -u
@@ -37,7 +38,8 @@ sources=("$top"/ompi/mca/osc/virt/*.cc "$top"/ompi/mca/osc/virt/*.h "$top"/opal/
          "$top"/opal/mca/btl/vmshm/*.h "$top"/common/*.cc "$top"/common/*.h)
 # stores into a field: ".f = x", "p->f = x", "s.f = x" (not ==)
 stores=$(grep -nE "(\.|->)($alt)[[:space:]]*=[^=]" "${sources[@]}")
-calls=$(grep -nE "opal_progress_(register|unregister|register_lp)[[:space:]]*\(" "${sources[@]}")
+# callback registrations: the callback is the last argument on the line
+calls=$(grep -nE "(opal_progress_(register|unregister|register_lp)|opal_infosubscribe_subscribe)[[:space:]]*\(" "${sources[@]}")
 n=0 bad=0
 while IFS= read -r line; do
     [ -n "$line" ] || continue
@@ -51,7 +53,7 @@ done <<<"$stores"
 while IFS= read -r line; do
     [ -n "$line" ] || continue
     n=$((n + 1))
-    grep -qE "opal_progress_[a-z_]+[[:space:]]*\([[:space:]]*OV_ENTRY\(" <<<"$line" ||
+    grep -qE "OV_ENTRY\([a-z_0-9:]+\)\)[;,]?[[:space:]]*$" <<<"$line" ||
         { echo "FAIL callback not wrapped: ${line#$top/}"; bad=$((bad + 1)); }
 done <<<"$calls"
 if [ "$n" -lt 20 ]; then

@@ -189,6 +189,14 @@ int ompi_osc_virt_module_exchange_extents(ompi_osc_virt_module_t *module,
                                           struct ompi_communicator_t *comm, size_t size,
                                           int disp_unit);
 
+/** Makes MPI_Win_get_info return the window hints MPI defines (no_locks,
+ *  accumulate_ordering, accumulate_ops, same_size, same_disp_unit,
+ *  alloc_shared_noncontig): the value given at creation or by
+ *  MPI_Win_set_info, else MPI's default.  Open MPI keeps only the keys some
+ *  component subscribed to, and pt2pt subscribes to none.  Called once the
+ *  window is ours (osc_virt_module.cc). */
+void ompi_osc_virt_module_keep_info(ompi_win_t *win);
+
 /** Fills `module->super` with the forwarding table (osc_virt_module.cc). */
 void ompi_osc_virt_module_init_ops(ompi_osc_virt_module_t *module);
 

@@ -374,6 +374,7 @@ int finish_select(ompi_win_t *win, ompi_communicator_t *comm, size_t size, int d
         *model = MPI_WIN_UNIFIED;
     }
     win->w_osc_module = &module->super;
+    ompi_osc_virt_module_keep_info(win);
     /* ompi_win_set_name truncates to MPI_MAX_OBJECT_NAME */
     std::string name = nullptr != module->fallback
                            ? std::string("virt (") + module->fallback->shadow()->w_name + ")"

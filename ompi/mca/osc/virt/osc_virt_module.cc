@@ -13,6 +13,7 @@
 #include "ov_entry.h"
 
 #include "ompi/communicator/communicator.h"
+#include "opal/util/info_subscriber.h"
 #include "opal/util/output.h"
 
 #include <new>
@@ -146,6 +147,28 @@ int ompi_osc_virt_module_exchange_extents(ompi_osc_virt_module_t *module,
  * becomes OMPI_ERR_OUT_OF_RESOURCE (std::bad_alloc) or OMPI_ERROR instead of
  * unwinding into the MPI layer (test/check-entry-points.sh). */
 static_assert(OMPI_ERR_OUT_OF_RESOURCE == -2 && OMPI_ERROR == -1, "ov_entry.h's int errors");
+
+namespace {
+
+/* A window hint's new value, kept as given (MPI_Win_set_info). */
+char *keep_hint(opal_infosubscriber_t *, char *, char *value) { return value; }
+
+} // namespace
+
+void ompi_osc_virt_module_keep_info(ompi_win_t *win)
+{
+    /* The window hints of MPI-3.1 11.2.1 and 11.2.3 with their defaults;
+     * other keys stay unrecognized (and are dropped, as MPI allows). */
+    static const char *const hints[][2] = {
+        {"no_locks", "false"},           {"accumulate_ordering", "rar,raw,war,waw"},
+        {"accumulate_ops", "same_op_no_op"}, {"same_size", "false"},
+        {"same_disp_unit", "false"},     {"alloc_shared_noncontig", "false"},
+    };
+    for (const auto &h : hints) {
+        char *key = const_cast<char *>(h[0]), *def = const_cast<char *>(h[1]);
+        (void) opal_infosubscribe_subscribe(&win->super, key, def, OV_ENTRY(keep_hint));
+    }
+}
 
 void ompi_osc_virt_module_init_ops(ompi_osc_virt_module_t *module)
 {
