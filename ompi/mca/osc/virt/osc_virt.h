@@ -13,9 +13,10 @@
  *             job that never creates a window pays nothing.
  *   query     per window: returns osc_virt_priority when every target of the
  *             window can be served (today: by the fallback), a negative value
- *             otherwise (e.g. MPI_Win_allocate_shared, which needs the backend
- *             path, or a fallback that cannot be loaded: the reason is shown
- *             once through opal_show_help).
+ *             otherwise (a fallback that cannot be loaded: the reason is shown
+ *             once through opal_show_help).  MPI_Win_allocate_shared is
+ *             decided collectively in select: the guest region, else
+ *             osc_virt_shared_fallback, else MPI_ERR_RMA_SHARED on every rank.
  *   select    per window: creates the module; on any failure everything made
  *             so far is undone and an OMPI_ERR_* code returned — the window
  *             does not exist.

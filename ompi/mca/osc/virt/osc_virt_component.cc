@@ -228,8 +228,9 @@ int component_query(ompi_win_t *win, void **base, size_t size, int disp_unit,
         /* Shared windows need memory every rank can load/store: the
          * guest region.  Whether all ranks share one (and reach a
          * backend at all) is collective knowledge: select finds out and
-         * fails on every rank alike with MPI_ERR_RMA_SHARED, where a
-         * local "no" here could let ranks pick different components. */
+         * then serves it through osc_virt_shared_fallback or fails on
+         * every rank alike with MPI_ERR_RMA_SHARED, where a local "no"
+         * here could let ranks pick different components. */
         flavor = MPI_WIN_FLAVOR_CREATE; /* what the fallback will be asked for */
     }
     ov::osc::FallbackComponent *fallback = nullptr;
