@@ -13,11 +13,13 @@ ov_heap::ov_heap(uint64_t base, uint64_t size, uint64_t align) : base_(base), si
 
 ov_status_t ov_heap::alloc(uint64_t size, uint64_t *off)
 {
-    if (size == 0 || size > size_)
+    if (size == 0)
         return OV_ERR_BAD_ARG;
     uint64_t need = (size + align_ - 1) & ~(align_ - 1);
     if (need < size)
         return OV_ERR_BAD_ARG;
+    if (need > size_)
+        return OV_ERR_NOMEM; /* a well-formed request this heap cannot hold */
     for (auto it = free_.begin(); it != free_.end(); ++it) {
         if (it->second < need)
             continue;

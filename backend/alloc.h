@@ -19,7 +19,8 @@ class ov_heap {
 public:
     /* base and size must be multiples of align. */
     ov_heap(uint64_t base, uint64_t size, uint64_t align = 64);
-    /* OV_OK and *off; OV_ERR_BAD_ARG (size 0 or overflow); OV_ERR_NOMEM. */
+    /* OV_OK and *off; OV_ERR_BAD_ARG (size 0 or overflow); OV_ERR_NOMEM (no
+     * free extent that large, including size > capacity()). */
     ov_status_t alloc(uint64_t size, uint64_t *off);
     /* OV_OK; OV_ERR_BAD_ARG if off is not the start of a live block. */
     ov_status_t free(uint64_t off);

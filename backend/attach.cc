@@ -43,7 +43,7 @@ ov_status_t ov_backend::do_attach(conn *c, const uint8_t *p, uint32_t len, ov_at
         regions_[g->handle] = g;
         guests_.emplace(std::make_pair(ng->name, ng->job_key), std::move(ng));
         OV_LOG_INFO("region %u for guest %s job %016llx (%llu bytes)", g->handle, g->name.c_str(),
-                    (unsigned long long) g->job_key, (unsigned long long) opts_.region_size);
+                    (unsigned long long) g->job_key, (unsigned long long) g->region->size());
     }
     g->nprocs++;
     c->g = g;
@@ -80,7 +80,8 @@ ov_status_t ov_backend::attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep)
         ng->name = vm.decl.name;
         ng->job_key = c->job_key;
         ng->handle = next_region_++;
-        ov_status_t s = ov_region::create_on_file(vm.file.get(), ng->name, ng->job_key, opts_.region_size,
+        ov_status_t s = ov_region::create_on_file(vm.file.get(), ng->name, ng->job_key,
+                                                  opts_.region_size ? opts_.region_size : kVmRegionDefault,
                                                   instance_, &ng->region);
         if (s != OV_OK)
             return s == OV_ERR_SYS ? OV_ERR_NOMEM : s;

@@ -68,7 +68,9 @@
 struct ov_backend_options {
     std::string dir = "/run/ompi-virt";
     std::string tcp;                        /* "" or tcp:HOST:PORT (port 0: any) */
-    uint64_t region_size = uint64_t(1024) << 20; /* sparse: pages cost only once touched */
+    uint64_t region_size = 0;               /* 0: memfd regions as large as the host's memory
+                                               (sparse, ov_region::create), VM regions
+                                               kVmRegionDefault; else bytes for both */
     uint32_t spin_us = 200;
     uint64_t max_request = uint64_t(16) << 20;
     ov_quota_limits quota;                  /* per guest, per job, backend-wide (quota.h) */
@@ -80,6 +82,10 @@ struct ov_backend_options {
     int copy_threads = -1;                  /* helpers for large PUT/GET copies (copy_crew.h); -1: cores - 2, at most 3 */
     std::vector<ov_vm_decl> vms;            /* --vm: VM guests (vm.h); need tcp */
 };
+
+/* A VM's region when --region-mb is not given: its ivshmem BAR, whose size
+ * QEMU's size= must match. */
+constexpr uint64_t kVmRegionDefault = uint64_t(1024) << 20;
 
 #define OV_BATCH 32
 

@@ -19,6 +19,8 @@ ov_status_t ov_region::create(const std::string &guest, uint64_t job_key, uint64
                               uint64_t instance, std::unique_ptr<ov_region> *out)
 {
     uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+    if (size == 0)
+        size = host_memory();
     if (size <= OV_REGION_HDR_SIZE || size % page)
         return OV_ERR_BAD_ARG;
     std::unique_ptr<ov_region> r(new (std::nothrow) ov_region);
@@ -39,6 +41,14 @@ ov_status_t ov_region::create(const std::string &guest, uint64_t job_key, uint64
     if (s == OV_OK)
         *out = std::move(r);
     return s;
+}
+
+uint64_t ov_region::host_memory()
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return uint64_t(1024) << 20; /* unknown: what the backend always had */
+    return uint64_t(pages) * uint64_t(page);
 }
 
 ov_status_t ov_region::create_on_file(int file, const std::string &guest, uint64_t job_key,

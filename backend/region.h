@@ -25,7 +25,11 @@
 
 class ov_region {
 public:
-    /* size: multiple of the page size, > OV_REGION_HDR_SIZE.  Pages are placed
+    /* size: multiple of the page size, > OV_REGION_HDR_SIZE; 0: as large as
+     * the host's physical memory (host_memory()), so that a guest's windows
+     * are limited by the host's memory and not by a default region size: a
+     * memfd is sparse (its pages cost only once touched, and it is made
+     * with VM_NORESERVE, so no commit charge up front).  Pages are placed
      * by ov_place_memory (hwloc builds).  OV_ERR_SYS / OV_ERR_BAD_ARG. */
     static ov_status_t create(const std::string &guest, uint64_t job_key, uint64_t size,
                               uint64_t instance, std::unique_ptr<ov_region> *out);
@@ -33,6 +37,8 @@ public:
      * file of exactly `size` bytes (else OV_ERR_LAYOUT).  OV_ERR_SYS. */
     static ov_status_t create_on_file(int file, const std::string &guest, uint64_t job_key,
                                       uint64_t size, uint64_t instance, std::unique_ptr<ov_region> *out);
+    /* The host's physical memory in bytes (a multiple of the page size). */
+    static uint64_t host_memory();
     int fd() const { return fd_.get(); }
     bool is_file() const { return is_file_; }
     char *base() const { return map_.data(); }

@@ -175,8 +175,9 @@ ov_status_t ov_backend::start()
     dodger_.init(opts_.bind_cpu < 0);
     scratch_.crew = crew_.get();
     started_ = true;
-    OV_LOG_INFO("serving unix:%s (instance %016llx, region %llu MiB, spin %u us, %u copy helpers)",
-                sock_path_.c_str(), (unsigned long long) instance_, (unsigned long long) (opts_.region_size >> 20),
+    OV_LOG_INFO("serving unix:%s (instance %016llx, regions of %llu MiB, spin %u us, %u copy helpers)",
+                sock_path_.c_str(), (unsigned long long) instance_,
+                (unsigned long long) ((opts_.region_size ? opts_.region_size : ov_region::host_memory()) >> 20),
                 opts_.spin_us, crew_->helpers());
     return OV_OK;
 }
@@ -219,7 +220,7 @@ ov_status_t ov_backend::open_vms()
             }
         ov_vm v;
         v.decl = d;
-        ov_status_t s = ov_vm_open_file(d, opts_.region_size, &v.file);
+        ov_status_t s = ov_vm_open_file(d, opts_.region_size ? opts_.region_size : kVmRegionDefault, &v.file);
         if (s != OV_OK)
             return s;
         OV_LOG_INFO("VM guest %s: region file %s, claimed by %s", d.name.c_str(), d.path.c_str(),

@@ -79,7 +79,7 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     if (ov_decode_win_create(p, len, &r) != OV_OK)
         return OV_ERR_PROTO;
     ov_region &reg = *c->g->region;
-    if (r.size == 0 || r.size > reg.heap().capacity())
+    if (r.size == 0)
         return OV_ERR_BAD_ARG;
     uint64_t off;
     if (reg.heap().alloc(r.size, &off) != OV_OK)

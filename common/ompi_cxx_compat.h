@@ -34,5 +34,11 @@
 extern "C" {
 #include "opal/mca/base/mca_base_var_group.h"
 }
+/* Same for opal/util/info_subscriber.h (opal_infosubscribe_subscribe). */
+#include "opal/class/opal_hash_table.h"
+#include "opal/util/info.h"
+extern "C" {
+#include "opal/util/info_subscriber.h"
+}
 
 #endif

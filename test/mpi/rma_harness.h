@@ -49,6 +49,7 @@ struct Options {
     Flavor flavor = Flavor::Create;
     int shared_mode = 0;  // 0: probe, 1: forced (--with-shared), -1: off (--no-shared)
     unsigned timeout = 120;
+    unsigned large_mb = 1024;  // --large-mb: per-process size of the large-window cases (0: skip)
     std::string only;
 };
 

@@ -213,6 +213,8 @@ void usage(const char* prog) {
         "  --with-shared      run the MPI_Win_allocate_shared case unconditionally (refusal = FAIL)\n"
         "  --no-shared        skip the MPI_Win_allocate_shared case\n"
         "                     (default: probe; if the component refuses, the case is SKIPped)\n"
+        "  --large-mb N       window size per process of the win_large_* cases (default 1024,\n"
+        "                     0 = SKIP them)\n"
         "  --timeout SECONDS  per-case watchdog (default 120, 0 = off): prints\n"
         "                     'FAIL timeout in case <name>' and calls MPI_Abort\n"
         "  --verbose          per-case timings, INFO notes and per-rank failure details on stderr\n"
@@ -274,6 +276,12 @@ int main(int argc, char** argv) {
             if (v == "create") opt.flavor = rma::Flavor::Create;
             else if (v == "allocate") opt.flavor = rma::Flavor::Allocate;
             else if (bad.empty()) bad = "bad --flavor value '" + v + "' (want create or allocate)";
+        } else if (a == "--large-mb" || a.rfind("--large-mb=", 0) == 0) {
+            std::string v = a == "--large-mb" ? need("MiB") : a.substr(11);
+            char* end = nullptr;
+            long mb = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || mb < 0 || mb > (1L << 20)) bad = "bad --large-mb value '" + v + "'";
+            else opt.large_mb = static_cast<unsigned>(mb);
         } else if (a == "--timeout" || a.rfind("--timeout=", 0) == 0) {
             std::string v = a == "--timeout" ? need("seconds") : a.substr(10);
             char* end = nullptr;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# run-integration.sh: run an MPI test program in three placements
+# run-integration.sh: run an MPI test program in six placements
 #   host     2 ranks on the host (plain mpirun, no guests)
 #   2guests  2 ranks in two namespace guests, one per guest (btl tcp between them)
 #   4ranks   4 ranks, two per guest (vader inside a guest, tcp across)
@@ -7,6 +7,12 @@
 #            physical hosts look like to osc virt (no rank shares a backend
 #            with the other, so locks and accumulates stay with the fallback
 #            while each rank's own window is still served by its backend)
+#   nobackend   2 ranks on the host and no backend anywhere (OMPI_VIRT_DIR is
+#            an empty directory): everything through the fallback
+#   halfbackend 2 ranks in two guests, one per guest; the rank in vg2 has no
+#            backend (its OMPI_VIRT_DIR is an empty directory), the rank in
+#            vg1 has the guests' backend: a window mixes a served rank and
+#            one that reaches no backend
 #
 # usage: test/mpi/run-integration.sh [options] [-- EXTRA-MPIRUN-ARGS...]
 #   --prog PATH          MPI program (default test/mpi/rma_test)
@@ -15,7 +21,8 @@
 #                        --mca-args "--mca osc virt"; arguments after '--' are
 #                        added too, unsplit
 #   --timeout S          per-placement time limit in seconds (default 300)
-#   --placements LIST    comma-separated subset of host,2guests,4ranks,2hosts (default all)
+#   --placements LIST    comma-separated subset of host,2guests,4ranks,2hosts,
+#                        nobackend,halfbackend (default all)
 #   --verbose            show the full output of every placement
 #
 # Sources test/mpi/component-env.sh (components of this build tree first) unless
@@ -62,7 +69,7 @@ PROG=$HERE/rma_test
 PROG_ARGS=()
 EXTRA=()
 TIMEOUT=300
-PLACEMENTS=host,2guests,4ranks,2hosts
+PLACEMENTS=host,2guests,4ranks,2hosts,nobackend,halfbackend
 VERBOSE=0
 TAIL=20
 
@@ -91,7 +98,9 @@ done
 [[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -ge 1 ] || { echo "--timeout must be a positive integer" >&2; exit 2; }
 IFS=, read -r -a PL <<<"$PLACEMENTS"
 for p in "${PL[@]}"; do
-    case $p in host|2guests|4ranks|2hosts) ;; *) echo "unknown placement '$p' (want host, 2guests, 4ranks, 2hosts)" >&2; exit 2 ;; esac
+    case $p in host|2guests|4ranks|2hosts|nobackend|halfbackend) ;;
+        *) echo "unknown placement '$p' (want host, 2guests, 4ranks, 2hosts, nobackend, halfbackend)" >&2; exit 2 ;;
+    esac
 done
 [ ${#PL[@]} -gt 0 ] || { echo "no placements selected" >&2; exit 2; }
 [[ $PROG == */* ]] || PROG=./$PROG
@@ -320,6 +329,27 @@ for p in "${PL[@]}"; do
                 mpirun "${ROOTARGS[@]}" --oversubscribe "${EXTRA[@]}" \
                 -np 1 -x OMPI_VIRT_DIR="$HOST_BDIR" "$PROG_ABS" "${PROG_ARGS[@]}" : \
                 -np 1 -x OMPI_VIRT_DIR="$HOST2_BDIR" "$PROG_ABS" "${PROG_ARGS[@]}"
+            ;;
+        nobackend)
+            # an empty directory: no backend.sock, so no rank reaches a backend
+            mkdir -p "$LOGDIR/empty"
+            PL_BACKEND_DIR=""
+            run_placement nobackend env -u OMPI_VIRT_URI OMPI_VIRT_DIR="$LOGDIR/empty" \
+                mpirun "${ROOTARGS[@]}" --oversubscribe -np 2 \
+                "${EXTRA[@]}" "$PROG_ABS" "${PROG_ARGS[@]}"
+            ;;
+        halfbackend)
+            GUEST_ERR=""
+            if ! ensure_guests; then
+                fail_placement "$p" "$GUEST_ERR"
+                continue
+            fi
+            mkdir -p "$LOGDIR/empty"
+            PL_BACKEND_DIR=$GUESTS_DIR
+            # -x per application context: vg2's rank looks in the empty directory
+            run_placement halfbackend "$TOOL" guests mpirun -- "${EXTRA[@]}" \
+                -np 1 --host vg1 "$PROG_ABS" "${PROG_ARGS[@]}" : \
+                -np 1 --host vg2 -x OMPI_VIRT_DIR="$LOGDIR/empty" "$PROG_ABS" "${PROG_ARGS[@]}"
             ;;
         2guests|4ranks)
             GUEST_ERR=""

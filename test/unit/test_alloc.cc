@@ -21,6 +21,7 @@ TEST(Alloc, AlignsAndFills)
     EXPECT_EQ(h.used(), 640u);
     uint64_t d;
     EXPECT_EQ(h.alloc(1, &d), OV_ERR_NOMEM);
+    EXPECT_EQ(h.alloc(1u << 20, &d), OV_ERR_NOMEM); /* more than the heap holds: no room, not a bad request */
     EXPECT_EQ(h.alloc(0, &d), OV_ERR_BAD_ARG);
     EXPECT_EQ(h.alloc(UINT64_MAX, &d), OV_ERR_BAD_ARG);
     EXPECT_EQ(h.alloc(UINT64_MAX - 10, &d), OV_ERR_BAD_ARG);

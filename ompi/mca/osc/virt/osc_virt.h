@@ -13,9 +13,10 @@
  *             job that never creates a window pays nothing.
  *   query     per window: returns osc_virt_priority when every target of the
  *             window can be served (today: by the fallback), a negative value
- *             otherwise (e.g. MPI_Win_allocate_shared, which needs the backend
- *             path, or a fallback that cannot be loaded: the reason is shown
- *             once through opal_show_help).
+ *             otherwise (a fallback that cannot be loaded: the reason is shown
+ *             once through opal_show_help).  MPI_Win_allocate_shared is
+ *             decided collectively in select: the guest region, else
+ *             osc_virt_shared_fallback, else MPI_ERR_RMA_SHARED on every rank.
  *   select    per window: creates the module; on any failure everything made
  *             so far is undone and an OMPI_ERR_* code returned — the window
  *             does not exist.
@@ -50,6 +51,13 @@
  *                      targets the backend does not serve.  Loaded by virt
  *                      itself, so it works even when excluded by the osc
  *                      selection (Debian's default "osc = ^ucx,pt2pt").
+ *   osc_virt_shared_fallback (string, default "sm") osc component serving
+ *                      an MPI_Win_allocate_shared window that no backend can
+ *                      (some rank reaches no backend, or the ranks map
+ *                      different regions) when Open MPI sees every rank of
+ *                      it on this node; loaded like osc_virt_fallback; ""
+ *                      turns it off (the window fails with
+ *                      MPI_ERR_RMA_SHARED).
  *   osc_virt_backend_uri (string, default "") backend to use; empty:
  *                      $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock,
  *                      OMPI_VIRT_DIR defaulting to /run/ompi-virt.
@@ -118,6 +126,7 @@ struct ompi_osc_virt_component_t {
     int priority;
     int verbose;
     char *fallback_name;
+    char *shared_fallback_name; /* "" : shared windows without a backend fail */
     char *backend_uri;    /* "" : $OMPI_VIRT_URI, else unix:$OMPI_VIRT_DIR/backend.sock */
     char *guest_mode;     /* auto | container | vm */
     int single_copy_min;  /* bytes: smaller pieces are staged even in container mode */
@@ -154,7 +163,9 @@ struct ompi_osc_virt_module_t {
     /** The fallback window serving targets off the backend.  Null only for a
      *  window the backend serves entirely under MPI_THREAD_MULTIPLE (pt2pt
      *  refuses that level); then what would need it fails with
-     *  MPI_ERR_UNSUPPORTED_OPERATION (pair-type accumulates). */
+     *  MPI_ERR_UNSUPPORTED_OPERATION (pair-type accumulates).  For a shared
+     *  window no backend serves, the osc_virt_shared_fallback component's
+     *  window, serving every target (backend is then null). */
     ov::osc::FallbackWindow *fallback;
     /** The backend path (null for dynamic windows, and for create windows
      *  when no rank could register its memory: vm guest mode, no backend, or
@@ -178,6 +189,14 @@ struct ompi_osc_virt_module_t {
 int ompi_osc_virt_module_exchange_extents(ompi_osc_virt_module_t *module,
                                           struct ompi_communicator_t *comm, size_t size,
                                           int disp_unit);
+
+/** Makes MPI_Win_get_info return the window hints MPI defines (no_locks,
+ *  accumulate_ordering, accumulate_ops, same_size, same_disp_unit,
+ *  alloc_shared_noncontig): the value given at creation or by
+ *  MPI_Win_set_info, else MPI's default.  Open MPI keeps only the keys some
+ *  component subscribed to, and pt2pt subscribes to none.  Called once the
+ *  window is ours (osc_virt_module.cc). */
+void ompi_osc_virt_module_keep_info(ompi_win_t *win);
 
 /** Fills `module->super` with the forwarding table (osc_virt_module.cc). */
 void ompi_osc_virt_module_init_ops(ompi_osc_virt_module_t *module);

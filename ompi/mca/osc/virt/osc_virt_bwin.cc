@@ -8,6 +8,9 @@
 
 #include "ompi/mca/pml/pml.h"
 #include "opal/util/info.h"
+#include "opal/util/output.h"
+#include "opal/util/show_help.h"
+#include "ompi/mca/rte/rte.h"
 
 #include <cstring>
 #include <memory>
@@ -90,6 +93,28 @@ void register_user_memory(BackendLink *link, void *base, size_t size, ov_win_t *
     }
 }
 
+/** Says (once per window, from the rank that asked) that the region could
+ *  not hold a shared window of `bytes`, and which parameter raises the
+ *  limit.  The help text is rendered here and written to our stderr rather
+ *  than relayed by opal_show_help: one rank says it, so there is nothing to
+ *  aggregate, and Open MPI 4.1.4's relay of an application's help message
+ *  to mpirun (PMIx log) intermittently loses it ("ORTE_ERROR_LOG: Data
+ *  unpack would read past end of buffer in show_help.c"). */
+void region_full_help(BackendLink *link, uint64_t bytes)
+{
+    char want[32], have[32];
+    snprintf(want, sizeof(want), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+    snprintf(have, sizeof(have), "%.1f MiB",
+             static_cast<double>(ov_fe_region_size(link->fe())) / (1 << 20));
+    char *text = opal_show_help_string("help-osc-virt.txt", "region full", true,
+                                       ompi_process_info.nodename, want, have,
+                                       ov_fe_last_error(link->fe()));
+    if (nullptr != text) {
+        opal_output(0, "%s", text);
+        free(text);
+    }
+}
+
 } // namespace
 
 int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_unit,
@@ -168,31 +193,38 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
             part[i] = total;
             total += all[i].size;
         }
-        uint64_t ids[3] = {0, 0, 0}; /* win id, epoch, region offset; 0 id: failed */
+        /* win id, epoch, region offset, ov_status_t; 0 id: failed */
+        uint64_t ids[4] = {0, 0, 0, OV_OK};
         if (0 == bw->me_) {
             std::unique_lock<LinkMutex> guard(link->mutex());
-            if (OV_OK == ov_fe_win_create(link->fe(), total ? total : 64, &bw->mine_)) {
+            ov_status_t s = ov_fe_win_create(link->fe(), total ? total : 64, &bw->mine_);
+            if (OV_OK == s) {
                 ids[0] = bw->mine_.id;
                 ids[1] = bw->mine_.epoch;
                 ids[2] = bw->mine_.offset;
-                for (int i = 1; i < bw->n_; ++i) {
-                    if (OV_OK != ov_fe_grant(link->fe(), &bw->mine_, all[i].vpid,
-                                             OV_PERM_READ | OV_PERM_WRITE)) {
-                        (void) ov_fe_win_free(link->fe(), &bw->mine_);
-                        bw->mine_ = ov_win_t{};
-                        ids[0] = 0;
-                        break;
-                    }
+                for (int i = 1; i < bw->n_ && OV_OK == s; ++i) {
+                    s = ov_fe_grant(link->fe(), &bw->mine_, all[i].vpid, OV_PERM_READ | OV_PERM_WRITE);
+                }
+                if (OV_OK != s) {
+                    (void) ov_fe_win_free(link->fe(), &bw->mine_);
+                    bw->mine_ = ov_win_t{};
+                    ids[0] = 0;
                 }
             }
+            ids[3] = static_cast<uint64_t>(s);
+            if (OV_ERR_NOMEM == s) {
+                region_full_help(link, total);
+            }
         }
-        ret = comm->c_coll->coll_bcast(ids, 3, MPI_UINT64_T, 0, comm,
+        ret = comm->c_coll->coll_bcast(ids, 4, MPI_UINT64_T, 0, comm,
                                        comm->c_coll->coll_bcast_module);
         if (OMPI_SUCCESS != ret) {
             return ret;
         }
         if (0 == ids[0]) {
-            return OMPI_ERR_OUT_OF_RESOURCE;
+            /* MPI_ERR_NO_MEM when the region cannot hold it */
+            const int err = ompi_error_from_ov(static_cast<int>(ids[3]));
+            return OMPI_SUCCESS != err ? err : OMPI_ERROR;
         }
         bw->peers_.resize(bw->n_);
         for (int i = 0; i < bw->n_; ++i) {

@@ -39,6 +39,14 @@
  * Errors: a request the backend fails is reported by the next call that
  * waits for it (flush, unlock, fence, complete) as its MPI error class.
  * All member functions take the process's BackendLink lock themselves.
+ *
+ * A rank that reaches no backend (no BackendLink) still gets a BackendWindow
+ * when other ranks of the window are served: it takes part in the window's
+ * barriers and PSCW notifications, serves no target and issues no request;
+ * its synchronization calls find nothing to wait for and lock a mutex of the
+ * window's own instead of the link's.  Data operations, lock/unlock and
+ * shared_query are only called where served(t), locks_here(t) or is_shared()
+ * hold, which each imply a link.
  */
 #ifndef OMPI_OSC_VIRT_BWIN_H
 #define OMPI_OSC_VIRT_BWIN_H
@@ -199,9 +207,16 @@ private:
     int issue_acc_piece(const AccPiece &a, uint64_t toff, const char *origin, char *result,
                         size_t n);
     int take_error();
+    /** The lock over this window's state: the link's, or solo_mu_ on a rank
+     *  without a backend. */
+    std::unique_lock<LinkMutex> hold()
+    {
+        return std::unique_lock<LinkMutex>(nullptr != link_ ? link_->mutex() : solo_mu_);
+    }
     int rank_of(ompi_group_t *group, std::vector<int> *out) const;
 
-    BackendLink *link_ = nullptr;
+    BackendLink *link_ = nullptr; /* null: this rank reaches no backend */
+    LinkMutex solo_mu_;           /* hold() without a link */
     ompi_win_t *win_ = nullptr;
     ompi_communicator_t *comm_ = nullptr; /* private dup: barrier, PSCW messages */
     std::vector<Peer> peers_;

@@ -20,6 +20,7 @@
 #include "osc_virt.h"
 #include "osc_virt_bwin.h"
 #include "osc_virt_dtype.h"
+#include "ov_entry.h"
 
 #include <algorithm>
 #include <cstring>
@@ -55,8 +56,8 @@ ompi_request_t *new_request(ompi_win_t *win)
     r->req_type = OMPI_REQUEST_WIN;
     r->req_mpi_object.win = win;
     r->req_state = OMPI_REQUEST_ACTIVE;
-    r->req_free = request_free;
-    r->req_cancel = request_cancel;
+    r->req_free = OV_ENTRY(request_free);
+    r->req_cancel = OV_ENTRY(request_cancel);
     return r;
 }
 
@@ -184,7 +185,7 @@ int BackendWindow::get(void *o, int oc, ompi_datatype_t *odt, int t, ptrdiff_t d
 int BackendWindow::copy(bool to_target, void *o, int oc, ompi_datatype_t *odt, int t,
                         ptrdiff_t disp, int tc, ompi_datatype_t *tdt, ompi_request_t **req)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     int ret = issue_check(t, guard);
     if (OMPI_SUCCESS != ret) {
         return ret;
@@ -288,7 +289,7 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
     if (!accumulate_kind(tdt, &a.kind, &a.esize) || !accumulate_op(op, &a.acc_op)) {
         return OMPI_ERR_NOT_SUPPORTED; /* the module routes these to the fallback */
     }
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     int ret = issue_check(t, guard);
     if (OMPI_SUCCESS != ret) {
         return ret;
@@ -381,7 +382,7 @@ int BackendWindow::compare_and_swap(const void *o, const void *cmp, void *r, omp
     if (!accumulate_kind(dt, &kind, &esize)) {
         return OMPI_ERR_NOT_SUPPORTED;
     }
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     int ret = issue_check(t, guard);
     if (OMPI_SUCCESS != ret) {
         return ret;

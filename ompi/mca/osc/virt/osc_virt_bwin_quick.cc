@@ -24,7 +24,7 @@ namespace ov::osc {
 int BackendWindow::quick_copy(bool to_target, void *o, int count, ompi_datatype_t *dt, int t,
                               ptrdiff_t disp)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     /* A passive epoch whose lock the backend holds: no PSCW post to wait
      * for, no fallback lock to confirm (locks_here: the fallback never
      * holds t's lock). */

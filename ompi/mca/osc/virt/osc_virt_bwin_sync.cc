@@ -29,7 +29,10 @@ int BackendWindow::take_error()
 
 int BackendWindow::drain()
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
+    if (nullptr == link_) {
+        return take_error(); /* nothing was ever issued */
+    }
     int ret = link_->wait_until([&] { return 0 == tracker_.total; });
     int err = take_error();
     return OMPI_SUCCESS != ret ? ret : err;
@@ -37,7 +40,10 @@ int BackendWindow::drain()
 
 int BackendWindow::drain_target(int t)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
+    if (nullptr == link_) {
+        return take_error();
+    }
     int ret = link_->wait_until([&] { return 0 == tracker_.outstanding[t]; });
     int err = take_error();
     return OMPI_SUCCESS != ret ? ret : err;
@@ -69,7 +75,7 @@ int BackendWindow::issue_check(int t, std::unique_lock<LinkMutex> &guard)
 
 int BackendWindow::lock(int type, int t, int assert_flags)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     if (0 != lock_type_[t] || lock_all_) {
         return OMPI_ERR_RMA_SYNC;
     }
@@ -111,7 +117,7 @@ int BackendWindow::lock(int type, int t, int assert_flags)
 
 int BackendWindow::unlock(int t)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     if (0 == lock_type_[t]) {
         return OMPI_ERR_RMA_SYNC;
     }
@@ -139,7 +145,7 @@ int BackendWindow::unlock(int t)
 int BackendWindow::lock_all(int assert_flags)
 {
     {
-        std::unique_lock<LinkMutex> guard(link_->mutex());
+        std::unique_lock<LinkMutex> guard = hold();
         if (lock_all_) {
             return OMPI_ERR_RMA_SYNC;
         }
@@ -162,7 +168,7 @@ int BackendWindow::lock_all(int assert_flags)
             }
         }
     }
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     lock_all_ = true;
     return OMPI_SUCCESS;
 }
@@ -170,7 +176,7 @@ int BackendWindow::lock_all(int assert_flags)
 int BackendWindow::unlock_all()
 {
     {
-        std::unique_lock<LinkMutex> guard(link_->mutex());
+        std::unique_lock<LinkMutex> guard = hold();
         if (!lock_all_) {
             return OMPI_ERR_RMA_SYNC;
         }
@@ -185,14 +191,14 @@ int BackendWindow::unlock_all()
         }
     }
     int r = drain();
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     lock_all_ = false;
     return OMPI_SUCCESS != ret ? ret : r;
 }
 
 void BackendWindow::fence_done(int assert_flags)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     fence_active_ = 0 == (assert_flags & MPI_MODE_NOSUCCEED);
 }
 
@@ -235,7 +241,7 @@ int BackendWindow::post(ompi_group_t *group)
 
 int BackendWindow::start(ompi_group_t *group)
 {
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     if (started_) {
         return OMPI_ERR_RMA_SYNC;
     }
@@ -274,7 +280,7 @@ int BackendWindow::complete()
             return r;
         }
     }
-    std::unique_lock<LinkMutex> guard(link_->mutex());
+    std::unique_lock<LinkMutex> guard = hold();
     for (int t : start_group_) {
         access_[t] = false;
     }

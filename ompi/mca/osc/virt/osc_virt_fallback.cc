@@ -170,6 +170,14 @@ void FallbackComponent::unload()
     if (nullptr != v->mca_close_component) {
         v->mca_close_component();
     }
+    /* Its MCA variables may keep storage inside the DSO (string values):
+     * deregister them before it goes, as Open MPI's own unload does, or the
+     * framework's close at MPI_Finalize touches unmapped memory. */
+    const int group = mca_base_var_group_find(v->mca_project_name, v->mca_type_name,
+                                              v->mca_component_name);
+    if (group >= 0) {
+        (void) mca_base_var_group_deregister(group);
+    }
     dlclose(dl_handle_);
     dl_handle_ = nullptr;
 }

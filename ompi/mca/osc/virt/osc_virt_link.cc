@@ -3,6 +3,7 @@
  */
 #include "osc_virt.h"
 #include "osc_virt_link.h"
+#include "ov_entry.h"
 
 #include "ompi/mca/rte/rte.h"
 #include "ov_clock.h"
@@ -121,7 +122,7 @@ int ompi_error_from_ov(int s)
 {
     switch (s) {
     case OV_OK: return OMPI_SUCCESS;
-    case OV_ERR_NOMEM:
+    case OV_ERR_NOMEM: return MPI_ERR_NO_MEM; /* an MPI class passes through unchanged */
     case OV_ERR_QUOTA: return OMPI_ERR_OUT_OF_RESOURCE; /* the backend's limit: ov_fe_last_error names it */
     case OV_ERR_BAD_OP: return MPI_ERR_OP; /* MPI classes pass through unchanged */
     case OV_ERR_BAD_DTYPE: return MPI_ERR_TYPE;
@@ -156,7 +157,7 @@ BackendLink *BackendLink::get()
         return nullptr;
     }
     g_link = link;
-    opal_progress_register(progress_callback);
+    opal_progress_register(OV_ENTRY(progress_callback));
     return g_link;
 }
 
@@ -164,7 +165,7 @@ void BackendLink::release()
 {
     std::lock_guard<std::mutex> guard(g_link_mu);
     if (nullptr != g_link) {
-        opal_progress_unregister(progress_callback);
+        opal_progress_unregister(OV_ENTRY(progress_callback));
         if (g_link->nap_.enabled()) {
             OSC_VIRT_VERBOSE(10, "idle naps: %llu, %llu of them ended early by a socket",
                              static_cast<unsigned long long>(g_link->naps_),

@@ -10,8 +10,10 @@
 #include "osc_virt_module_impl.h"
 
 #include "osc_virt_fallback.h"
+#include "ov_entry.h"
 
 #include "ompi/communicator/communicator.h"
+#include "opal/util/info_subscriber.h"
 #include "opal/util/output.h"
 
 #include <new>
@@ -47,6 +49,12 @@ int virt_shared_query(ompi_win_t *win, int rank, size_t *size, int *disp_unit, v
     ompi_osc_virt_module_t *m = virt_module(win);
     if (nullptr != m->backend && m->backend->is_shared()) {
         return m->backend->shared_query(rank, size, disp_unit, baseptr);
+    }
+    if (nullptr == m->backend && nullptr != m->fallback && MPI_WIN_FLAVOR_SHARED == win->w_flavor &&
+        nullptr != m->fallback->ops()->osc_win_shared_query) {
+        /* a shared window the shared fallback (osc sm) serves */
+        return m->fallback->ops()->osc_win_shared_query(m->fallback->shadow(), rank, size,
+                                                        disp_unit, baseptr);
     }
     /* Only MPI_Win_allocate_shared windows (MPI-3.1 11.2.3), and those are
      * always the backend's: what Open MPI answers for an osc without the
@@ -135,42 +143,69 @@ int ompi_osc_virt_module_exchange_extents(ompi_osc_virt_module_t *module,
     return OMPI_SUCCESS;
 }
 
+/* Every entry goes through OV_ENTRY: an exception escaping a virt_* call
+ * becomes OMPI_ERR_OUT_OF_RESOURCE (std::bad_alloc) or OMPI_ERROR instead of
+ * unwinding into the MPI layer (test/check-entry-points.sh). */
+static_assert(OMPI_ERR_OUT_OF_RESOURCE == -2 && OMPI_ERROR == -1, "ov_entry.h's int errors");
+
+namespace {
+
+/* A window hint's new value, kept as given (MPI_Win_set_info). */
+char *keep_hint(opal_infosubscriber_t *, char *, char *value) { return value; }
+
+} // namespace
+
+void ompi_osc_virt_module_keep_info(ompi_win_t *win)
+{
+    /* The window hints of MPI-3.1 11.2.1 and 11.2.3 with their defaults;
+     * other keys stay unrecognized (and are dropped, as MPI allows). */
+    static const char *const hints[][2] = {
+        {"no_locks", "false"},           {"accumulate_ordering", "rar,raw,war,waw"},
+        {"accumulate_ops", "same_op_no_op"}, {"same_size", "false"},
+        {"same_disp_unit", "false"},     {"alloc_shared_noncontig", "false"},
+    };
+    for (const auto &h : hints) {
+        char *key = const_cast<char *>(h[0]), *def = const_cast<char *>(h[1]);
+        (void) opal_infosubscribe_subscribe(&win->super, key, def, OV_ENTRY(keep_hint));
+    }
+}
+
 void ompi_osc_virt_module_init_ops(ompi_osc_virt_module_t *module)
 {
     using namespace ov::osc::module;
     ompi_osc_base_module_t &t = module->super;
-    t.osc_win_shared_query = virt_shared_query;
-    t.osc_win_attach = virt_attach;
-    t.osc_win_detach = virt_detach;
-    t.osc_free = virt_free;
+    t.osc_win_shared_query = OV_ENTRY(virt_shared_query);
+    t.osc_win_attach = OV_ENTRY(virt_attach);
+    t.osc_win_detach = OV_ENTRY(virt_detach);
+    t.osc_free = OV_ENTRY(virt_free);
 
-    t.osc_put = virt_put;
-    t.osc_get = virt_get;
-    t.osc_accumulate = virt_accumulate;
-    t.osc_compare_and_swap = virt_compare_and_swap;
-    t.osc_fetch_and_op = virt_fetch_and_op;
-    t.osc_get_accumulate = virt_get_accumulate;
+    t.osc_put = OV_ENTRY(virt_put);
+    t.osc_get = OV_ENTRY(virt_get);
+    t.osc_accumulate = OV_ENTRY(virt_accumulate);
+    t.osc_compare_and_swap = OV_ENTRY(virt_compare_and_swap);
+    t.osc_fetch_and_op = OV_ENTRY(virt_fetch_and_op);
+    t.osc_get_accumulate = OV_ENTRY(virt_get_accumulate);
 
-    t.osc_rput = virt_rput;
-    t.osc_rget = virt_rget;
-    t.osc_raccumulate = virt_raccumulate;
-    t.osc_rget_accumulate = virt_rget_accumulate;
+    t.osc_rput = OV_ENTRY(virt_rput);
+    t.osc_rget = OV_ENTRY(virt_rget);
+    t.osc_raccumulate = OV_ENTRY(virt_raccumulate);
+    t.osc_rget_accumulate = OV_ENTRY(virt_rget_accumulate);
 
-    t.osc_fence = virt_fence;
-    t.osc_start = virt_start;
-    t.osc_complete = virt_complete;
-    t.osc_post = virt_post;
-    t.osc_wait = virt_wait;
-    t.osc_test = virt_test;
+    t.osc_fence = OV_ENTRY(virt_fence);
+    t.osc_start = OV_ENTRY(virt_start);
+    t.osc_complete = OV_ENTRY(virt_complete);
+    t.osc_post = OV_ENTRY(virt_post);
+    t.osc_wait = OV_ENTRY(virt_wait);
+    t.osc_test = OV_ENTRY(virt_test);
 
-    t.osc_lock = virt_lock;
-    t.osc_unlock = virt_unlock;
-    t.osc_lock_all = virt_lock_all;
-    t.osc_unlock_all = virt_unlock_all;
+    t.osc_lock = OV_ENTRY(virt_lock);
+    t.osc_unlock = OV_ENTRY(virt_unlock);
+    t.osc_lock_all = OV_ENTRY(virt_lock_all);
+    t.osc_unlock_all = OV_ENTRY(virt_unlock_all);
 
-    t.osc_sync = virt_sync;
-    t.osc_flush = virt_flush;
-    t.osc_flush_all = virt_flush_all;
-    t.osc_flush_local = virt_flush_local;
-    t.osc_flush_local_all = virt_flush_local_all;
+    t.osc_sync = OV_ENTRY(virt_sync);
+    t.osc_flush = OV_ENTRY(virt_flush);
+    t.osc_flush_all = OV_ENTRY(virt_flush_all);
+    t.osc_flush_local = OV_ENTRY(virt_flush_local);
+    t.osc_flush_local_all = OV_ENTRY(virt_flush_local_all);
 }

@@ -1,8 +1,10 @@
 /*
  * btl_vmshm_component.cc — MCA plumbing of btl vmshm.  Contract: btl_vmshm.h.
- * No C++ exception leaves an extern "C" entry point.
+ * No C++ exception leaves an extern "C" entry point: every function in the
+ * component structure is installed through OV_ENTRY (ov_entry.h).
  */
 #include "btl_vmshm.h"
+#include "ov_entry.h"
 
 #include "opal/mca/base/mca_base_var.h"
 #include "opal/mca/btl/base/base.h"
@@ -26,10 +28,10 @@ __attribute__((visibility("default"))) mca_btl_vmshm_component_t mca_btl_vmshm_c
     .super = {
         .btl_version = {
             MCA_BTL_DEFAULT_VERSION("vmshm"),
-            .mca_open_component = vmshm_open,
-            .mca_close_component = vmshm_close,
+            .mca_open_component = OV_ENTRY(vmshm_open),
+            .mca_close_component = OV_ENTRY(vmshm_close),
             .mca_query_component = nullptr,
-            .mca_register_component_params = vmshm_register,
+            .mca_register_component_params = OV_ENTRY(vmshm_register),
             .mca_component_flags = 0,
             .reserved = {0},
         },
@@ -37,7 +39,7 @@ __attribute__((visibility("default"))) mca_btl_vmshm_component_t mca_btl_vmshm_c
             .param_field = MCA_BASE_METADATA_PARAM_NONE,
             .reserved = {0},
         },
-        .btl_init = vmshm_init,
+        .btl_init = OV_ENTRY(vmshm_init),
         .btl_progress = nullptr,
     },
     .verbose = 0,

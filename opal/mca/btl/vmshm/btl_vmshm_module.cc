@@ -2,6 +2,7 @@
  * btl_vmshm_module.cc — the vmshm module.  Contract: btl_vmshm.h.
  */
 #include "btl_vmshm.h"
+#include "ov_entry.h"
 
 #include "opal/class/opal_bitmap.h"
 #include "opal/util/output.h"
@@ -53,11 +54,14 @@ int vmshm_register_error(mca_btl_base_module_t *, mca_btl_base_module_error_cb_f
 
 } // namespace
 
+/* Through OV_ENTRY (ov_entry.h): no exception reaches the BML/PML. */
+static_assert(OPAL_ERR_OUT_OF_RESOURCE == -2 && OPAL_ERROR == -1, "ov_entry.h's int errors");
+
 void mca_btl_vmshm_module_init_ops(mca_btl_base_module_t *module)
 {
     module->btl_component = &mca_btl_vmshm_component.super;
-    module->btl_add_procs = vmshm_add_procs;
-    module->btl_del_procs = vmshm_del_procs;
-    module->btl_finalize = vmshm_finalize;
-    module->btl_register_error = vmshm_register_error;
+    module->btl_add_procs = OV_ENTRY(vmshm_add_procs);
+    module->btl_del_procs = OV_ENTRY(vmshm_del_procs);
+    module->btl_finalize = OV_ENTRY(vmshm_finalize);
+    module->btl_register_error = OV_ENTRY(vmshm_register_error);
 }
