@@ -90,7 +90,7 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
     }
     case OV_MSG_ATTACH: {
         ov_attach_rep rep{};
-        rep.status = c->state != 1 ? OV_ERR_STATE : do_attach(c, p, h.len, &rep);
+        rep.status = c->state != 1 || c->role != OV_ROLE_OSC ? OV_ERR_STATE : do_attach(c, p, h.len, &rep);
         proto_error = rep.status == OV_ERR_PROTO;
         bool pass = rep.status == OV_OK && rep.map_mode == OV_MAP_MEMFD; /* IVSHMEM: nothing to pass */
         reply(c, h, &rep, sizeof(rep), pass ? c->g->region->fd() : -1);
@@ -142,6 +142,14 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         std::vector<uint8_t> out;
         ov_status_encode(snap, &out);
         reply(c, h, out.data(), uint32_t(out.size()));
+        break;
+    }
+    case OV_MSG_BTL_SEGMENT: {
+        ov_btl_segment_rep rep{};
+        int fd = -1;
+        rep.status = c->state != 1 || c->role != OV_ROLE_BTL ? OV_ERR_STATE : do_btl_segment(c, p, h.len, &rep, &fd);
+        proto_error = rep.status == OV_ERR_PROTO;
+        reply(c, h, &rep, sizeof(rep), rep.status == OV_OK ? fd : -1);
         break;
     }
     case OV_MSG_KICK: /* no reply: waking us (a readable socket) was its whole job */
@@ -196,7 +204,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
         return OV_ERR_NOMEM;
     for (auto &o : conns_)
         if (o.second.get() != c && !o.second->doomed && o.second->state >= 1 &&
-            o.second->job_key == r.job_key && o.second->rank == r.rank)
+            o.second->job_key == r.job_key && o.second->rank == r.rank && o.second->role == r.role)
             return OV_ERR_EXISTS;
     std::string name(r.guest);
     if (c->kind == OV_COMM_UNIX) {
@@ -218,6 +226,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->job_key = r.job_key;
     c->rank = r.rank;
     c->guest_pid = r.pid;
+    c->role = r.role;
     c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | (offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
     c->state = 1;
     c->guest_name = name;
@@ -229,4 +238,19 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     OV_LOG_DEBUG("conn %u: hello job %016llx rank %u guest %s pid %u features %#x", c->id,
                  (unsigned long long) r.job_key, r.rank, name.c_str(), c->peer_pid, c->features);
     return OV_OK;
+}
+
+/* The segment service decides; this only maps the connection to its
+ * identity and refuses transports that cannot carry the fd. */
+ov_status_t ov_backend::do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd)
+{
+    ov_btl_segment_req r;
+    if (ov_decode_btl_segment(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (!ov_comm_can_pass_fds(c->kind))
+        return OV_ERR_NO_FD_TRANSPORT;
+    ov_status_t s = btl_segments_->grant(btl_member(*c), r, rep, fd);
+    if (s != OV_OK)
+        OV_LOG_DEBUG("conn %u (pid %u): btl segment refused: %s", c->id, c->peer_pid, ov_strerror(s));
+    return s;
 }

@@ -25,7 +25,7 @@ bool ov_guest_name_ok(const char *name, size_t field) noexcept
 ov_status_t ov_decode_hello(const void *p, uint32_t len, ov_hello_req *out) noexcept
 {
     ov_hello_req r;
-    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved[0] || r.reserved[1] ||
+    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved0 || r.reserved[0] || r.role >= OV_ROLE_MAX ||
         !ov_guest_name_ok(r.guest, sizeof(r.guest)))
         return OV_ERR_PROTO;
     *out = r;
@@ -136,5 +136,14 @@ ov_status_t ov_status_decode(const void *p, uint32_t len, ov_status_snapshot *ou
     } catch (...) {
         return OV_ERR_NOMEM;
     }
+    return OV_OK;
+}
+
+ov_status_t ov_decode_btl_segment(const void *p, uint32_t len, ov_btl_segment_req *out) noexcept
+{
+    ov_btl_segment_req r;
+    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved0 || r.reserved)
+        return OV_ERR_PROTO;
+    *out = r;
     return OV_OK;
 }
