@@ -94,6 +94,14 @@ int vmshm_add_procs(mca_btl_base_module_t *, size_t nprocs, opal_proc_t **procs,
             BTL_VMSHM_VERBOSE(10, "rank %u reachable: holds segment %llu of this backend", rank,
                               static_cast<unsigned long long>(vmshm_g->seg.segment_id));
         }
+        /* Open MPI adds most peers lazily, at their first message: a peer
+         * may already have written into its fast box to us before ob1 adds
+         * it here, so every rank present now is polled from the start. */
+        for (uint32_t r = 0; r < vmshm_g->ch.nranks(); ++r) {
+            if (vmshm_g->ch.present(r)) {
+                vmshm_g->ch.watch(r);
+            }
+        }
         vmshm_g->lock.unlock();
         BTL_VMSHM_VERBOSE(10, "add_procs: %zu of %zu peers reachable", reached, nprocs);
         return OPAL_SUCCESS;
