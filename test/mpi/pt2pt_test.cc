@@ -11,6 +11,9 @@
  *   persistent    Send_init/Recv_init, started 10 times
  *   collectives   Barrier, Bcast 1 MiB, Allreduce (1 and 100000 doubles),
  *                 Allgather, Alltoall
+ *   threads       MPI_THREAD_MULTIPLE: 4 threads on rank 0 and on the last
+ *                 rank exchange messages at once, one tag per thread
+ *                 (skipped, and said so, if the library gives less)
  *
  * Prints "FAIL <case>: why" per failure and "pt2pt_test: N passed, N failed"
  * at the end (rank 0); exits 1 if anything failed.  run-integration.sh bounds
@@ -22,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -269,11 +273,40 @@ bool collectives()
     return ok;
 }
 
+bool threads()
+{
+    const int last = g_size - 1, nthreads = 4, rounds = 200;
+    if (g_rank != 0 && g_rank != last)
+        return true;
+    const int peer = g_rank == 0 ? last : 0;
+    std::vector<int> bad(nthreads, 0);
+    std::vector<std::thread> th;
+    for (int t = 0; t < nthreads; ++t)
+        th.emplace_back([&, t] {
+            for (int i = 0; i < rounds; ++i) {
+                const size_t n = size_t((i * 97 + t * 31) % 70000); /* fast box, fragment and pipeline sizes */
+                std::vector<unsigned char> out(n), in(n);
+                fill(out, g_rank, peer);
+                MPI_Sendrecv(out.data(), int(n), MPI_BYTE, peer, 1000 + t, in.data(), int(n), MPI_BYTE, peer,
+                             1000 + t, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                if (!check(in, peer, g_rank, "threads"))
+                    bad[size_t(t)] = 1;
+            }
+        });
+    for (auto &x : th)
+        x.join();
+    for (int b : bad)
+        if (b)
+            return false;
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     if (g_size < 2) {
@@ -289,6 +322,10 @@ int main(int argc, char **argv)
     report("nonblocking", nonblocking());
     report("persistent", persistent());
     report("collectives", collectives());
+    if (provided == MPI_THREAD_MULTIPLE)
+        report("threads", threads());
+    else if (g_rank == 0)
+        printf("skip threads: the library provides thread level %d, not MPI_THREAD_MULTIPLE\n", provided);
     if (g_rank == 0)
         printf("pt2pt_test: %d passed, %d failed\n", g_passed, g_failed);
     MPI_Finalize();
