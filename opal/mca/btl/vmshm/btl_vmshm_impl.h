@@ -54,12 +54,19 @@ struct vmshm_state {
     vmshm_lock lock;
     uint32_t passes = 0;
     bool failed = false; /* the backend shut the segment down: everything fails */
-    mca_btl_base_descriptor_t rdesc{};  /* handed to receive callbacks */
-    mca_btl_base_segment_t rseg{};
 };
 
 /* nullptr until mca_btl_vmshm_link_open succeeds. */
 extern vmshm_state *vmshm_g;
+
+/* Holds vmshm_g's lock for a scope (every entry point). */
+class vmshm_guard {
+public:
+    vmshm_guard() { vmshm_g->lock.lock(); }
+    ~vmshm_guard() { vmshm_g->lock.unlock(); }
+    vmshm_guard(const vmshm_guard &) = delete;
+    vmshm_guard &operator=(const vmshm_guard &) = delete;
+};
 
 /* Channel callbacks (btl_vmshm_send.cc). */
 void vmshm_deliver(void *ctx, uint32_t src, uint8_t tag, const char *data, uint32_t len);

@@ -73,7 +73,7 @@ int vmshm_add_procs(mca_btl_base_module_t *, size_t nprocs, opal_proc_t **procs,
         return OPAL_SUCCESS;
     }
     try {
-        vmshm_g->lock.lock();
+        vmshm_guard l;
         size_t reached = 0;
         for (size_t i = 0; i < nprocs; ++i) {
             endpoints[i] = nullptr;
@@ -102,11 +102,9 @@ int vmshm_add_procs(mca_btl_base_module_t *, size_t nprocs, opal_proc_t **procs,
                 vmshm_g->ch.watch(r);
             }
         }
-        vmshm_g->lock.unlock();
         BTL_VMSHM_VERBOSE(10, "add_procs: %zu of %zu peers reachable", reached, nprocs);
         return OPAL_SUCCESS;
-    } catch (...) {
-        vmshm_g->lock.unlock();
+    } catch (...) { /* the guard has unlocked */
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
 }
@@ -194,8 +192,6 @@ int open_link(bool enable_mpi_threads)
         f.base.des_segments = &f.seg;
         f.base.des_segment_count = 1;
     }
-    g->rdesc.des_segments = &g->rseg;
-    g->rdesc.des_segment_count = 1;
     BTL_VMSHM_VERBOSE(10, "rank %u holds segment %llu (%u ranks, %llu bytes)", g->me,
                       (unsigned long long) g->seg.segment_id, nranks, (unsigned long long) g->seg.geom.size);
     return OPAL_SUCCESS;

@@ -13,15 +13,6 @@
 
 namespace {
 
-/* Every entry point runs under the state's lock (a no-op without threads). */
-class locked {
-public:
-    locked() { vmshm_g->lock.lock(); }
-    ~locked() { vmshm_g->lock.unlock(); }
-    locked(const locked &) = delete;
-    locked &operator=(const locked &) = delete;
-};
-
 vmshm_frag *take_frag(mca_btl_base_endpoint_t *ep, uint8_t order, uint32_t flags)
 {
     const int i = vmshm_g->ch.alloc();
@@ -53,7 +44,7 @@ mca_btl_base_descriptor_t *vmshm_alloc(mca_btl_base_module_t *, mca_btl_base_end
     if (size > OV_BSEG_FRAG_PAYLOAD || vmshm_g->failed) {
         return nullptr;
     }
-    locked l;
+    vmshm_guard l;
     vmshm_frag *f = take_frag(ep, order, flags);
     if (nullptr == f) {
         return nullptr;
@@ -64,7 +55,7 @@ mca_btl_base_descriptor_t *vmshm_alloc(mca_btl_base_module_t *, mca_btl_base_end
 
 int vmshm_free(mca_btl_base_module_t *, mca_btl_base_descriptor_t *des)
 {
-    locked l;
+    vmshm_guard l;
     auto *f = reinterpret_cast<vmshm_frag *>(des);
     if (f->state == vmshm_frag::FLYING) {
         f->owner_freed = true; /* reclaimed when the receiver hands it back */
@@ -81,7 +72,7 @@ mca_btl_base_descriptor_t *vmshm_prepare_src(mca_btl_base_module_t *, mca_btl_ba
     if (reserve > OV_BSEG_FRAG_PAYLOAD || vmshm_g->failed) {
         return nullptr;
     }
-    locked l;
+    vmshm_guard l;
     vmshm_frag *f = take_frag(ep, order, flags);
     if (nullptr == f) {
         return nullptr;
@@ -106,7 +97,7 @@ mca_btl_base_descriptor_t *vmshm_prepare_src(mca_btl_base_module_t *, mca_btl_ba
 int vmshm_send(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, mca_btl_base_descriptor_t *des,
                mca_btl_base_tag_t tag)
 {
-    locked l;
+    vmshm_guard l;
     auto *f = reinterpret_cast<vmshm_frag *>(des);
     if (vmshm_g->failed) {
         return OPAL_ERR_UNREACH;
@@ -149,7 +140,7 @@ int vmshm_sendi(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, opal_conve
     if (vmshm_g->failed || total > OV_BSEG_FRAG_PAYLOAD) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    locked l;
+    vmshm_guard l;
     vmshm_channel &ch = vmshm_g->ch;
     if (total <= static_cast<size_t>(mca_btl_vmshm_component.fbox_max)) {
         char *dst = ch.fbox_reserve(ep->rank, static_cast<uint32_t>(total));
@@ -202,9 +193,14 @@ void vmshm_deliver(void *, uint32_t src, uint8_t tag, const char *data, uint32_t
         BTL_VMSHM_VERBOSE(1, "dropped a message with unknown tag %u from rank %u", tag, src);
         return;
     }
-    vmshm_g->rseg.seg_addr.pval = const_cast<char *>(data);
-    vmshm_g->rseg.seg_len = len;
-    cb.cbfunc(&mca_btl_vmshm_module, tag, &vmshm_g->rdesc, cb.cbdata);
+    /* on the stack: a callback that ends up delivering again gets its own */
+    mca_btl_base_segment_t seg{};
+    seg.seg_addr.pval = const_cast<char *>(data);
+    seg.seg_len = len;
+    mca_btl_base_descriptor_t des{};
+    des.des_segments = &seg;
+    des.des_segment_count = 1;
+    cb.cbfunc(&mca_btl_vmshm_module, tag, &des, cb.cbdata);
 }
 
 void vmshm_returned(void *, uint32_t index)
@@ -225,7 +221,7 @@ int mca_btl_vmshm_progress(void)
     if (nullptr == vmshm_g || vmshm_g->failed) {
         return 0;
     }
-    locked l;
+    vmshm_guard l;
     if (0 == (++vmshm_g->passes & 0xffff) && OV_OK != ov_fe_btl_alive(vmshm_g->fe)) {
         fail_all();
         return 0;
