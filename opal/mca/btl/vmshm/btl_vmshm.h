@@ -50,11 +50,13 @@
  * Threads: with MPI_THREAD_MULTIPLE every entry point takes one recursive
  * lock (a callback may send); without, no lock.
  *
- * Faults: a backend that shuts down marks the segment SHUTDOWN; progress
- * checks it every 2^16 passes and then reports OPAL_ERR_UNREACH to every
- * peer through the registered error callback (see docs/btl-vmshm.md for
- * what remains: a peer that dies while this rank waits for its message is
- * not detected by vmshm).
+ * Faults: a backend that shuts down marks the segment SHUTDOWN (or its
+ * control socket closes); progress checks that every 2^16 passes (the one
+ * system call it makes), then calls the registered error callback with
+ * MCA_BTL_ERROR_FLAGS_FATAL for every reached peer, and alloc/send/sendi
+ * fail (OPAL_ERR_UNREACH / no descriptor) from then on.  A peer that dies
+ * while this rank waits for its message is not detected by vmshm (the
+ * runtime sees the process or its guest's daemon die); docs/btl-vmshm.md.
  *
  * MCA parameters (ompi_info --param btl vmshm --level 9):
  *   btl_vmshm_verbose      (int, default 0)  1: why no module; 10: reachability per peer
