@@ -37,7 +37,8 @@
  * peer the exit of the process that connected (pidfd, even if a forked
  * child still holds the socket; Linux >= 5.3, else socket close only),
  * releases that process's windows (epoch bumped: peers get
- * OV_ERR_STALE_WINDOW/NO_WINDOW), the grants given to it, its locks and its ring block;
+ * OV_ERR_STALE_WINDOW/NO_WINDOW), the grants given to it, its locks and its ring block,
+ * or (role BTL) its hold on the job's btl segment;
  * the region is freed with the last process of its (guest, job).  TCP
  * peers (VMs) have no pid: TCP keepalive closes a dead VM's connection.
  */
@@ -51,6 +52,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "btl_segments.h"
 #include "copy_crew.h"
 #include "core_share.h"
 #include "exec.h"
@@ -138,6 +140,7 @@ private:
         uint64_t ring_bytes = 0; /* region bytes of its ring block (charged to the quota) */
         uint64_t job_key = 0;
         uint32_t rank = 0, guest_pid = 0;
+        uint32_t role = OV_ROLE_OSC; /* from HELLO */
         guest *g = nullptr;
         /* data plane, state 3 */
         uint64_t block_off = 0;
@@ -209,6 +212,11 @@ private:
     int serve_process(conn *c);
     void execute(conn *c, const ov_req_desc &d, ov_completion *cpl);
     static ov_requester requester(const conn &c) { return {c.id, c.job_key, c.rank, c.features}; }
+    /* The job identity a BTL connection proved (the one place that decides
+     * which job's segment it may hold). */
+    static ov_btl_member btl_member(const conn &c) { return {c.job_key, c.rank, c.id}; }
+    /* BTL_SEGMENT: the segment service's reply for c */
+    ov_status_t do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd);
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);
@@ -255,6 +263,7 @@ private:
     int64_t next_stall_check_ = 0;
     size_t stalled_ = 0;              /* conns whose stall clock runs */
     std::vector<ov_vm> vms_;                           /* declared VM guests */
+    std::unique_ptr<ov_btl_segments> btl_segments_;    /* btl vmshm's per-job segments (btl_segments.h) */
 };
 
 #endif

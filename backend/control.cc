@@ -141,7 +141,7 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
     }
     case OV_MSG_ATTACH: {
         ov_attach_rep rep{};
-        rep.status = c->state != 1 ? OV_ERR_STATE : do_attach(c, p, h.len, &rep);
+        rep.status = c->state != 1 || c->role != OV_ROLE_OSC ? OV_ERR_STATE : do_attach(c, p, h.len, &rep);
         proto_error = rep.status == OV_ERR_PROTO;
         bool pass = rep.status == OV_OK && rep.map_mode == OV_MAP_MEMFD; /* IVSHMEM: nothing to pass */
         reply(c, h, &rep, sizeof(rep), pass ? c->g->region->fd() : -1);
@@ -194,6 +194,14 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         std::vector<uint8_t> out; /* one page: fits the socket buffer, so the send does not block */
         ov_status_encode(snap, &out, q.first, OV_STATUS_PAGE);
         reply(c, h, out.data(), uint32_t(out.size()));
+        break;
+    }
+    case OV_MSG_BTL_SEGMENT: {
+        ov_btl_segment_rep rep{};
+        int fd = -1;
+        rep.status = c->state != 1 || c->role != OV_ROLE_BTL ? OV_ERR_STATE : do_btl_segment(c, p, h.len, &rep, &fd);
+        proto_error = rep.status == OV_ERR_PROTO;
+        reply(c, h, &rep, sizeof(rep), rep.status == OV_OK ? fd : -1);
         break;
     }
     case OV_MSG_KICK: /* no reply: waking us (a readable socket) was its whole job */
@@ -257,7 +265,7 @@ ov_status_t ov_backend::check_job_claim(const conn *c, const ov_hello_req &r, ui
     }
     for (auto &o : conns_)
         if (o.second.get() != c && !o.second->doomed && o.second->state >= 1 && o.second->job_key == key &&
-            o.second->rank == r.rank) {
+            o.second->rank == r.rank && o.second->role == r.role) {
             OV_LOG_WARN("conn %u (pid %u): rank %u of job %016llx is held by conn %u (guest %s): refused", c->id,
                         c->peer_pid, r.rank, (unsigned long long) key, o.second->id, o.second->guest_name.c_str());
             return OV_ERR_EXISTS;
@@ -325,6 +333,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->job_key = key;
     c->rank = r.rank;
     c->guest_pid = r.pid;
+    c->role = r.role;
     c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | (offer_single_copy(c) ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
     c->state = 1;
     c->guest_name = name;
@@ -347,4 +356,19 @@ ov_status_t ov_backend::quota_error(ov_limit l, uint32_t *limit, const conn *c, 
                 (unsigned long long) c->job_key, ov_limit_name(l));
     *limit = l;
     return OV_ERR_QUOTA;
+}
+
+/* The segment service decides; this only maps the connection to its
+ * identity and refuses transports that cannot carry the fd. */
+ov_status_t ov_backend::do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd)
+{
+    ov_btl_segment_req r;
+    if (ov_decode_btl_segment(p, len, &r) != OV_OK)
+        return OV_ERR_PROTO;
+    if (!ov_comm_can_pass_fds(c->kind))
+        return OV_ERR_NO_FD_TRANSPORT;
+    ov_status_t s = btl_segments_->grant(btl_member(*c), r, rep, fd);
+    if (s != OV_OK)
+        OV_LOG_DEBUG("conn %u (pid %u): btl segment refused: %s", c->id, c->peer_pid, ov_strerror(s));
+    return s;
 }

@@ -252,8 +252,9 @@ void ov_backend::release_process(conn *c)
     if (c->state == 0)
         return;
     tables_changed(); /* its grants, windows and maybe its region go */
+    btl_segments_->release(c->id);
     for (auto &w : wins_) {
-        if (!w.live)
+        if (!w.live || c->role != OV_ROLE_OSC) /* a BTL connection of the same rank holds no grants */
             continue;
         if (w.info.owner_proc == c->id)
             free_window(w);

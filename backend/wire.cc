@@ -25,7 +25,7 @@ bool ov_guest_name_ok(const char *name, size_t field) noexcept
 ov_status_t ov_decode_hello(const void *p, uint32_t len, ov_hello_req *out) noexcept
 {
     ov_hello_req r;
-    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved[0] || r.reserved[1] ||
+    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved0 || r.reserved[0] || r.role >= OV_ROLE_MAX ||
         !ov_guest_name_ok(r.guest, sizeof(r.guest)))
         return OV_ERR_PROTO;
     *out = r;
@@ -205,4 +205,13 @@ void ov_status_append(ov_status_snapshot *all, const ov_status_snapshot &page)
     all->guests.insert(all->guests.end(), page.guests.begin(), page.guests.end());
     all->procs.insert(all->procs.end(), page.procs.begin(), page.procs.end());
     all->wins.insert(all->wins.end(), page.wins.begin(), page.wins.end());
+}
+
+ov_status_t ov_decode_btl_segment(const void *p, uint32_t len, ov_btl_segment_req *out) noexcept
+{
+    ov_btl_segment_req r;
+    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved0 || r.reserved)
+        return OV_ERR_PROTO;
+    *out = r;
+    return OV_OK;
 }

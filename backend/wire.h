@@ -32,6 +32,7 @@ ov_status_t ov_decode_rings(const void *p, uint32_t len, ov_rings_req *out) noex
 ov_status_t ov_decode_win_create(const void *p, uint32_t len, ov_win_create_req *out) noexcept;
 ov_status_t ov_decode_win_ref(const void *p, uint32_t len, ov_win_ref_req *out) noexcept;
 ov_status_t ov_decode_grant(const void *p, uint32_t len, ov_grant_req *out) noexcept;
+ov_status_t ov_decode_btl_segment(const void *p, uint32_t len, ov_btl_segment_req *out) noexcept;
 ov_status_t ov_decode_empty(const void *p, uint32_t len) noexcept; /* DETACH, STATUS: 8 zero bytes */
 
 ov_status_t ov_decode_status(const void *p, uint32_t len, ov_status_req *out) noexcept;

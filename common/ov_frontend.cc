@@ -58,9 +58,8 @@ extern "C" ov_status_t ov_fe_default_uri(char *buf, size_t len) noexcept
     return n < 0 || size_t(n) >= len ? OV_ERR_BAD_ARG : OV_OK;
 }
 
-/* One request/reply exchange.  rep must start with int32 status; returns it. */
-static ov_status_t call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqlen, void *rep,
-                        uint32_t replen, ov_fd *fds = nullptr, int *nfds = nullptr)
+ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqlen, void *rep, uint32_t replen,
+                       ov_fd *fds, int *nfds) noexcept
 {
     if (fe->gone)
         return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "control call");
@@ -141,9 +140,10 @@ extern "C" ov_status_t ov_fe_open(const ov_fe_params_t *p, ov_fe_t **out) noexce
     std::memcpy(req.job_secret, p->job_secret, sizeof(req.job_secret));
     req.rank = p->rank;
     req.pid = uint32_t(getpid());
+    req.role = p->role;
     std::memcpy(req.guest, fe->guest.c_str(), fe->guest.size() + 1);
     ov_hello_rep rep{};
-    ov_status_t s = call(fe, OV_MSG_HELLO, &req, sizeof(req), &rep, sizeof(rep));
+    ov_status_t s = ov_fe_call(fe, OV_MSG_HELLO, &req, sizeof(req), &rep, sizeof(rep));
     if (s != OV_OK)
         return s;
     if (rep.layout_version != OV_LAYOUT_VERSION)
@@ -298,7 +298,7 @@ extern "C" ov_status_t ov_fe_attach(ov_fe_t *fe) noexcept
     ov_attach_rep rep{};
     ov_fd fds[OV_MSG_MAX_FDS];
     int nfds = 0;
-    ov_status_t s = call(fe, OV_MSG_ATTACH, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
+    ov_status_t s = ov_fe_call(fe, OV_MSG_ATTACH, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
     if (s == OV_ERR_NO_FD_TRANSPORT)
         return ov_fe_fail(fe, s, "attach over %s: guest '%s' is not declared as a VM (--vm)",
                           fe->uri.c_str(), fe->guest.c_str());
@@ -326,7 +326,7 @@ extern "C" ov_status_t ov_fe_rings(ov_fe_t *fe) noexcept
     ov_rings_rep rep{};
     ov_fd fds[OV_MSG_MAX_FDS];
     int nfds = 0;
-    ov_status_t s = call(fe, OV_MSG_RINGS, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
+    ov_status_t s = ov_fe_call(fe, OV_MSG_RINGS, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
     if (s != OV_OK)
         return s;
     uint64_t rsz = fe->region.size();
@@ -368,7 +368,7 @@ extern "C" void ov_fe_close(ov_fe_t *fe) noexcept
         fe->params.timeout_ms = saved < 1000 ? saved : 1000;
         ov_detach_req req{};
         ov_simple_rep rep{};
-        call(fe, OV_MSG_DETACH, &req, sizeof(req), &rep, sizeof(rep));
+        ov_fe_call(fe, OV_MSG_DETACH, &req, sizeof(req), &rep, sizeof(rep));
     }
     delete fe; /* members unmap and close in reverse order */
 }
@@ -379,7 +379,7 @@ extern "C" ov_status_t ov_fe_win_create(ov_fe_t *fe, uint64_t size, ov_win_t *ou
         return ov_fe_fail(fe, OV_ERR_STATE, "win_create");
     ov_win_create_req req{size, 0};
     ov_win_create_rep rep{};
-    ov_status_t s = call(fe, OV_MSG_WIN_CREATE, &req, sizeof(req), &rep, sizeof(rep));
+    ov_status_t s = ov_fe_call(fe, OV_MSG_WIN_CREATE, &req, sizeof(req), &rep, sizeof(rep));
     if (s != OV_OK)
         return s;
     if (rep.offset > fe->region.size() || rep.size > fe->region.size() - rep.offset)
@@ -398,7 +398,7 @@ extern "C" ov_status_t ov_fe_win_register(ov_fe_t *fe, void *base, uint64_t size
         return ov_fe_fail(fe, OV_ERR_BAD_ARG, "win_register: empty range");
     ov_win_register_req req{uint64_t(uintptr_t(base)), size};
     ov_win_create_rep rep{};
-    ov_status_t s = call(fe, OV_MSG_WIN_REGISTER, &req, sizeof(req), &rep, sizeof(rep));
+    ov_status_t s = ov_fe_call(fe, OV_MSG_WIN_REGISTER, &req, sizeof(req), &rep, sizeof(rep));
     if (s != OV_OK)
         return s;
     if (rep.size != size)
@@ -411,21 +411,21 @@ extern "C" ov_status_t ov_fe_win_free(ov_fe_t *fe, const ov_win_t *w) noexcept
 {
     ov_win_ref_req req{w->id, w->epoch};
     ov_simple_rep rep{};
-    return call(fe, OV_MSG_WIN_FREE, &req, sizeof(req), &rep, sizeof(rep));
+    return ov_fe_call(fe, OV_MSG_WIN_FREE, &req, sizeof(req), &rep, sizeof(rep));
 }
 
 extern "C" ov_status_t ov_fe_grant(ov_fe_t *fe, const ov_win_t *w, uint32_t grantee, uint32_t perms) noexcept
 {
     ov_grant_req req{w->id, w->epoch, grantee, perms};
     ov_simple_rep rep{};
-    return call(fe, OV_MSG_GRANT, &req, sizeof(req), &rep, sizeof(rep));
+    return ov_fe_call(fe, OV_MSG_GRANT, &req, sizeof(req), &rep, sizeof(rep));
 }
 
 extern "C" ov_status_t ov_fe_revoke(ov_fe_t *fe, const ov_win_t *w, uint32_t grantee) noexcept
 {
     ov_grant_req req{w->id, w->epoch, grantee, 0};
     ov_simple_rep rep{};
-    return call(fe, OV_MSG_REVOKE, &req, sizeof(req), &rep, sizeof(rep));
+    return ov_fe_call(fe, OV_MSG_REVOKE, &req, sizeof(req), &rep, sizeof(rep));
 }
 
 extern "C" const char *ov_fe_last_error(const ov_fe_t *fe) noexcept { return fe ? fe->err : "no handle"; }

@@ -58,6 +58,7 @@ typedef struct ov_fe_params {
     uint32_t cq_slots;   /* completion ring slots (power of two, >= rq_slots), default 256 */
     uint32_t timeout_ms; /* bound of every control call and default for waits, default 10000 */
     uint32_t spin_us;    /* ov_fe_wait spins this long before blocking, default 20 */
+    uint32_t role;       /* ov_hello_role: OV_ROLE_OSC (default) or OV_ROLE_BTL (ov_frontend_btl.h) */
 } ov_fe_params_t;
 
 /* A window as the owner sees it.  Pass id/epoch to peers out of band. */

@@ -35,7 +35,14 @@ struct ov_fe {
     ov_proc_ctl *pctl = nullptr;
     ov_ring_producer<ov_req_desc> rq;
     ov_ring_consumer<ov_completion> cq;
+    ov_mapping btl_segment;    /* role BTL: the job's segment (ov_frontend_btl.cc) */
 };
+
+/* One request/reply exchange on the control connection (bounded by
+ * params.timeout_ms).  rep must start with the int32 status; returns it,
+ * with the error text recorded.  Descriptors sent with the reply land in fds. */
+ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqlen, void *rep, uint32_t replen,
+                       ov_fd *fds = nullptr, int *nfds = nullptr) noexcept;
 
 /* Tell a sleeping backend there is work: doorbell write (unix) or KICK
  * (tcp).  OV_OK, OV_ERR_BACKEND_GONE, OV_ERR_SYS. */

@@ -12,6 +12,7 @@
  *   ATTACH {} ---------------------------------> region of (guest, job) created
  *             <----- ATTACH reply {region_size, mode} + memfd  -> ATTACHED
  *                    (tcp, declared VM: mode IVSHMEM, no fd)
+ *   (role BTL instead: BTL_SEGMENT {nranks} --> the job's btl segment + memfd)
  *   RINGS {rq_slots, cq_slots} ---------------> process block allocated
  *             <----- RINGS reply {offsets}  + doorbell eventfd -> READY
  *                    (tcp: no fd; the frontend KICKs instead)
@@ -193,7 +194,7 @@ extern "C" const char *ov_strerror(ov_status_t s) noexcept;
 
 /* ---------------------------------------------------------------- control messages */
 #define OV_MSG_MAGIC 0x4f564d31u /* "OVM1" */
-#define OV_PROTOCOL_VERSION 3u /* 3: HELLO carries the job's secret */
+#define OV_PROTOCOL_VERSION 3u /* 3: HELLO carries the job's secret and a role; BTL_SEGMENT */
 #define OV_MSG_MAX_PAYLOAD (1u << 20)
 #define OV_MSG_REPLY 0x8000u
 #define OV_GUEST_NAME_MAX 32 /* including the terminating NUL */
@@ -221,7 +222,8 @@ enum ov_msg_type : uint16_t {
     OV_MSG_DETACH = 9,     /* ov_detach_req  -> ov_simple_rep, then the backend closes */
     OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
     OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
-    OV_MSG_TYPE_MAX = 12,
+    OV_MSG_BTL_SEGMENT = 12,  /* ov_btl_segment_req -> ov_btl_segment_rep + segment fd (role BTL) */
+    OV_MSG_TYPE_MAX = 13,
 };
 
 struct ov_msg_hdr {   /* written by the sender */
@@ -237,7 +239,18 @@ struct ov_hello_req {                 /* frontend */
     uint32_t rank;                    /* rank in the job */
     uint32_t pid;                     /* pid as the guest sees it (informational) */
     char guest[OV_GUEST_NAME_MAX];    /* NUL-terminated, [A-Za-z0-9._-], non-empty */
-    uint64_t reserved[2];             /* must be 0 */
+    uint32_t role;                    /* ov_hello_role */
+    uint32_t reserved0;               /* must be 0 */
+    uint64_t reserved[1];             /* must be 0 */
+};
+/* What a connection is for.  A process may hold one connection per role:
+ * (job_key, rank, role) is unique among live connections.  A BTL connection
+ * asks only for BTL_SEGMENT (ATTACH, RINGS, WIN_* get OV_ERR_STATE); an OSC
+ * connection never gets a segment (OV_ERR_STATE). */
+enum ov_hello_role : uint32_t {
+    OV_ROLE_OSC = 0, /* osc virt: region, rings, windows */
+    OV_ROLE_BTL = 1, /* btl vmshm: the job's segment */
+    OV_ROLE_MAX = 2,
 };
 struct ov_hello_rep {
     int32_t status;
@@ -305,6 +318,24 @@ struct ov_grant_req {
     uint32_t perms;                   /* OV_PERM_* (GRANT: non-zero; REVOKE: 0) */
 };
 struct ov_detach_req { uint64_t reserved; };
+/* BTL_SEGMENT (state HELLO, role BTL, unix transport): the one segment of the
+ * sender's job on this backend (common/ov_btl_segment.h), created by the
+ * first request of the job and laid out for `nranks` rank slots; later
+ * requests of the job must name the same nranks.  The reply carries the
+ * segment's memfd (sealed) and marks the sender's rank slot present until its
+ * connection closes; the segment is freed with its last holder.
+ * Errors: OV_ERR_STATE (not HELLOed, role OSC, or asked twice);
+ * OV_ERR_NO_FD_TRANSPORT (tcp: vm mode has no segment yet); OV_ERR_BAD_ARG
+ * (nranks 0, rank >= nranks, or nranks differs from the job's segment);
+ * OV_ERR_TOO_LARGE (nranks > OV_BSEG_MAX_RANKS); OV_ERR_EXISTS (the rank's
+ * slot is held by another connection); OV_ERR_NOMEM. */
+struct ov_btl_segment_req { uint32_t nranks; uint32_t reserved0; uint64_t reserved; };
+struct ov_btl_segment_rep {
+    int32_t status;
+    uint32_t nranks;                  /* rank slots of the segment */
+    uint64_t segment_size;            /* bytes to mmap */
+    uint64_t segment_id;              /* backend-wide id (also in the segment header) */
+};
 struct ov_status_req {             /* pages: a reply holds at most OV_STATUS_PAGE bytes */
     uint32_t first;                   /* index of the first record wanted (0: from the start) */
     uint32_t reserved;                /* must be 0 */
@@ -442,6 +473,7 @@ static_assert(sizeof(ov_win_create_rep) == 32, "wire size");
 static_assert(sizeof(ov_win_register_req) == 16, "wire size");
 static_assert(sizeof(ov_grant_req) == 16, "wire size");
 static_assert(sizeof(ov_simple_rep) == 8, "wire size");
+static_assert(sizeof(ov_btl_segment_req) == 16 && sizeof(ov_btl_segment_rep) == 24, "wire size");
 static_assert(sizeof(ov_req_desc) == 64, "one descriptor per cache line");
 static_assert(offsetof(ov_req_desc, length) == 48, "wire offset");
 static_assert(offsetof(ov_req_desc, result_off) == 56, "wire offset");

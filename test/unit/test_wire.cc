@@ -57,8 +57,19 @@ TEST(Wire, PayloadDecoders)
     EXPECT_EQ(ov_decode_hello(&h, sizeof(h), &out), OV_OK);
     EXPECT_EQ(memcmp(out.job_secret, h.job_secret, sizeof(h.job_secret)), 0);
     EXPECT_EQ(ov_decode_hello(&h, sizeof(h) - 1, &out), OV_ERR_PROTO);
-    h.reserved[1] = 1;
+    h.reserved[0] = 1;
     EXPECT_EQ(ov_decode_hello(&h, sizeof(h), &out), OV_ERR_PROTO);
+    h.reserved[0] = 0;
+    h.role = OV_ROLE_BTL;
+    EXPECT_EQ(ov_decode_hello(&h, sizeof(h), &out), OV_OK);
+    h.role = OV_ROLE_MAX;
+    EXPECT_EQ(ov_decode_hello(&h, sizeof(h), &out), OV_ERR_PROTO);
+    h.role = 0;
+    ov_btl_segment_req b{4, 0, 0}, bo;
+    EXPECT_EQ(ov_decode_btl_segment(&b, sizeof(b), &bo), OV_OK);
+    EXPECT_EQ(bo.nranks, 4u);
+    b.reserved = 1;
+    EXPECT_EQ(ov_decode_btl_segment(&b, sizeof(b), &bo), OV_ERR_PROTO);
     ov_grant_req g{1, 1, 0, 4};
     ov_grant_req go;
     EXPECT_EQ(ov_decode_grant(&g, sizeof(g), &go), OV_ERR_PROTO); /* unknown perm bit */

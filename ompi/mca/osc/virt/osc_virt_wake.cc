@@ -86,11 +86,11 @@ std::string idle_wake_obstacle(const TransportFacts &f)
             if (f.tcp_progress_thread) {
                 return "btl tcp has its own progress thread (btl_tcp_progress_thread)";
             }
-        } else if (b != "self" && b != "vader" && b != "sm" && b != "vmshm") {
+        } else if (b != "self" && b != "vader" && b != "sm") {
             /* vader/sm carry nothing without a same-node peer (checked
-             * above).  btl vmshm reaches no peer yet (vmshm_reachable() in
-             * btl_vmshm_module.cc); once it does, its rings must wake a
-             * sleeper too, or it belongs below. */
+             * above).  btl vmshm's fast boxes and FIFOs between guests are
+             * polled and raise no event: it keeps the rank awake like any
+             * polled network. */
             return "btl " + b + " polls its completions";
         }
     }

@@ -3,7 +3,7 @@
  * No C++ exception leaves an extern "C" entry point: every function in the
  * component structure is installed through OV_ENTRY (ov_entry.h).
  */
-#include "btl_vmshm.h"
+#include "btl_vmshm_impl.h"
 #include "ov_entry.h"
 
 #include "opal/mca/base/mca_base_var.h"
@@ -40,10 +40,12 @@ __attribute__((visibility("default"))) mca_btl_vmshm_component_t mca_btl_vmshm_c
             .reserved = {0},
         },
         .btl_init = OV_ENTRY(vmshm_init),
-        .btl_progress = nullptr,
+        .btl_progress = OV_ENTRY(mca_btl_vmshm_progress),
     },
     .verbose = 0,
     .backend_dir = nullptr,
+    .fbox_max = 256,
+    .stats = 0,
     .output = -1,
 };
 
@@ -61,7 +63,7 @@ int vmshm_register(void)
 
     mca_btl_vmshm_component.verbose = 0;
     (void) mca_base_component_var_register(
-        v, "verbose", "Verbosity of btl vmshm: 10 traces reachability decisions",
+        v, "verbose", "Verbosity of btl vmshm: 1 says why there is no module, 10 traces reachability decisions",
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
         &mca_btl_vmshm_component.verbose);
 
@@ -75,6 +77,17 @@ int vmshm_register(void)
         MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
         &mca_btl_vmshm_component.backend_dir);
 
+    mca_btl_vmshm_component.fbox_max = 256;
+    (void) mca_base_component_var_register(
+        v, "fbox_max", "Largest message (ob1 header + payload, bytes) sendi copies into a fast box (0..512)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_btl_vmshm_component.fbox_max);
+    mca_btl_vmshm_component.stats = 0;
+    (void) mca_base_component_var_register(
+        v, "stats", "1: print each rank's channel counters at finalize (messages by fast box and FIFO)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
+        &mca_btl_vmshm_component.stats);
+
     /* Defaults of the standard BTL parameters, read back by the base.  Above
      * tcp (exclusivity LOW), below vader: vader never reaches across guests,
      * and inside a guest vader is the right choice. */
@@ -82,16 +95,30 @@ int vmshm_register(void)
     mca_btl_vmshm_module_init_ops(m);
     m->btl_exclusivity = MCA_BTL_EXCLUSIVITY_DEFAULT;
     m->btl_eager_limit = 4 * 1024;
-    m->btl_rndv_eager_limit = 32 * 1024;
-    m->btl_max_send_size = 32 * 1024;
+    m->btl_rndv_eager_limit = OV_BSEG_FRAG_PAYLOAD;
+    m->btl_max_send_size = OV_BSEG_FRAG_PAYLOAD; /* one fragment */
     m->btl_rdma_pipeline_send_length = 0;
     m->btl_rdma_pipeline_frag_size = 0;
     m->btl_min_rdma_pipeline_size = 0;
     m->btl_latency = 1;
     m->btl_bandwidth = 10000;
-    /* No data path is offered yet (see btl_vmshm.h): no SEND/RDMA flags. */
-    m->btl_flags = 0;
-    return mca_btl_base_param_register(v, m);
+    /* Sends only: no put/get yet (btl_vmshm.h), so ob1 pipelines large messages. */
+    m->btl_flags = MCA_BTL_FLAGS_SEND;
+    int rc = mca_btl_base_param_register(v, m);
+    if (mca_btl_vmshm_component.fbox_max < 0 || mca_btl_vmshm_component.fbox_max > int(OV_BSEG_FBOX_MAX)) {
+        mca_btl_vmshm_component.fbox_max = int(OV_BSEG_FBOX_MAX);
+    }
+    /* The base lets users raise these; one fragment is all we can carry. */
+    if (m->btl_max_send_size > OV_BSEG_FRAG_PAYLOAD) {
+        m->btl_max_send_size = OV_BSEG_FRAG_PAYLOAD;
+    }
+    if (m->btl_eager_limit > OV_BSEG_FRAG_PAYLOAD) {
+        m->btl_eager_limit = OV_BSEG_FRAG_PAYLOAD;
+    }
+    if (m->btl_rndv_eager_limit > OV_BSEG_FRAG_PAYLOAD) {
+        m->btl_rndv_eager_limit = OV_BSEG_FRAG_PAYLOAD;
+    }
+    return rc;
 }
 
 int vmshm_open(void)
@@ -110,9 +137,12 @@ int vmshm_close(void)
     return OPAL_SUCCESS;
 }
 
-mca_btl_base_module_t **vmshm_init(int *num_btls, bool, bool)
+mca_btl_base_module_t **vmshm_init(int *num_btls, bool, bool enable_mpi_threads)
 {
     *num_btls = 0;
+    if (OPAL_SUCCESS != mca_btl_vmshm_link_open(enable_mpi_threads)) {
+        return nullptr; /* said why at verbose >= 1 */
+    }
     auto **modules =
         static_cast<mca_btl_base_module_t **>(malloc(sizeof(mca_btl_base_module_t *)));
     if (nullptr == modules) {
@@ -120,8 +150,7 @@ mca_btl_base_module_t **vmshm_init(int *num_btls, bool, bool)
     }
     modules[0] = &mca_btl_vmshm_module;
     *num_btls = 1;
-    BTL_VMSHM_VERBOSE(10, "module ready (backend dir %s); no shared-memory channel yet",
-                      mca_btl_vmshm_component.backend_dir);
+    BTL_VMSHM_VERBOSE(10, "module ready (backend dir %s)", mca_btl_vmshm_component.backend_dir);
     return modules;
 }
 

@@ -1,0 +1,53 @@
+/*
+ * ov_frontend_btl.cc — BTL_SEGMENT on the frontend side.  Contract:
+ * ov_frontend_btl.h.
+ */
+#include "ov_frontend_btl.h"
+
+#include "ov_frontend_impl.h"
+
+extern "C" ov_status_t ov_fe_btl_segment(ov_fe_t *fe, uint32_t nranks, ov_fe_btl_seg_t *out) noexcept
+{
+    if (fe->params.role != OV_ROLE_BTL || fe->btl_segment.data() != nullptr)
+        return ov_fe_fail(fe, OV_ERR_STATE, "btl segment: not a BTL connection, or already mapped");
+    if (!ov_comm_can_pass_fds(fe->kind))
+        return ov_fe_fail(fe, OV_ERR_NO_FD_TRANSPORT, "btl segment over %s: no descriptor passing (vm mode)",
+                          fe->uri.c_str());
+    ov_btl_segment_req req{nranks, 0, 0};
+    ov_btl_segment_rep rep{};
+    ov_fd fds[OV_MSG_MAX_FDS];
+    int nfds = 0;
+    ov_status_t s = ov_fe_call(fe, OV_MSG_BTL_SEGMENT, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
+    if (s != OV_OK)
+        return s;
+    if (nfds < 1 || !fds[0].valid() || rep.nranks != nranks)
+        return ov_fe_fail(fe, OV_ERR_PROTO, "btl segment reply without a descriptor or for %u ranks", rep.nranks);
+    ov_mapping m;
+    if (!m.map(fds[0].get(), size_t(rep.segment_size)))
+        return ov_fe_fail(fe, OV_ERR_SYS, "mmap of the btl segment (%llu bytes)", (unsigned long long) rep.segment_size);
+    ov_bseg_geom g;
+    s = ov_bseg_check(m.data(), rep.segment_size, nranks, &g);
+    if (s != OV_OK)
+        return ov_fe_fail(fe, s, "btl segment header is not layout %u for %u ranks", OV_BSEG_LAYOUT_VERSION, nranks);
+    const auto *h = reinterpret_cast<const ov_bseg_hdr *>(m.data());
+    if (h->segment_id != rep.segment_id || h->backend_instance != fe->backend_instance)
+        return ov_fe_fail(fe, OV_ERR_LAYOUT, "btl segment header names another segment or backend");
+    out->base = m.data();
+    out->geom = g;
+    out->segment_id = rep.segment_id;
+    out->backend_instance = fe->backend_instance;
+    fe->btl_segment = std::move(m);
+    return OV_OK;
+}
+
+extern "C" ov_status_t ov_fe_btl_alive(ov_fe_t *fe) noexcept
+{
+    if (fe->gone)
+        return OV_ERR_BACKEND_GONE;
+    const auto *h = reinterpret_cast<const ov_bseg_hdr *>(fe->btl_segment.data());
+    if (h != nullptr && h->state.load(std::memory_order_acquire) != OV_BSEG_LIVE) {
+        fe->gone = true;
+        return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "btl segment shut down by its backend");
+    }
+    return ov_fe_check_alive(fe); /* the control socket: a killed backend */
+}
