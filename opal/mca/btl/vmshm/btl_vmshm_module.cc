@@ -5,6 +5,9 @@
  */
 #include "btl_vmshm_impl.h"
 #include "ov_entry.h"
+#include "ov_job_id.h"
+
+#include <cstring>
 
 #include "opal/class/opal_bitmap.h"
 #include "opal/mca/pmix/pmix.h"
@@ -161,9 +164,18 @@ int open_link(bool enable_mpi_threads)
     g->me = OPAL_PROC_MY_NAME.vpid;
     ov_fe_params_t p;
     ov_fe_params_default(&p);
-    /* The job identity osc virt uses (osc_virt_link.cc): the jobid names the
-     * job on every node of one mpirun. */
-    p.job_key = (uint64_t{0x6f76} << 48) | g->jobid;
+    /* The job identity osc virt uses (osc_virt_link.cc, common/ov_job_id.h):
+     * a secret only the job's own processes hold, so no other tenant can
+     * claim a rank of this job's segment. */
+    ov_job_secret secret;
+    if (OV_OK != ov_job_secret_from_env(&secret)) {
+        BTL_VMSHM_VERBOSE(1, "no module: no job secret (OMPI_MCA_orte_precondition_transports missing)");
+        close_state();
+        return OPAL_ERR_NOT_AVAILABLE;
+    }
+    static_assert(sizeof(p.job_secret) == sizeof(secret.b), "one secret");
+    memcpy(p.job_secret, secret.b, sizeof(p.job_secret));
+    memset(&secret, 0, sizeof(secret));
     p.rank = g->me;
     p.role = OV_ROLE_BTL;
     std::string uri = std::string("unix:") + mca_btl_vmshm_component.backend_dir + "/" + OV_SOCKET_NAME;
