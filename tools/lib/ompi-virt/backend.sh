@@ -232,7 +232,7 @@ backend_start() {
 # is the process we started: SIGTERM, WAIT seconds, SIGKILL.  Sets BK_RESULT
 # (stopped | killed | gone | none) and BK_PID.  Returns 1 if it survived.
 backend_stop() {
-    local rec=$1 wait=$2 deadline
+    local rec=$1 wait=$2
     local kv_DIR="" kv_PID="" kv_START="" kv_PRIVATE="" kv_WATCHER="" kv_WSTART=""
     BK_RESULT=none BK_PID=""
     [ -f "$rec/record" ] || return 0
@@ -247,21 +247,11 @@ backend_stop() {
     if proc_alive "$kv_PID" "$kv_START"; then
         kill -TERM "$kv_PID" 2>/dev/null || true
         BK_RESULT=stopped
-        deadline=$(( $(now_us) + wait * 1000000 ))
-        while [ "$(now_us)" -lt "$deadline" ]; do
-            proc_alive "$kv_PID" "$kv_START" || break
-            sleep 0.05
-        done
-        if proc_alive "$kv_PID" "$kv_START"; then
+        if ! wait_exit "$kv_PID" "$kv_START" $((wait * 1000000)); then
             info "backend pid $kv_PID did not exit within $wait s of SIGTERM; sending SIGKILL"
             kill -KILL "$kv_PID" 2>/dev/null || true
             BK_RESULT=killed
-            deadline=$(( $(now_us) + 2000000 ))
-            while [ "$(now_us)" -lt "$deadline" ]; do
-                proc_alive "$kv_PID" "$kv_START" || break
-                sleep 0.05
-            done
-            if proc_alive "$kv_PID" "$kv_START"; then
+            if ! wait_exit "$kv_PID" "$kv_START" 2000000; then
                 info "error: backend pid $kv_PID survived SIGKILL"
                 return 1
             fi

@@ -98,3 +98,14 @@ proc_alive() {
 
 # now_us: microseconds since the epoch (deadlines of bounded waits)
 now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+
+# wait_exit PID START US: wait up to US microseconds for the process to exit;
+# true if it has
+wait_exit() {
+    local deadline=$(( $(now_us) + $3 ))
+    while [ "$(now_us)" -lt "$deadline" ]; do
+        proc_alive "$1" "$2" || return 0
+        sleep 0.05
+    done
+    ! proc_alive "$1" "$2"
+}
