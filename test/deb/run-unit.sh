@@ -42,10 +42,22 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$unit"
 [ -n "$exec_start" ] || { echo "run-unit: $unit has no ExecStart=" >&2; exit 2; }
 
-# CAP_SYS_PTRACE CAP_X -> +sys_ptrace,+x (setpriv's spelling)
+# CAP_SYS_PTRACE ... -> +sys_ptrace,... (setpriv's spelling), leaving out,
+# with a warning, what our own bounding set lacks (a container may run
+# without CAP_SYS_PTRACE; nothing could grant it there).  Only the
+# capabilities in the table are known; any other makes us refuse.
+declare -A CAP_BIT=([CAP_SYS_PTRACE]=19)
+bounding_now=$((0x$(awk '/^CapBnd:/ {print $2}' /proc/self/status)))
 caps() {
     local c out=""
-    for c in $1; do c=${c#CAP_}; out+=",+${c,,}"; done
+    for c in $1; do
+        [ -n "${CAP_BIT[$c]:-}" ] || { echo "run-unit: $unit: capability $c is not emulated; refusing" >&2; exit 2; }
+        if (( (bounding_now >> CAP_BIT[$c]) & 1 )); then
+            out+=",+$(tr '[:upper:]' '[:lower:]' <<<"${c#CAP_}")"
+        else
+            echo "run-unit: $c is not in this process's bounding set; started without it" >&2
+        fi
+    done
     echo "${out#,}"
 }
 
@@ -55,10 +67,12 @@ if [ -n "$user" ]; then
     prefix+=(--reuid="$user" --regid="${group:-$user}" --init-groups)
 fi
 if [ -n "$ambient" ]; then
-    prefix+=(--inh-caps="$(caps "$ambient")" --ambient-caps="$(caps "$ambient")")
+    a=$(caps "$ambient") || exit 2
+    [ -z "$a" ] || prefix+=(--inh-caps="$a" --ambient-caps="$a")
 fi
 if [ -n "$bounding" ]; then
-    prefix+=(--bounding-set="-all,$(caps "$bounding")")
+    b=$(caps "$bounding" 2>/dev/null) || exit 2
+    prefix+=(--bounding-set="-all${b:+,$b}")
 fi
 [ "$nnp" != yes ] || prefix+=(--no-new-privs)
 # Limits: systemd (pid 1) may raise hard limits; we may only if we hold
