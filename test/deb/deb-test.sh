@@ -104,6 +104,10 @@ if installed; then
     fail preconditions "$PKG is already installed here; this test purges it at the end, so it refuses to run"
     trap - EXIT; finish
 fi
+if [ -S "$RUNDIR/backend.sock" ]; then
+    fail preconditions "$RUNDIR/backend.sock exists: another backend may serve $RUNDIR; stop it first"
+    trap - EXIT; finish
+fi
 if [ -e "$PKGLIBDIR/mca_osc_virt.so" ] || [ -e "$PKGLIBDIR/mca_btl_vmshm.so" ]; then
     fail preconditions "$PKGLIBDIR already has mca_osc_virt.so or mca_btl_vmshm.so (make install?); remove them first"
     trap - EXIT; finish
