@@ -22,8 +22,8 @@
  *   `cpu` for hold_ns.  In a row, not within a time window: a bulk
  *   transfer serves one piece every 50-100 us when the two share a core,
  *   a rate no window tuned for small requests catches, and sharing
- *   halves such a transfer's speed (session 6: put_bw runs split into
- *   ~12 and ~21 GB/s by placement alone).
+ *   halves such a transfer's speed (2026-11-21, bench/compare --headline:
+ *   put_bw runs split into ~12 and ~21 GB/s by placement alone).
  *   tick(now) restores the saved mask once the hold is over (now: a
  *   callable returning the time in ns).
  * Call all three from the data-plane thread only.

@@ -97,7 +97,8 @@ ov_status_t ov_backend::take_lock()
  * transfer down: it time-slices with the origin rank (copying its next
  * piece) or with us, and we wait for any part it has claimed.  On this
  * project's 2-core machine put_bw/get_bw at 1-4 MiB went from medians of
- * 16-24 GB/s with one helper to 23-26 without (session 6, docs/backend.md). */
+ * 16-24 GB/s with one helper to 23-26 without (2026-11-21, bench/compare
+ * --headline --reps 5; docs/backend.md). */
 static unsigned copy_helpers(int requested)
 {
     if (requested >= 0)

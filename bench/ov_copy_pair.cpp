@@ -5,7 +5,7 @@
 // same time on two cores (origin into its staging area, backend out of it),
 // while osc sm's put is one.  On the project's shared 2-core VM the host
 // sometimes halves two concurrent streams (14 + 14 GB/s) while one alone
-// still runs at 24-26 GB/s (session 9).  Run this before and after a
+// still runs at 24-26 GB/s (bench/ov_copy_pair --seconds 3, 2026-11-21).  Run this before and after a
 // benchmark to see which state the host was in.  (It was once taken for the
 // cause of the 4 MiB put bandwidth swinging between ~9 and ~21 GB/s; that
 // was the OSU programs' setup race, bench/README.md "Deviations from OSU".)

@@ -14,7 +14,7 @@
  * its next slot, not the producer's index.  A waiting consumer then takes one
  * cache line from the producer per element instead of two in a row (the
  * index, then the slot): 185 -> 120 ns for a request/completion round trip
- * between two cores (session 11, two threads, this machine).  The stamp is
+ * between two cores (backend/bench_roundtrip, two threads, 2026-11-22).  The stamp is
  * odd (zeroed slots never look written) and differs between consecutive laps
  * of the ring (a slot still holding the previous lap looks empty).
  *

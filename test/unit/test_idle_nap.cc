@@ -106,7 +106,7 @@ TEST(IdleNap, AHoldKeepsTheRankPollingThenTheIdlePeriodRuns)
     EXPECT_TRUE(n.due(21 * kMs));
 }
 
-/* Session 9: a spinning rank preempted for milliseconds at a time (two
+/* A spinning rank preempted for milliseconds at a time (two
  * ranks and the backend's thread on 2 cores) used to count as computing at
  * every preemption and never napped. */
 TEST(IdleNap, APreemptedSpinningRankStillNaps)

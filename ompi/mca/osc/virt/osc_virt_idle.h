@@ -9,7 +9,7 @@
  * helps: the EEVDF scheduler still gives a task that yields on every pass
  * its fair half of the core, so the backend thread or the origin rank
  * sharing that core runs at half speed.  Measured on the project's 2-core
- * machine (session 6, two container guests, 4 MiB puts, target in
+ * machine (2026-11-21, two container guests, 4 MiB puts, target in
  * MPI_Ibarrier+MPI_Test): 6.8 GB/s with the target polling, 9.7 GB/s with
  * it sleeping between tests.  Once a rank has seen no activity of ours for
  * idle_ns, each idle progress pass sleeps nap_ns.
@@ -23,14 +23,14 @@
  * (on a 2-core host it shares a core with the origin or the backend's
  * thread every few milliseconds).  Counting those as computation kept a
  * spinning target from ever napping in the runs where it shared a core
- * most, the slow mode of a 4 MiB put stream (session 9: 472-722 naps per
+ * most, the slow mode of a 4 MiB put stream (2026-11-21: 472-722 naps per
  * run at 10-11 GB/s against 2000-5800 at 18-23 GB/s).
  *
  * The nap grows: it doubles after every nap that nothing cut short, up to
  * max_nap_ns, and is back to nap_ns after anything of ours or a message.
  * Each nap costs its rank about 20 us of CPU (the wake-up and a pass of
  * opal_progress over its sockets): 50 us naps took 17-19% of a core from
- * the two threads streaming a put beside it, 1 ms naps 3-4% (session 9,
+ * the two threads streaming a put beside it, 1 ms naps 3-4% (2026-11-21,
  * 4 MiB puts across container guests: 24-27 GB/s against 32).
  *
  * Cost: osc virt sees only its own requests, not other components'
