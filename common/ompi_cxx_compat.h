@@ -34,6 +34,11 @@
 extern "C" {
 #include "opal/mca/base/mca_base_var_group.h"
 }
+/* Same for opal/util/proc.h (opal_proc_local_get, which OPAL_PROC_MY_NAME
+ * calls), which the headers below include: read it first with C linkage. */
+extern "C" {
+#include "opal/util/proc.h"
+}
 /* Same for opal/util/info_subscriber.h (opal_infosubscribe_subscribe). */
 #include "opal/class/opal_hash_table.h"
 #include "opal/util/info.h"
