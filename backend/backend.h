@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "btl_segments.h"
+#include "reclaimer.h"
 #include "copy_crew.h"
 #include "core_share.h"
 #include "exec.h"
@@ -92,7 +93,7 @@ constexpr uint64_t kVmRegionDefault = uint64_t(1024) << 20;
 #define OV_BATCH 32
 
 /* epoll tags: kind << 32 | id */
-enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID };
+enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID, OV_EV_RECLAIM };
 
 class ov_backend : private ov_win_lookup {
 public:
@@ -128,6 +129,7 @@ private:
         bool counted = false;   /* admitted: holds one of tenant's connections */
         int64_t stalled_since = 0; /* ns: since when a partial message (or no HELLO) waits; 0: none */
         bool backlogged = false;   /* complete messages wait in `in`; EPOLLIN off meanwhile */
+        bool parked = false;       /* its next message waits for memory the reclaimer frees (parked_) */
         ov_comm_kind kind = OV_COMM_UNIX;
         std::vector<uint8_t> in;
         int state = 0; /* 0 new, OV_FE_* values 1..3 */
@@ -198,6 +200,10 @@ private:
     ov_status_t attach_vm(conn *c, ov_vm &vm, ov_attach_rep *rep); /* attach.cc */
     ov_status_t do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rings_rep *rep, ov_fd *db);
     ov_status_t do_win_create(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
+    /* windows.cc: large freed windows are scrubbed by reclaimer_ (reclaimer.h) */
+    bool scrub_later(const window &w, ov_region &reg, uint64_t bytes);
+    bool park_for_scrub(conn *c); /* true: c's message waits for pending scrubs */
+    void on_reclaimed();
     ov_status_t do_win_register(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
     bool charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit);
     window &new_window(conn *c); /* a live slot owned by c, fresh epoch, no grants */
@@ -264,6 +270,18 @@ private:
     size_t stalled_ = 0;              /* conns whose stall clock runs */
     std::vector<ov_vm> vms_;                           /* declared VM guests */
     std::unique_ptr<ov_btl_segments> btl_segments_;    /* btl vmshm's per-job segments (btl_segments.h) */
+    /* A freed window's block while reclaimer_ punches it: still allocated
+     * in its region's heap and charged to its owner until then. */
+    struct scrub {
+        uint32_t region = 0;
+        uint64_t off = 0, bytes = 0;
+        std::string tenant;
+        uint64_t job_key = 0;
+    };
+    std::unordered_map<uint64_t, scrub> scrubs_; /* reclaimer token -> block */
+    uint64_t next_scrub_ = 1;
+    std::vector<uint32_t> parked_;               /* conns waiting for scrubs (conn::parked) */
+    ov_reclaimer reclaimer_;                     /* frees memory off this thread (reclaimer.h) */
 };
 
 #endif

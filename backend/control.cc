@@ -47,8 +47,11 @@ void ov_backend::on_readable(conn *c)
  * c goes on backlog_ with its socket out of the read set (nothing more is
  * read from it until drain_backlog() has handled them), so one connection's
  * burst is served between ring passes, not ahead of every other guest's
- * data path.  Also keeps c's stall clock: running while a message is
- * incomplete or no HELLO came (check_stalls). */
+ * data path.  A message that must wait for memory the reclaimer is still
+ * freeing (conn::parked) stays unanswered in `in`, with the socket out of
+ * the read set likewise, until on_reclaimed() puts c back on backlog_.
+ * Also keeps c's stall clock: running while a message is incomplete or no
+ * HELLO came (check_stalls). */
 void ov_backend::handle_messages(conn *c)
 {
     size_t off = 0;
@@ -76,23 +79,29 @@ void ov_backend::handle_messages(conn *c)
             more = true;
             break;
         }
+        c->parked = false;
         dispatch(c, h, c->in.data() + off + sizeof(h));
+        if (c->parked)
+            break; /* unanswered: handled again once the reclaimer is done */
         off += sizeof(h) + h.len;
         handled++;
     }
     if (c->doomed)
         return;
     c->in.erase(c->in.begin(), c->in.begin() + long(off));
-    if (more != c->backlogged) {
+    const bool hold = more || c->parked; /* read nothing more until then */
+    if (hold != c->backlogged) {
         epoll_event ev{};
-        ev.events = (more ? 0u : uint32_t(EPOLLIN)) | EPOLLRDHUP;
+        ev.events = (hold ? 0u : uint32_t(EPOLLIN)) | EPOLLRDHUP;
         ev.data.u64 = uint64_t(OV_EV_CONN) << 32 | c->id;
         epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, c->fd.get(), &ev);
-        c->backlogged = more;
+        c->backlogged = hold;
         if (more)
             backlog_.push_back(c->id);
+        else if (hold)
+            parked_.push_back(c->id);
     }
-    set_stalled(c, !more && (!c->in.empty() || c->state == 0));
+    set_stalled(c, !hold && (!c->in.empty() || c->state == 0));
 }
 
 void ov_backend::drain_backlog()
@@ -159,6 +168,8 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
     case OV_MSG_WIN_CREATE: {
         ov_win_create_rep rep{};
         rep.status = c->state != 3 ? OV_ERR_STATE : do_win_create(c, p, h.len, &rep);
+        if (c->parked)
+            break; /* answered when the memory it waits for is back (on_reclaimed) */
         proto_error = rep.status == OV_ERR_PROTO;
         reply(c, h, &rep, sizeof(rep));
         break;

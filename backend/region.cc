@@ -113,18 +113,31 @@ ov_status_t ov_region::init(const std::string &guest, uint64_t job_key, uint64_t
     return OV_OK;
 }
 
-void ov_region::discard(uint64_t off, uint64_t len)
+void ov_region::discard_edges(uint64_t off, uint64_t len, uint64_t *lo, uint64_t *hi)
 {
     static const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
-    const uint64_t kPunchFrom = 64 << 10; /* below, a memset is as cheap as the system call */
-    uint64_t lo = (off + page - 1) / page * page, hi = (off + len) / page * page;
-    if (len >= kPunchFrom && hi > lo &&
-        fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(lo), off_t(hi - lo)) == 0) {
-        std::memset(base() + off, 0, lo - off);
-        std::memset(base() + hi, 0, off + len - hi);
+    *lo = (off + page - 1) / page * page;
+    *hi = (off + len) / page * page;
+    if (*hi <= *lo) { /* inside one page */
+        std::memset(base() + off, 0, len);
+        *lo = *hi = off;
         return;
     }
-    std::memset(base() + off, 0, len);
+    std::memset(base() + off, 0, *lo - off);
+    std::memset(base() + *hi, 0, off + len - *hi);
+}
+
+void ov_region::discard(uint64_t off, uint64_t len)
+{
+    const uint64_t kPunchFrom = 64 << 10; /* below, a memset is as cheap as the system call */
+    if (len < kPunchFrom) {
+        std::memset(base() + off, 0, len);
+        return;
+    }
+    uint64_t lo, hi;
+    discard_edges(off, len, &lo, &hi);
+    if (hi > lo && fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(lo), off_t(hi - lo)) != 0)
+        std::memset(base() + lo, 0, hi - lo);
 }
 
 void ov_region::claim(uint64_t off, uint64_t len)

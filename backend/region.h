@@ -51,6 +51,10 @@ public:
      * their memory goes back to the system: the cost is the pages a guest
      * touched, not the range), the rest is memset. */
     void discard(uint64_t off, uint64_t len);
+    /* discard()'s two halves, for a caller that punches elsewhere (the
+     * reclaimer): zeroes the partial pages at either end of [off, +len) and
+     * returns the whole pages between them in [*lo, *hi) (empty: lo == hi). */
+    void discard_edges(uint64_t off, uint64_t len, uint64_t *lo, uint64_t *hi);
     /* A ring block goes back to the heap without being cleared: its
      * process's frontend may still be reading it, and zeroed rings would
      * read as completions.  claim() clears whatever part of such blocks a

@@ -174,6 +174,14 @@ ov_status_t ov_backend::start()
     }
     /* after the signal mask is set: helpers inherit it, so signals reach the signalfd */
     crew_ = std::make_unique<ov_copy_crew>(copy_helpers(opts_.copy_threads));
+    /* Without its thread the reclaimer frees inline: slower for the other
+     * guests, never wrong. */
+    if (reclaimer_.start() != OV_OK) {
+        OV_LOG_WARN("memory reclaimer thread: %s (pages are freed on the event loop)", strerror(errno));
+    } else if (!add(reclaimer_.notify_fd(), tag(OV_EV_RECLAIM, 0))) {
+        OV_LOG_ERR("event loop set-up failed: %s", strerror(errno));
+        return OV_ERR_SYS;
+    }
     dodger_.init(opts_.bind_cpu < 0);
     scratch_.crew = crew_.get();
     started_ = true;
@@ -539,6 +547,8 @@ ov_status_t ov_backend::run()
                 stopping_ = true;
             } else if (kind == OV_EV_STOP) {
                 stopping_ = true;
+            } else if (kind == OV_EV_RECLAIM) {
+                on_reclaimed();
             } else {
                 auto it = conns_.find(id);
                 if (it == conns_.end() || it->second->doomed)

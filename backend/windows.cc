@@ -1,6 +1,7 @@
 /*
  * windows.cc — rings, windows, grants and the release of a process (attach: attach.cc).
  */
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -83,12 +84,12 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
         return OV_ERR_BAD_ARG;
     uint64_t off;
     if (reg.heap().alloc(r.size, &off) != OV_OK)
-        return OV_ERR_NOMEM;
+        return park_for_scrub(c) ? OV_OK : OV_ERR_NOMEM;
     reg.claim(off, r.size); /* zero: free heap bytes are, but for retired rings */
     ov_status_t q = OV_OK;
     if (!charge_window(c, reg.heap().block_size(off), &q, &rep->win_id)) {
         reg.heap().free(off);
-        return q;
+        return park_for_scrub(c) ? OV_OK : q;
     }
     window &w = new_window(c);
     w.info.mem = OV_MEM_REGION;
@@ -234,9 +235,11 @@ void ov_backend::free_window(window &w)
         if (it != regions_.end()) {
             ov_region &reg = *it->second->region;
             uint64_t bytes = reg.heap().block_size(w.info.region_off);
-            reg.discard(w.info.region_off, bytes);
-            reg.heap().free(w.info.region_off);
-            quota_.release_bytes(w.tenant, w.info.job_key, bytes);
+            if (!scrub_later(w, reg, bytes)) {
+                reg.discard(w.info.region_off, bytes);
+                reg.heap().free(w.info.region_off);
+                quota_.release_bytes(w.tenant, w.info.job_key, bytes);
+            }
             it->second->nwins--;
         }
     }
@@ -245,6 +248,63 @@ void ov_backend::free_window(window &w)
     w.grants.clear();
     locks_.release_window(w.info.id); /* holders see OV_ERR_STALE_WINDOW, not a lock */
     free_win_ids_.push_back(w.info.id);
+}
+
+/* A freed window of at least kScrubLaterFrom bytes: its whole pages are
+ * punched by the reclaimer (reclaimer.h: about a second per touched GiB),
+ * its block stays allocated and charged until then (on_reclaimed).  false:
+ * the caller discards it now. */
+bool ov_backend::scrub_later(const window &w, ov_region &reg, uint64_t bytes)
+{
+    const uint64_t kScrubLaterFrom = 8 << 20; /* below, at most ~10 ms of work even if all touched */
+    if (bytes < kScrubLaterFrom || reg.is_file())
+        return false;
+    ov_fd file(fcntl(reg.fd(), F_DUPFD_CLOEXEC, 0));
+    if (!file.valid())
+        return false; /* at the fd limit: punch here rather than fail */
+    uint64_t lo, hi;
+    reg.discard_edges(w.info.region_off, bytes, &lo, &hi);
+    const uint64_t token = next_scrub_++;
+    scrubs_[token] = scrub{w.info.region, w.info.region_off, bytes, w.tenant, w.info.job_key};
+    reclaimer_.punch(std::move(file), lo, hi, token);
+    return true;
+}
+
+/* c's request failed for memory or quota: if scrubs that may give c's
+ * region or tenant or job some back are pending, it waits for them. */
+bool ov_backend::park_for_scrub(conn *c)
+{
+    for (const auto &e : scrubs_) {
+        const scrub &s = e.second;
+        if ((c->g && s.region == c->g->handle) || s.tenant == c->tenant || s.job_key == c->job_key) {
+            c->parked = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+void ov_backend::on_reclaimed()
+{
+    for (uint64_t token : reclaimer_.take_done()) {
+        auto s = scrubs_.find(token);
+        if (s == scrubs_.end())
+            continue;
+        auto r = regions_.find(s->second.region); /* gone with its last process: nothing to give back */
+        if (r != regions_.end())
+            r->second->region->heap().free(s->second.off);
+        quota_.release_bytes(s->second.tenant, s->second.job_key, s->second.bytes);
+        scrubs_.erase(s);
+    }
+    /* every parked request is tried again (it parks anew if it still waits) */
+    for (uint32_t id : parked_) {
+        auto it = conns_.find(id);
+        if (it == conns_.end() || it->second->doomed || !it->second->parked)
+            continue;
+        it->second->parked = false;
+        backlog_.push_back(id); /* still out of the read set: drain_backlog handles it */
+    }
+    parked_.clear();
 }
 
 void ov_backend::release_process(conn *c)
@@ -286,6 +346,12 @@ void ov_backend::release_process(conn *c)
     if (c->g && --c->g->nprocs == 0) {
         OV_LOG_INFO("region %u of guest %s released (last process gone)", c->g->handle, c->g->name.c_str());
         regions_.erase(c->g->handle);
+        /* The last mapping of a memfd frees its touched pages: not on this
+         * thread.  A VM's region file is not freed by it, and its
+         * destructor writes the file's header, which a new region on the
+         * same file may already own: that one goes here, now. */
+        if (!c->g->region->is_file())
+            reclaimer_.dispose(std::move(c->g->region));
         guests_.erase({c->g->name, c->g->job_key});
     }
     c->g = nullptr;
