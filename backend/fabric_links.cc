@@ -384,10 +384,17 @@ bool ov_fabric_mappings::link_frame(link &l, const ov_link_hdr &h, const uint8_t
         return true;
     }
     if (l.state == link::await_hello && t == link_type::hello) {
-        job *j = nullptr;
-        if (ov_link_decode_hello(p, h.len, &l.hello) != OV_OK || (l.peer = peer_index(l.hello.addr)) < 0 ||
-            (j = find_job(l.hello.job_key)) == nullptr) {
-            link_close(l, "HELLO malformed, from an unknown peer, or for a job not served here");
+        if (ov_link_decode_hello(p, h.len, &l.hello) != OV_OK || (l.peer = peer_index(l.hello.addr)) < 0) {
+            OV_LOG_WARN("fabric: a link's HELLO is malformed or from no configured peer: refused");
+            link_close(l, "refused");
+            return false;
+        }
+        job *j = find_job(l.hello.job_key);
+        if (j == nullptr) { /* usual while a job starts or leaves: the peer retries */
+            OV_LOG_DEBUG("fabric: link from %s for job %016llx, not served here: refused", l.hello.addr,
+                         (unsigned long long) l.hello.job_key);
+            l.hello.addr[0] = 0;
+            link_close(l, "job not served here");
             return false;
         }
         l.job_key = l.hello.job_key;
@@ -583,9 +590,11 @@ void ov_fabric_mappings::link_close(link &l, const char *why)
 {
     const bool retry = l.initiator && !l.closing && find_job(l.job_key) != nullptr;
     const char *who = l.initiator ? opts_.peers[size_t(l.peer)].c_str() : (l.hello.addr[0] ? l.hello.addr : "?");
-    if (l.state == link::up || !retry)
+    if (l.state == link::up)
         OV_LOG_INFO("fabric: link %s %s (job %016llx): %s", l.initiator ? "to" : "from", who,
                     (unsigned long long) l.job_key, why);
+    else if (!retry && l.state != link::await_hello)
+        OV_LOG_WARN("fabric: link %s %s refused: %s", l.initiator ? "to" : "from", who, why);
     if (l.fd.valid())
         epoll_ctl(ep_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
     l.fd.reset();
