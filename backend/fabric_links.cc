@@ -153,6 +153,8 @@ void ov_fabric_mappings::on_ready()
 void ov_fabric_mappings::arm_timer()
 {
     bool need = false;
+    for (auto &j : jobs_)
+        need = need || j.second.linger_until != 0;
     for (auto &e : links_)
         need = need || e.second->deadline != 0 || e.second->state == link::down;
     itimerspec its{};
@@ -170,6 +172,12 @@ void ov_fabric_mappings::on_timer()
         /* EAGAIN: nothing expired yet */
     }
     const int64_t now = ov_now_ns();
+    std::vector<uint64_t> gone;
+    for (auto &j : jobs_)
+        if (j.second.linger_until && now >= j.second.linger_until)
+            gone.push_back(j.first);
+    for (uint64_t key : gone)
+        job_gone(key);
     std::vector<uint32_t> ids;
     for (auto &e : links_)
         ids.push_back(e.first);
@@ -371,6 +379,8 @@ bool ov_fabric_mappings::link_frame(link &l, const ov_link_hdr &h, const uint8_t
         }
         ov_link_handshake_mac(j->key, 'R', l.hello, c.nonce, mac);
         if (!ov_mac_equal(mac, c.mac, kLinkMac)) {
+            OV_LOG_WARN("fabric: link to %s for job %016llx: the peer does not hold the job's key",
+                        opts_.peers[size_t(l.peer)].c_str(), (unsigned long long) l.job_key);
             link_close(l, "the peer does not hold the job's key");
             return false;
         }
@@ -593,8 +603,8 @@ void ov_fabric_mappings::link_close(link &l, const char *why)
     if (l.state == link::up)
         OV_LOG_INFO("fabric: link %s %s (job %016llx): %s", l.initiator ? "to" : "from", who,
                     (unsigned long long) l.job_key, why);
-    else if (!retry && l.state != link::await_hello)
-        OV_LOG_WARN("fabric: link %s %s refused: %s", l.initiator ? "to" : "from", who, why);
+    else if (!l.initiator && l.state == link::await_auth)
+        OV_LOG_WARN("fabric: link %s %s failed its handshake: %s", l.initiator ? "to" : "from", who, why);
     if (l.fd.valid())
         epoll_ctl(ep_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
     l.fd.reset();

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "log.h"
+#include "ov_clock.h"
 
 ov_fabric_mappings::job *ov_fabric_mappings::find_job(uint64_t key)
 {
@@ -38,6 +39,7 @@ try {
             *limit = OV_LIMIT_JOB_FABRIC_MAPPINGS;
             return OV_ERR_QUOTA;
         }
+        j->linger_until = 0;
     } else {
         j = &jobs_[who.job_key];
         ov_link_key(job_digest, j->key);
@@ -162,8 +164,10 @@ void ov_fabric_mappings::release(uint32_t conn)
         j->records.erase(r);
         to_peers(key, link_type::unmap, &u, sizeof(u), nullptr, 0);
     }
-    if (--j->local == 0)
-        job_gone(key);
+    if (--j->local == 0) {
+        j->linger_until = ov_now_ns() + int64_t(kLingerMs) * 1000000;
+        arm_timer();
+    }
 }
 
 size_t ov_fabric_mappings::records(uint64_t job_key) const

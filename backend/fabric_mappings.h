@@ -24,8 +24,11 @@
  *                    (who: its proven job, rank and id).
  *   f.release(conn)  the connection is gone: its records are removed here
  *                    and withdrawn at the peers (UNMAP), its mailbox freed;
- *                    when the job has no local connection left its links
- *                    close once flushed and its key is forgotten.
+ *                    when the job has had no local connection for kLingerMs
+ *                    its links close once flushed and its key and records
+ *                    are forgotten (the linger keeps the links up while a
+ *                    process moves away and back: a move is not slowed by
+ *                    two link handshakes).
  *   ~ov_fabric_mappings  closes everything.
  *
  * Errors (returned to the guest as the reply status):
@@ -80,6 +83,7 @@ public:
     static constexpr size_t kMaxInLinks = 256;
     static constexpr int kHandshakeMs = 2000;
     static constexpr size_t kMaxLinkBacklog = 4u << 20;
+    static constexpr int kLingerMs = 5000;
 
     ov_fabric_mappings(const ov_fabric_options &o, const ov_quota_limits &q);
     ~ov_fabric_mappings();
@@ -127,6 +131,7 @@ private:
         std::map<uint32_t, record> records;
         uint64_t queued = 0;              /* undelivered bytes: mailboxes + links not yet up */
         uint32_t local = 0;               /* local endpoints */
+        int64_t linger_until = 0;         /* no local endpoint since: forgotten then (ns; 0: in use) */
         std::vector<uint32_t> out;        /* outgoing link id per peer */
     };
 

@@ -42,15 +42,7 @@ struct TwoHosts {
 
 ov_fe_t *open_fe(const Host &h, const char *guest, uint64_t job, uint32_t rank)
 {
-    ov_fe_params_t p = fe_params(h.b.uri(), guest, job, rank);
-    ov_fe_t *fe = nullptr;
-    ov_status_t s = ov_fe_open(&p, &fe);
-    EXPECT_EQ(s, OV_OK) << ov_fe_last_error(fe);
-    if (s != OV_OK) {
-        ov_fe_close(fe);
-        return nullptr;
-    }
-    return fe;
+    return ::open_fe(h.b.uri(), guest, job, rank);
 }
 
 std::string lookup(ov_fe_t *fe, uint32_t vid, uint32_t *epoch = nullptr, int *remote = nullptr)
@@ -314,12 +306,8 @@ TEST(FabricService, ARankIsHeldByOneConnectionPerBackend)
 {
     Host h;
     ASSERT_TRUE(h.b.start());
-    ov_fe_t *osc = open_fe(h, "g0", 13, 0);
-    ov_fe_params_t p = fe_params(h.b.uri(), "g0", 13, 0);
-    p.role = OV_ROLE_BTL;
-    ov_fe_t *btl = nullptr;
-    ASSERT_EQ(ov_fe_open(&p, &btl), OV_OK) << ov_fe_last_error(btl);
-    ASSERT_TRUE(osc);
+    ov_fe_t *osc = open_fe(h, "g0", 13, 0), *btl = ::open_fe(h.b.uri(), "g0", 13, 0, OV_ROLE_BTL);
+    ASSERT_TRUE(osc && btl);
     EXPECT_EQ(publish(osc, 0, "osc"), OV_OK);
     EXPECT_EQ(publish(btl, 0, "btl"), OV_ERR_EXISTS);
     EXPECT_EQ(lookup(osc, 0), "osc");
