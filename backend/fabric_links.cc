@@ -113,8 +113,12 @@ ov_status_t ov_fabric_mappings::start()
             return OV_ERR_BAD_ARG;
         }
     }
-    if (opts_.listen.empty())
-        return OV_OK;
+    if (opts_.listen.empty()) {
+        if (opts_.peers.empty())
+            return OV_OK;
+        OV_LOG_ERR("fabric: --fabric-peer needs --fabric-listen (the peers authenticate this backend by it)");
+        return OV_ERR_BAD_ARG;
+    }
     sockaddr_in sa;
     ov_comm_uri u;
     if (!split_addr(opts_.listen, &sa) || opts_.listen.size() >= kLinkAddr ||
@@ -239,6 +243,7 @@ void ov_fabric_mappings::connect_out(link &l)
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
     ev.data.u64 = l.id;
     epoll_ctl(ep_.get(), EPOLL_CTL_ADD, l.fd.get(), &ev);
+    arm_timer(); /* its handshake deadline */
 }
 
 void ov_fabric_mappings::accept_links()
@@ -616,6 +621,7 @@ void ov_fabric_mappings::link_close(link &l, const char *why)
         l.out_off = 0;
         l.retry_at = ov_now_ns() + l.backoff;
         l.backoff = std::min(l.backoff * 2, kRetryMaxNs);
+        arm_timer(); /* closed outside on_ready too (a guest's send) */
         return;
     }
     if (!l.initiator)
