@@ -6,6 +6,8 @@
  *   ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP]
  *                  [--peer-addr IP] [--provider P] [--timeout S]
  *                  [--peer-netns NAME] [--move-hook CMD]
+ *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD]
+ *                  [--downtime REGIONS]
  *
  * --peer-netns: the child joins network namespace NAME (/run/netns/NAME)
  * before it opens its NIC, so the two sides can sit on different emulated
@@ -32,6 +34,11 @@
  * arrives once, in order; every RMA record checks. Prints the counts; the
  * last line is "N passed, N failed" (scripts/test-all counts it). Every wait
  * is bounded by --timeout.
+ *
+ * --downtime REGIONS: instead of the streams, the peer ping-pongs 8 B with the
+ * mover (which has REGIONS registered regions) and reports, per move, the
+ * longest gap between its pongs from the last before the move to the first
+ * after it, the move's total time, and how much of it the move command took.
  */
 #include "ib_virt.h"
 #include "ov_frontend_fabric.h"
@@ -612,7 +619,8 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) {
             std::fprintf(stderr, "usage: ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP] "
                                  "[--peer-addr IP] [--provider P] [--timeout S] [--peer-netns NAME] "
-                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD]\n");
+                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD] "
+                                 "[--downtime REGIONS]\n");
             return 2;
         }
         const char *v = argv[++i];

@@ -20,6 +20,8 @@
 # State (KEY=VALUE records): $OMPI_VIRT_HOSTS_STATE (default
 # /run/ompi-virt-hosts): config, host-NAME, guest-NAME.  Every name and
 # address comes from the options of 'host up'; nothing else is touched.
+# (kv_* and ps_* are set by common.sh's read_kv and proc_stat.)
+# shellcheck shell=bash disable=SC2154
 
 HOSTS_STATE=${OMPI_VIRT_HOSTS_STATE:-/run/ompi-virt-hosts}
 HOST_LINK_PORT=7470
@@ -79,7 +81,8 @@ guest_record() {
 valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$ ]] || die2 "bad name '$1' ([A-Za-z0-9_-], at most 8)"; }
 valid_net() { [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die2 "bad network '$1' (A.B.C: a /24)"; }
 
-# free_fabric_addr HOST_INDEX: the first address of the host's range no guest holds
+# free_fabric_addr HOST_INDEX: the first address of the host's range no guest
+# holds (kv_FABRIC: from the config record)
 free_fabric_addr() {
     local i=$1 j used a
     used=$(cat "$HOSTS_STATE"/guest-* 2>/dev/null | sed -n 's/^FABRIC_ADDR=//p')
@@ -138,20 +141,19 @@ cmd_host_up() {
     i=0
     for n in "${names[@]}"; do
         i=$((i + 1))
-        local dir=$dirprefix-$n peers=() j=0 m
-        for m in "${names[@]}"; do
-            j=$((j + 1))
-            [ $j = $i ] || peers+=(--fabric-peer "$fabric.$j:$HOST_LINK_PORT")
+        local dir=$dirprefix-$n peers=() j
+        for j in $(seq ${#names[@]}); do
+            [ "$j" = $i ] || peers+=(--fabric-peer "$fabric.$j:$HOST_LINK_PORT")
         done
         mkdir -p "$dir"
         ( close_fds
           exec ip netns exec "$prefix-$n" "$bin" --dir "$dir" --fabric-listen "$fabric.$i:$HOST_LINK_PORT" \
               "${peers[@]}" "${extra[@]}" </dev/null >"$dir.log" 2>&1 ) &
         local pid=$!
-        proc_stat "$pid"
+        proc_stat "$pid" # sets ps_start
         printf 'BACKEND_PID=%s\nBACKEND_START=%s\n' "$pid" "$ps_start" >>"$HOSTS_STATE/host-$n"
-        local t
-        for t in $(seq 100); do
+        local _
+        for _ in $(seq 100); do
             [ -S "$dir/backend.sock" ] && break
             proc_alive "$pid" "$ps_start" || die "backend of host $n exited (log $dir.log)"
             sleep 0.05
