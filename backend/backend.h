@@ -57,6 +57,7 @@
 #include "copy_crew.h"
 #include "core_share.h"
 #include "exec.h"
+#include "fabric_mappings.h"
 #include "locks.h"
 #include "ov_clock.h"
 #include "ov_comm.h"
@@ -84,6 +85,7 @@ struct ov_backend_options {
     bool single_copy = true;                /* offer OV_FEAT_SINGLE_COPY to unix peers with a pid */
     int copy_threads = -1;                  /* helpers for large PUT/GET copies (copy_crew.h); -1: cores - 2, at most 3 */
     std::vector<ov_vm_decl> vms;            /* --vm: VM guests (vm.h); need tcp */
+    ov_fabric_options fabric;               /* fabric mappings: links to other hosts' backends */
 };
 
 /* A VM's region when --region-mb is not given: its ivshmem BAR, whose size
@@ -93,7 +95,9 @@ constexpr uint64_t kVmRegionDefault = uint64_t(1024) << 20;
 #define OV_BATCH 32
 
 /* epoll tags: kind << 32 | id */
-enum : uint64_t { OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID, OV_EV_RECLAIM };
+enum : uint64_t {
+    OV_EV_UNIX = 1, OV_EV_TCP, OV_EV_SIG, OV_EV_STOP, OV_EV_CONN, OV_EV_BELL, OV_EV_PID, OV_EV_RECLAIM, OV_EV_FABRIC
+};
 
 class ov_backend : private ov_win_lookup {
 public:
@@ -103,6 +107,7 @@ public:
     ov_status_t run();
     void stop(); /* async-signal-safe */
     uint16_t tcp_port() const { return tcp_port_; }
+    uint16_t fabric_port() const { return fabric_ ? fabric_->listen_port() : 0; }
 
 private:
     struct guest {
@@ -223,6 +228,8 @@ private:
     static ov_btl_member btl_member(const conn &c) { return {c.job_key, c.rank, c.id}; }
     /* BTL_SEGMENT: the segment service's reply for c */
     ov_status_t do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd);
+    /* fabric_control.cc: FABRIC_* for the fabric mapping service */
+    void do_fabric(conn *c, const ov_msg_hdr &h, const uint8_t *p);
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);
@@ -282,6 +289,7 @@ private:
     uint64_t next_scrub_ = 1;
     std::vector<uint32_t> parked_;               /* conns waiting for scrubs (conn::parked) */
     ov_reclaimer reclaimer_;                     /* frees memory off this thread (reclaimer.h) */
+    std::unique_ptr<ov_fabric_mappings> fabric_;       /* ib-virt's control path (fabric_mappings.h) */
 };
 
 #endif

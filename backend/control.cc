@@ -14,7 +14,13 @@
 #include "ov_sha256.h"
 #include "thread_creds.h"
 
-#define OV_CTL_MAX_REQ 256 /* no request payload is larger */
+#define OV_CTL_MAX_REQ 256 /* no request payload is larger, but a FABRIC_* blob */
+
+static uint32_t max_request(uint16_t type)
+{
+    return type == OV_MSG_FABRIC_PUBLISH || type == OV_MSG_FABRIC_SEND ? OV_CTL_MAX_REQ + OV_FABRIC_BLOB_MAX
+                                                                       : OV_CTL_MAX_REQ;
+}
 
 void ov_backend::on_readable(conn *c)
 {
@@ -61,7 +67,7 @@ void ov_backend::handle_messages(conn *c)
         ov_msg_hdr h;
         std::memcpy(&h, c->in.data() + off, sizeof(h));
         ov_status_t s = ov_msg_check_hdr(h, false);
-        if (s == OV_OK && h.len > OV_CTL_MAX_REQ)
+        if (s == OV_OK && h.len > max_request(h.type))
             s = OV_ERR_PROTO;
         if (s != OV_OK) {
             OV_LOG_WARN("conn %u (pid %u): bad message header (type %u len %u): %s", c->id,
@@ -215,6 +221,12 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
         reply(c, h, &rep, sizeof(rep), rep.status == OV_OK ? fd : -1);
         break;
     }
+    case OV_MSG_FABRIC_PUBLISH:
+    case OV_MSG_FABRIC_SEND:
+    case OV_MSG_FABRIC_TAKE:
+    case OV_MSG_FABRIC_LOOKUP:
+        do_fabric(c, h, p); /* replies, and closes c on a malformed request */
+        return;
     case OV_MSG_KICK: /* no reply: waking us (a readable socket) was its whole job */
         if (h.len == 0)
             return;
@@ -348,7 +360,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     /* A BTL connection never submits a descriptor (only BTL_SEGMENT): no
      * pinned image, no /proc/PID/mem descriptor, no identity checks for it. */
     const bool single_copy = c->role == OV_ROLE_OSC && offer_single_copy(c);
-    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | (single_copy ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
+    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_FABRIC | (single_copy ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
     c->state = 1;
     c->guest_name = name;
     rep->proc_id = c->id;

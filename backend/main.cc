@@ -49,12 +49,18 @@ static void usage(FILE *f)
             "      --max-procs N          processes in all [4096]\n"
             "      --max-windows N        windows in all [65536]\n"
             "      --max-region-mb N      region memory in all [65536]\n"
+            "      --max-job-fabric-mappings N  fabric mappings (ranks) per job [4096]\n"
+            "      --max-job-fabric-queue-kb N  undelivered fabric control bytes per job [1024]\n"
             "                        a per-guest or per-job limit above half the matching\n"
             "                        backend-wide one is lowered to that half\n"
             "      --stall-ms N          close a connection that stops mid-message, or sends no\n"
             "                        HELLO, for N ms [5000]\n"
             "      --control-batch N     control messages of one connection handled between two\n"
             "                        passes over the request rings [8]\n"
+            "      --fabric-listen IP:PORT\n"
+            "                        links to other hosts' backends for ib-virt's fabric mappings\n"
+            "                        (the address as those backends name it in --fabric-peer)\n"
+            "      --fabric-peer IP:PORT  another host's backend (repeatable)\n"
             "  -v, --verbose         debug logging\n"
             "  -h, --help            this text\n\n"
             "Frontends find the backend through $OMPI_VIRT_DIR (default /run/ompi-virt)\n"
@@ -110,6 +116,8 @@ int main(int argc, char **argv)
         {"vm", required_argument, nullptr, 'V'},
         {"single-copy", required_argument, nullptr, 1001},
         {"copy-threads", required_argument, nullptr, 1002},
+        {"fabric-listen", required_argument, nullptr, 1003},
+        {"fabric-peer", required_argument, nullptr, 1004},
         {nullptr, 0, nullptr, 0}};
     ov_quota_limits &q = o.quota;
     const uint64_t MiB = 1 << 20, kMaxMb = uint64_t(1) << 30;
@@ -125,6 +133,8 @@ int main(int argc, char **argv)
         {"max-procs", 1, 1u << 24, 1, &q.procs, nullptr},
         {"max-windows", 1, 1u << 24, 1, &q.windows, nullptr},
         {"max-region-mb", 1, kMaxMb, MiB, nullptr, &q.region_bytes},
+        {"max-job-fabric-mappings", 1, 1u << 20, 1, &q.job_fabric_mappings, nullptr},
+        {"max-job-fabric-queue-kb", 1, uint64_t(1) << 30, 1024, nullptr, &q.job_fabric_queue_bytes},
         {"stall-ms", 10, 3600000, 1, &o.stall_ms, nullptr},
         {"control-batch", 1, 1u << 16, 1, &o.ctl_per_pass, nullptr},
     };
@@ -191,6 +201,8 @@ int main(int argc, char **argv)
             }
             o.copy_threads = int(v);
             break;
+        case 1003: o.fabric.listen = optarg; break;
+        case 1004: o.fabric.peers.push_back(optarg); break;
         case 'v': ov_log_verbose = 1; break;
         default:
             if (ch >= kLimitBase && ch < kLimitBase + nlimits) {

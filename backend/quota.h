@@ -47,6 +47,10 @@ struct ov_quota_limits {
     uint64_t job_region_bytes = uint64_t(8) << 30;
     uint32_t conns = 8192, procs = 4096, windows = 65536;
     uint64_t region_bytes = uint64_t(64) << 30;
+    /* fabric mappings (fabric_mappings.h): records of a job (its ranks on
+     * every host it serves) and its blobs waiting for delivery */
+    uint32_t job_fabric_mappings = 4096;
+    uint64_t job_fabric_queue_bytes = uint64_t(1) << 20;
 };
 
 struct ov_quota_usage {

@@ -52,6 +52,7 @@ ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
     start_ms_ = ov_now_ns() / 1000000;
     wins_.resize(1);
     btl_segments_ = std::make_unique<ov_btl_segments>(instance_);
+    fabric_ = std::make_unique<ov_fabric_mappings>(o.fabric, o.quota);
 }
 
 ov_status_t ov_backend::take_lock()
@@ -158,6 +159,9 @@ ov_status_t ov_backend::start()
     bool ok = add(unix_lfd_.get(), tag(OV_EV_UNIX, 0)) && add(stopfd_.get(), tag(OV_EV_STOP, 0));
     if (tcp_lfd_.valid())
         ok = ok && add(tcp_lfd_.get(), tag(OV_EV_TCP, 0));
+    if (fabric_->start() != OV_OK)
+        return OV_ERR_SYS;
+    ok = ok && add(fabric_->fd(), tag(OV_EV_FABRIC, 0));
     if (opts_.handle_signals) {
         sigset_t set;
         sigemptyset(&set);
@@ -549,6 +553,8 @@ ov_status_t ov_backend::run()
                 stopping_ = true;
             } else if (kind == OV_EV_RECLAIM) {
                 on_reclaimed();
+            } else if (kind == OV_EV_FABRIC) {
+                fabric_->on_ready();
             } else {
                 auto it = conns_.find(id);
                 if (it == conns_.end() || it->second->doomed)

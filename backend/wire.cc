@@ -215,3 +215,52 @@ ov_status_t ov_decode_btl_segment(const void *p, uint32_t len, ov_btl_segment_re
     *out = r;
     return OV_OK;
 }
+
+/* A fixed request followed by exactly r.len blob bytes. */
+template <typename T> static ov_status_t decode_with_blob(const void *p, uint32_t len, T *out, const uint8_t **blob)
+{
+    T r;
+    if (len < sizeof(T))
+        return OV_ERR_PROTO;
+    std::memcpy(&r, p, sizeof(T));
+    if (r.reserved || r.len == 0 || r.len > OV_FABRIC_BLOB_MAX || len != sizeof(T) + r.len)
+        return OV_ERR_PROTO;
+    *out = r;
+    *blob = static_cast<const uint8_t *>(p) + sizeof(T);
+    return OV_OK;
+}
+
+static constexpr uint32_t kFabricMaxVid = 1u << 20; /* ib-virt's IBVIRT_MAX_PEERS */
+
+ov_status_t ov_decode_fabric_publish(const void *p, uint32_t len, ov_fabric_publish_req *out,
+                                     const uint8_t **blob) noexcept
+{
+    return decode_with_blob(p, len, out, blob);
+}
+
+ov_status_t ov_decode_fabric_send(const void *p, uint32_t len, ov_fabric_send_req *out, const uint8_t **blob) noexcept
+{
+    ov_fabric_send_req r;
+    if (decode_with_blob(p, len, &r, blob) != OV_OK || r.dest >= kFabricMaxVid)
+        return OV_ERR_PROTO;
+    *out = r;
+    return OV_OK;
+}
+
+ov_status_t ov_decode_fabric_take(const void *p, uint32_t len, ov_fabric_take_req *out) noexcept
+{
+    ov_fabric_take_req r;
+    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved)
+        return OV_ERR_PROTO;
+    *out = r;
+    return OV_OK;
+}
+
+ov_status_t ov_decode_fabric_lookup(const void *p, uint32_t len, ov_fabric_lookup_req *out) noexcept
+{
+    ov_fabric_lookup_req r;
+    if (ov_decode_fixed(p, len, &r) != OV_OK || r.reserved || r.vid >= kFabricMaxVid)
+        return OV_ERR_PROTO;
+    *out = r;
+    return OV_OK;
+}

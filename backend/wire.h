@@ -34,6 +34,14 @@ ov_status_t ov_decode_win_ref(const void *p, uint32_t len, ov_win_ref_req *out) 
 ov_status_t ov_decode_grant(const void *p, uint32_t len, ov_grant_req *out) noexcept;
 ov_status_t ov_decode_btl_segment(const void *p, uint32_t len, ov_btl_segment_req *out) noexcept;
 ov_status_t ov_decode_empty(const void *p, uint32_t len) noexcept; /* DETACH, STATUS: 8 zero bytes */
+/* FABRIC_* (ov_protocol.h "fabric mappings"): blob 1..OV_FABRIC_BLOB_MAX
+ * bytes, exactly len of them after the request (*blob points into p); a
+ * virtual id (dest, vid) below 2^20. */
+ov_status_t ov_decode_fabric_publish(const void *p, uint32_t len, ov_fabric_publish_req *out,
+                                     const uint8_t **blob) noexcept;
+ov_status_t ov_decode_fabric_send(const void *p, uint32_t len, ov_fabric_send_req *out, const uint8_t **blob) noexcept;
+ov_status_t ov_decode_fabric_take(const void *p, uint32_t len, ov_fabric_take_req *out) noexcept;
+ov_status_t ov_decode_fabric_lookup(const void *p, uint32_t len, ov_fabric_lookup_req *out) noexcept;
 
 ov_status_t ov_decode_status(const void *p, uint32_t len, ov_status_req *out) noexcept;
 

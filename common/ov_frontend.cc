@@ -59,7 +59,7 @@ extern "C" ov_status_t ov_fe_default_uri(char *buf, size_t len) noexcept
 }
 
 ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqlen, void *rep, uint32_t replen,
-                       ov_fd *fds, int *nfds) noexcept
+                       ov_fd *fds, int *nfds, uint32_t *got) noexcept
 {
     if (fe->gone)
         return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "control call");
@@ -78,7 +78,10 @@ ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqle
         return ov_fe_fail(fe, ov_status_t(refusal.status), "backend refused the connection (limit: %s)",
                           ov_limit_name(refusal.reserved));
     }
-    if (h.seq != seq || h.type != (type | OV_MSG_REPLY) || h.len != replen)
+    const bool len_ok = got ? h.len >= sizeof(ov_simple_rep) && h.len <= replen : h.len == replen;
+    if (got)
+        *got = h.len;
+    if (h.seq != seq || h.type != (type | OV_MSG_REPLY) || !len_ok)
         return ov_fe_fail(fe, OV_ERR_PROTO, "unexpected reply (type %u len %u) to message %u",
                           h.type, h.len, type);
     int32_t st;

@@ -40,9 +40,11 @@ struct ov_fe {
 
 /* One request/reply exchange on the control connection (bounded by
  * params.timeout_ms).  rep must start with the int32 status; returns it,
- * with the error text recorded.  Descriptors sent with the reply land in fds. */
+ * with the error text recorded.  Descriptors sent with the reply land in fds.
+ * The reply must be replen bytes; with got != nullptr, replen is the
+ * capacity, any reply of 8..replen bytes is taken and *got says how long. */
 ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqlen, void *rep, uint32_t replen,
-                       ov_fd *fds = nullptr, int *nfds = nullptr) noexcept;
+                       ov_fd *fds = nullptr, int *nfds = nullptr, uint32_t *got = nullptr) noexcept;
 
 /* Tell a sleeping backend there is work: doorbell write (unix) or KICK
  * (tcp).  OV_OK, OV_ERR_BACKEND_GONE, OV_ERR_SYS. */

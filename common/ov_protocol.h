@@ -206,6 +206,7 @@ enum ov_limit : uint32_t {
     OV_LIMIT_GUEST_CONNS, OV_LIMIT_GUEST_PROCS, OV_LIMIT_GUEST_WINDOWS, OV_LIMIT_GUEST_REGION_BYTES,
     OV_LIMIT_JOB_PROCS, OV_LIMIT_JOB_WINDOWS, OV_LIMIT_JOB_REGION_BYTES,
     OV_LIMIT_CONNS, OV_LIMIT_PROCS, OV_LIMIT_WINDOWS, OV_LIMIT_REGION_BYTES,
+    OV_LIMIT_JOB_FABRIC_MAPPINGS = 32, OV_LIMIT_JOB_FABRIC_QUEUE, /* fabric mappings (backend/fabric_mappings.h) */
     OV_LIMIT_MAX,
 };
 extern "C" const char *ov_limit_name(uint32_t limit) noexcept;
@@ -223,7 +224,12 @@ enum ov_msg_type : uint16_t {
     OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
     OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
     OV_MSG_BTL_SEGMENT = 12,  /* ov_btl_segment_req -> ov_btl_segment_rep + segment fd (role BTL) */
-    OV_MSG_TYPE_MAX = 13,
+    /* 30-39: fabric mappings (OV_FEAT_FABRIC; "fabric mappings" below) */
+    OV_MSG_FABRIC_PUBLISH = 30, /* ov_fabric_publish_req + blob -> ov_simple_rep */
+    OV_MSG_FABRIC_SEND = 31,    /* ov_fabric_send_req + blob -> ov_simple_rep */
+    OV_MSG_FABRIC_TAKE = 32,    /* ov_fabric_take_req -> ov_fabric_take_rep + entries */
+    OV_MSG_FABRIC_LOOKUP = 33,  /* ov_fabric_lookup_req -> ov_fabric_lookup_rep + blob */
+    OV_MSG_TYPE_MAX = 34,
 };
 
 struct ov_msg_hdr {   /* written by the sender */
@@ -270,6 +276,7 @@ struct ov_hello_rep {
                                    * would take it for a malformed message) */
 #define OV_FEAT_STREAM 0x4u /* OV_REQ_STREAM accepted (an older backend refuses the flag
                              * with OV_ERR_BAD_FLAGS, so a frontend sets it only if offered) */
+#define OV_FEAT_FABRIC 0x10000u /* FABRIC_* accepted (below); a frontend sends them only if offered */
 #define OV_FEAT_INLINE 0x8u /* OV_REQ_INLINE accepted (same: set it only if offered) */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
@@ -336,6 +343,47 @@ struct ov_btl_segment_rep {
     uint64_t segment_size;            /* bytes to mmap */
     uint64_t segment_id;              /* backend-wide id (also in the segment header) */
 };
+/* ---------------------------------------------------------------- fabric mappings
+ * The control path of ib-virt (ib-virt/ib_virt.h) through the backends: a
+ * process's fabric mapping (its ib-virt PUBLISH blob: virtual id -> physical
+ * address and keys) and its migration handshake blobs travel guest ->
+ * backend -> (other hosts' backends, backend/fabric_link.h) -> guest.  The
+ * data path never touches a backend.  Any HELLOed connection; its virtual id
+ * is its HELLO rank (the backend never takes one from the guest), its job
+ * the job it proved.  Blobs are opaque to the backend, 1..OV_FABRIC_BLOB_MAX
+ * bytes.  A process PUBLISHes before anything else (the backend learns its
+ * job's link key then).
+ *   FABRIC_PUBLISH  records (job, rank) -> {epoch, blob} here, makes this
+ *                   connection the rank's location, and carries the record
+ *                   to the backends of the other hosts that serve the job.
+ *                   OV_ERR_EXISTS: another live connection here holds the rank.
+ *   FABRIC_SEND     delivers blob to rank `dest` of the same job, wherever its
+ *                   location is (here: its mailbox; another host: through the
+ *                   link).  OV_ERR_BAD_ARG: dest unknown (no record yet: retry).
+ *   FABRIC_TAKE     takes blobs from this connection's mailbox, oldest first,
+ *                   at most max_bytes of entries (0: OV_FABRIC_TAKE_MAX):
+ *                   count entries ov_fabric_entry + len bytes, each padded to 8.
+ *   FABRIC_LOOKUP   the current record of rank vid of the job (OV_ERR_BAD_ARG
+ *                   when there is none).
+ *   Errors: OV_ERR_STATE (before HELLO, or TAKE/SEND/LOOKUP before PUBLISH),
+ *   OV_ERR_PROTO (malformed: connection closed), OV_ERR_QUOTA with
+ *   OV_LIMIT_JOB_FABRIC_MAPPINGS (records of the job) or
+ *   OV_LIMIT_JOB_FABRIC_QUEUE (undelivered bytes of the job). */
+#define OV_FABRIC_BLOB_MAX 4096u
+#define OV_FABRIC_TAKE_MAX (32u << 10)
+struct ov_fabric_publish_req { uint32_t epoch; uint32_t len; uint64_t reserved; /* + len blob bytes */ };
+struct ov_fabric_send_req { uint32_t dest; uint32_t len; uint64_t reserved; /* + len blob bytes */ };
+struct ov_fabric_take_req { uint32_t max_bytes; uint32_t reserved; };
+struct ov_fabric_take_rep { int32_t status; uint32_t count; uint32_t more; uint32_t reserved; };
+struct ov_fabric_entry { uint32_t from; uint32_t len; /* + len bytes, padded to 8 */ };
+struct ov_fabric_lookup_req { uint32_t vid; uint32_t reserved; };
+struct ov_fabric_lookup_rep {
+    int32_t status;
+    uint32_t epoch;
+    uint32_t len;    /* blob bytes that follow */
+    uint32_t remote; /* 1: the rank lives on another host */
+};
+
 struct ov_status_req {             /* pages: a reply holds at most OV_STATUS_PAGE bytes */
     uint32_t first;                   /* index of the first record wanted (0: from the start) */
     uint32_t reserved;                /* must be 0 */

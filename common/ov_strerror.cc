@@ -54,6 +54,8 @@ extern "C" const char *ov_limit_name(uint32_t limit) noexcept
     case OV_LIMIT_PROCS: return "processes of the backend (--max-procs)";
     case OV_LIMIT_WINDOWS: return "windows of the backend (--max-windows)";
     case OV_LIMIT_REGION_BYTES: return "region memory of the backend (--max-region-mb)";
+    case OV_LIMIT_JOB_FABRIC_MAPPINGS: return "fabric mappings per job (--max-job-fabric-mappings)";
+    case OV_LIMIT_JOB_FABRIC_QUEUE: return "undelivered fabric control bytes per job (--max-job-fabric-queue-kb)";
     }
     return "unknown limit";
 }

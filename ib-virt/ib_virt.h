@@ -187,6 +187,10 @@ int ibvirt_ctrl_take(ibvirt_nic *nic, uint32_t *dest, void *buf, size_t *len);
  * when it ended a suspension. Errors: INVAL (malformed, from == self, vid out
  * of range), FABRIC (address rejected by the provider). */
 int ibvirt_ctrl_deliver(ibvirt_nic *nic, const void *buf, size_t len);
+/* The same, for a control path that vouches for the sender (the host
+ * backends: ov_frontend_fabric.h): INVAL also when the blob claims another
+ * sender than `from`. */
+int ibvirt_ctrl_deliver_from(ibvirt_nic *nic, uint32_t from, const void *buf, size_t len);
 
 /* The control path learned that peer vid died: its queued ops complete with
  * PEER_DEAD, a migration stops waiting for it. Errors: INVAL. */

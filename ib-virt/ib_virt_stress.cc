@@ -6,6 +6,8 @@
  *   ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP]
  *                  [--peer-addr IP] [--provider P] [--timeout S]
  *                  [--peer-netns NAME] [--move-hook CMD]
+ *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD]
+ *                  [--downtime REGIONS]
  *
  * --peer-netns: the child joins network namespace NAME (/run/netns/NAME)
  * before it opens its NIC, so the two sides can sit on different emulated
@@ -15,41 +17,88 @@
  * The hook must bound itself (the script does).
  *
  * The parent (vid 0) moves between addr-a and addr-b; the child (vid 1) stays
- * on peer-addr. The control path is a SOCK_SEQPACKET socketpair carrying the
- * ib-virt control blobs (a host backend's job later). Checks: every message
+ * on peer-addr. Without --host-a the control path is a SOCK_SEQPACKET
+ * socketpair carrying the ib-virt control blobs.
+ *
+ * With --host-a NAME=DIR --host-b NAME=DIR the control path is the host
+ * backends (ompi-virt-backend, fabric mappings: ov_frontend_fabric.h): the
+ * mover starts on host A, the child lives on host B; each publishes its
+ * mapping through its host's backend and learns the other's from it, and
+ * every handshake blob goes guest -> backend -> (the other host's backend)
+ * -> guest. A move runs `--move-cmd CMD` as `CMD HOSTNAME` (ompi-virt move
+ * GUEST, which prints the guest's new fabric address on its last line),
+ * leaves the old host's backend (which withdraws the mapping), relocates to
+ * the new address and publishes there. The socketpair then carries only the
+ * end-of-run handshake (Open MPI's out-of-band channel, on the management
+ * network that stays). Checks: every message
  * arrives once, in order; every RMA record checks. Prints the counts; the
  * last line is "N passed, N failed" (scripts/test-all counts it). Every wait
  * is bounded by --timeout.
+ *
+ * --downtime REGIONS: instead of the streams, the peer ping-pongs 8 B with the
+ * mover (which has REGIONS registered regions) and reports, per move, the
+ * longest gap between its pongs from the last before the move to the first
+ * after it, the move's total time, and how much of it the move command took.
  */
 #include "ib_virt.h"
+#include "ov_frontend_fabric.h"
 
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <string>
 #include <vector>
 
 namespace {
 
 constexpr uint32_t kRecvs = 32, kSlot = 64;
-constexpr char kBlob = 'B', kDone = 'D';
+constexpr char kBlob = 'B', kDone = 'D', kMove = 'M';
+constexpr uintptr_t kPing = 0x100, kPong = 0x200; /* --downtime: receive contexts */
+
+struct Host {
+    std::string name, dir; /* NAME=DIR: the host's name (for --move-cmd) and its backend's directory */
+};
 
 struct Opts {
     uint32_t moves = 20, per_move = 20;
     std::string addr_a = "127.0.0.1", addr_b = "127.0.0.2", peer_addr = "127.0.0.1";
     std::string provider = "tcp;ofi_rxm";
-    std::string peer_netns, move_hook;
+    std::string peer_netns, move_hook, move_cmd;
+    Host host_a, host_b;
+    unsigned char job_secret[OV_JOB_SECRET_BYTES] = {};
     double timeout_s = 120;
+    uint32_t downtime_regions = 0; /* --downtime R: ping-pong and measure, R registered regions */
+    bool backends() const { return !host_a.dir.empty(); }
 };
+
+/* Runs `cmd`; its last line of output is the guest's new fabric address. */
+std::string run_move_cmd(const std::string &cmd)
+{
+    FILE *f = popen(cmd.c_str(), "r");
+    if (f == nullptr)
+        return "";
+    char line[256];
+    std::string last;
+    while (std::fgets(line, sizeof(line), f))
+        last = line;
+    if (pclose(f) != 0)
+        return "";
+    while (!last.empty() && (last.back() == '\n' || last.back() == ' '))
+        last.pop_back();
+    return last;
+}
 
 double now_s()
 {
@@ -81,7 +130,11 @@ public:
         mem_.assign(recs_at_ + size_t(total_) * kSlot, 0);
         deadline_ = now_s() + o.timeout_s;
     }
-    ~Side() { ibvirt_close(nic_); }
+    ~Side()
+    {
+        ov_fe_close(fe_);
+        ibvirt_close(nic_);
+    }
 
     bool open(const char *node)
     {
@@ -90,25 +143,126 @@ public:
         a.node = node;
         a.self = self_;
         a.max_peers = 2;
-        a.max_keys = 2;
+        a.max_keys = 2 + o_.downtime_regions;
         a.max_ops = 4096;
         a.step_bound_ns = 2000000000ull;
         int rc = ibvirt_open(&a, &nic_);
         if (rc == 0)
             rc = ibvirt_mr_reg(nic_, mem_.data(), mem_.size(), IBVIRT_ACCESS_LOCAL | IBVIRT_ACCESS_REMOTE, &key_);
+        for (uint32_t r = 1; rc == 0 && r < o_.downtime_regions; ++r) {
+            extra_.emplace_back(65536, char(r));
+            uint32_t k;
+            rc = ibvirt_mr_reg(nic_, extra_.back().data(), extra_.back().size(),
+                               IBVIRT_ACCESS_LOCAL | IBVIRT_ACCESS_REMOTE, &k);
+        }
         if (rc)
             return fail("open", rc);
-        std::vector<char> blob(ibvirt_ctrl_max_size(nic_));
-        size_t len = blob.size();
-        if ((rc = ibvirt_mapping_export(nic_, blob.data(), &len)) || !send_sock(kBlob, blob.data(), len))
-            return fail("export", rc);
+        if (o_.backends()) {
+            if (!join(self_ == 0 ? o_.host_a : o_.host_b) || !publish_mapping() || !learn_peer())
+                return false;
+        } else {
+            std::vector<char> blob(ibvirt_ctrl_max_size(nic_));
+            size_t len = blob.size();
+            if ((rc = ibvirt_mapping_export(nic_, blob.data(), &len)) || !send_sock(kBlob, blob.data(), len))
+                return fail("export", rc);
+        }
         /* the peer's mapping, then its region key is known */
         while (!have_peer_) {
             if (!pump())
                 return false;
         }
+        if (o_.downtime_regions)
+            return self_ == 0 ? post_pp_recv(kPing) : ping();
         for (uint32_t s = 0; s < kRecvs; ++s)
             if (!post_recv(s))
+                return false;
+        return true;
+    }
+
+    /* ---- --downtime: the peer (vid 1) ping-pongs 8 B with the mover without
+     * pause and records when each pong arrives; the mover answers pings,
+     * moves, and tells the peer over the socket when each move began
+     * (ibvirt_migrate_begin) and ended (RUNNING again). */
+    bool post_pp_recv(uintptr_t what)
+    {
+        char *b = &mem_[what == kPing ? 0 : 16];
+        return retry([&] { return ibvirt_trecv(nic_, peer_, b, 8, key_, 0, ~0ull, reinterpret_cast<void *>(what)); });
+    }
+    bool ping()
+    {
+        return post_pp_recv(kPong) &&
+               retry([&] { return ibvirt_tsend(nic_, peer_, &mem_[32], 8, key_, 1, nullptr); });
+    }
+    bool on_pp(const ibvirt_completion &c)
+    {
+        if (c.kind != IBVIRT_OP_RECV)
+            return true;
+        if (uintptr_t(c.context) == kPing) /* mover: answer */
+            return post_pp_recv(kPing) &&
+                   retry([&] { return ibvirt_tsend(nic_, peer_, &mem_[48], 8, key_, 2, nullptr); });
+        pongs_.push_back(now_s());
+        return peer_done_ || ping();
+    }
+    /* mover: serve for `s` seconds */
+    bool serve(double s)
+    {
+        for (double end = now_s() + s; now_s() < end;)
+            if (!pump())
+                return false;
+        return true;
+    }
+    bool pp_move(const char *from, const char *node, const Host *dest)
+    {
+        double t[3];
+        t[0] = now_s();
+        if (!move(from, node, dest))
+            return false;
+        t[1] = now_s();
+        t[2] = last_cmd_s_;
+        return send_sock(kMove, t, sizeof(t));
+    }
+    /* peer: the gap each move cost, from its last pong before the move began
+     * to its first after the move ended */
+    bool pp_report()
+    {
+        while (!peer_done_)
+            if (!pump())
+                return false;
+        std::vector<double> down, total, cmd, down_net;
+        for (auto &w : windows_) {
+            auto first = std::upper_bound(pongs_.begin(), pongs_.end(), w.end);
+            auto last = std::upper_bound(pongs_.begin(), pongs_.end(), w.begin);
+            if (last == pongs_.begin() || first == pongs_.end())
+                continue;
+            double gap = 0;
+            for (auto p = last - 1; p != first; ++p)
+                gap = std::max(gap, *(p + 1) - *p);
+            down.push_back(gap * 1e3);
+            total.push_back((w.end - w.begin) * 1e3);
+            cmd.push_back(w.cmd * 1e3);
+            down_net.push_back((gap - w.cmd) * 1e3);
+        }
+        if (down.empty())
+            return fail("no move seen between pongs", 0);
+        auto med = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        std::printf("ib-virt-stress downtime regions %u moves %zu: median peer-seen gap %.2f ms (max %.2f), "
+                    "median total %.2f ms (max %.2f), pongs %zu\n",
+                    o_.downtime_regions, down.size(), med(down), *std::max_element(down.begin(), down.end()),
+                    med(total), *std::max_element(total.begin(), total.end()), pongs_.size());
+        std::printf("ib-virt-stress downtime regions %u: of which the address move (move command) median %.2f ms; "
+                    "peer-seen gap without it median %.2f ms (max %.2f)\n",
+                    o_.downtime_regions, med(cmd), med(down_net), *std::max_element(down_net.begin(), down_net.end()));
+        return send_sock(kDone, nullptr, 0);
+    }
+    bool pp_finish() /* mover */
+    {
+        if (!send_sock(kDone, nullptr, 0))
+            return fail("send done", 0);
+        while (!peer_done_)
+            if (!pump())
                 return false;
         return true;
     }
@@ -135,23 +289,42 @@ public:
         return true;
     }
 
-    bool move(const char *from, const char *node)
+    /* dest: the host to move to (control path through the backends), else
+     * nullptr and node is the new address (the hook moves it). */
+    bool move(const char *from, const char *node, const Host *dest)
     {
         int rc = ibvirt_migrate_begin(nic_);
         if (rc)
             return fail("migrate_begin", rc);
-        if (!send_some(o_.per_move / 4)) /* queued */
+        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
             return false;
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
             if (!pump())
                 return false;
-        if (!o_.move_hook.empty()) {
+        std::string addr = node;
+        if (dest) { /* the guest moves to host dest: new fabric address, new backend */
+            std::string cmd = o_.move_cmd + " " + dest->name;
+            const double t0 = now_s();
+            addr = run_move_cmd(cmd);
+            last_cmd_s_ = now_s() - t0;
+            if (addr.empty())
+                return fail(("move command failed: " + cmd).c_str(), 0);
+            ov_fe_close(fe_); /* the old host's backend withdraws the mapping */
+            fe_ = nullptr;
+            if (!join(*dest))
+                return false;
+        } else if (!o_.move_hook.empty()) {
             std::string cmd = o_.move_hook + " " + from + " " + node;
-            if (std::system(cmd.c_str()) != 0)
+            const double t0 = now_s();
+            const int st = std::system(cmd.c_str());
+            last_cmd_s_ = now_s() - t0;
+            if (st != 0)
                 return fail(("move hook failed: " + cmd).c_str(), 0);
         }
-        if ((rc = ibvirt_relocate(nic_, node, nullptr)))
+        if ((rc = ibvirt_relocate(nic_, addr.c_str(), nullptr)))
             return fail("relocate", rc);
+        if (dest && !publish_mapping())
+            return false;
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
             if (!pump())
                 return false;
@@ -205,6 +378,108 @@ private:
         return false;
     }
 
+    /* ---- control path through the host backends */
+    bool join(const Host &h)
+    {
+        ov_fe_params_t p;
+        ov_fe_params_default(&p);
+        const std::string uri = "unix:" + h.dir + "/backend.sock";
+        const std::string guest = "ibv-stress-" + std::to_string(self_);
+        p.uri = uri.c_str();
+        p.guest = guest.c_str();
+        std::memcpy(p.job_secret, o_.job_secret, sizeof(p.job_secret));
+        p.rank = self_;
+        p.timeout_ms = 5000;
+        ov_status_t s = ov_fe_open(&p, &fe_);
+        if (s != OV_OK) {
+            std::fprintf(stderr, "ib-virt-stress vid %u: backend of host %s: %s\n", self_, h.name.c_str(),
+                         ov_fe_last_error(fe_));
+            ov_fe_close(fe_);
+            fe_ = nullptr;
+            return fail("join a host's backend", 0);
+        }
+        return true;
+    }
+
+    bool publish_mapping()
+    {
+        std::vector<char> blob(ibvirt_ctrl_max_size(nic_));
+        size_t len = blob.size();
+        int rc = ibvirt_mapping_export(nic_, blob.data(), &len);
+        if (rc)
+            return fail("export", rc);
+        ov_status_t s = ov_fe_fabric_publish(fe_, ibvirt_epoch(nic_), blob.data(), uint32_t(len));
+        if (s != OV_OK)
+            return backend_fail("publish", s);
+        return true;
+    }
+
+    /* The peer's mapping as this host's backend knows it (it may take the
+     * peer a moment to publish, and the backends a moment to link). */
+    bool learn_peer()
+    {
+        std::vector<char> blob(OV_FABRIC_BLOB_MAX);
+        for (;;) {
+            uint32_t len = uint32_t(blob.size()), epoch;
+            int remote;
+            ov_status_t s = ov_fe_fabric_lookup(fe_, peer_, blob.data(), &len, &epoch, &remote);
+            if (s == OV_OK) {
+                int rc = ibvirt_ctrl_deliver_from(nic_, peer_, blob.data(), len);
+                if (rc)
+                    return fail("deliver the peer's mapping", rc);
+                have_peer_ = true;
+                return true;
+            }
+            if (s != OV_ERR_BAD_ARG)
+                return backend_fail("lookup", s);
+            if (now_s() > deadline_)
+                return fail("timed out waiting for the peer's mapping", 0);
+            usleep(1000);
+        }
+    }
+
+    static void on_blob(void *ctx, uint32_t from, const void *blob, uint32_t len)
+    {
+        Side *s = static_cast<Side *>(ctx);
+        int rc = ibvirt_ctrl_deliver_from(s->nic_, from, blob, len);
+        if (rc)
+            s->fail("ctrl_deliver", rc);
+    }
+
+    /* Hand what the NIC wants sent to the backend (a destination the
+     * backend does not know yet is retried), take what waits for us. */
+    bool pump_backend()
+    {
+        while (!outbox_.empty()) {
+            auto &m = outbox_.front();
+            ov_status_t s = ov_fe_fabric_send(fe_, m.first, m.second.data(), uint32_t(m.second.size()));
+            if (s == OV_ERR_BAD_ARG)
+                break;
+            if (s != OV_OK)
+                return backend_fail("send", s);
+            outbox_.pop_front();
+        }
+        const double t = now_s();
+        if (t - last_take_ < 200e-6)
+            return true;
+        last_take_ = t;
+        const uint32_t errors = errors_;
+        int more = 1;
+        while (more) {
+            ov_status_t s = ov_fe_fabric_take(fe_, on_blob, this, &more);
+            if (s != OV_OK)
+                return backend_fail("take", s);
+        }
+        return errors_ == errors;
+    }
+
+    bool backend_fail(const char *what, ov_status_t s)
+    {
+        std::fprintf(stderr, "ib-virt-stress vid %u: backend %s: %s (%s)\n", self_, what, ov_strerror(s),
+                     fe_ ? ov_fe_last_error(fe_) : "");
+        return fail(what, 0);
+    }
+
     bool send_sock(char type, const void *p, size_t n)
     {
         std::vector<char> m(1 + n);
@@ -249,13 +524,21 @@ private:
         uint32_t dest;
         size_t len = buf.size() - 1;
         while (ibvirt_ctrl_take(nic_, &dest, &buf[1], &len) == 1) {
-            if (!send_sock(kBlob, &buf[1], len))
+            if (o_.backends())
+                outbox_.emplace_back(dest, std::vector<char>(&buf[1], &buf[1] + len));
+            else if (!send_sock(kBlob, &buf[1], len))
                 return fail("control socket send", 0);
             len = buf.size() - 1;
         }
+        if (o_.backends() && !pump_backend())
+            return false;
         ssize_t got;
         while ((got = recv(sock_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
-            if (buf[0] == kDone) {
+            if (buf[0] == kMove && got == 1 + 3 * sizeof(double)) {
+                double t[3];
+                std::memcpy(t, &buf[1], sizeof(t));
+                windows_.push_back({t[0], t[1], t[2]});
+            } else if (buf[0] == kDone) {
                 peer_done_ = true;
             } else {
                 int rc = ibvirt_ctrl_deliver(nic_, &buf[1], size_t(got) - 1);
@@ -278,6 +561,11 @@ private:
         for (int i = 0; i < n; ++i) {
             if (c[i].status)
                 return fail("completion", c[i].status);
+            if (o_.downtime_regions) {
+                if (!on_pp(c[i]))
+                    return false;
+                continue;
+            }
             if (c[i].kind != IBVIRT_OP_RECV) {
                 ++completed_;
                 continue;
@@ -300,6 +588,9 @@ private:
     uint32_t self_, peer_;
     int sock_;
     ibvirt_nic *nic_ = nullptr;
+    ov_fe_t *fe_ = nullptr;                                    /* backend mode: this host's backend */
+    std::deque<std::pair<uint32_t, std::vector<char>>> outbox_; /* backend mode: blobs to hand it */
+    double last_take_ = 0;
     std::vector<char> mem_;
     std::vector<uint32_t> unposted_; /* receive slots the provider refused with AGAIN */
     uint32_t key_ = 0, peer_key_ = 0;
@@ -308,6 +599,13 @@ private:
     uint32_t out_of_order_ = 0, duplicated_ = 0, bad_records_ = 0, errors_ = 0;
     uint64_t completed_ = 0;
     bool have_peer_ = false, peer_done_ = false;
+    std::vector<std::vector<char>> extra_;           /* --downtime: the extra registered regions */
+    std::vector<double> pongs_;                      /* --downtime, peer: when each pong arrived */
+    struct Window {
+        double begin, end, cmd; /* a move: ibvirt_migrate_begin, RUNNING again, seconds its command took */
+    };
+    std::vector<Window> windows_;  /* --downtime, peer: the mover's moves */
+    double last_cmd_s_ = 0;        /* mover: what the last move's command took */
     double deadline_;
 };
 
@@ -321,7 +619,8 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) {
             std::fprintf(stderr, "usage: ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP] "
                                  "[--peer-addr IP] [--provider P] [--timeout S] [--peer-netns NAME] "
-                                 "[--move-hook CMD]\n");
+                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD] "
+                                 "[--downtime REGIONS]\n");
             return 2;
         }
         const char *v = argv[++i];
@@ -334,6 +633,17 @@ int main(int argc, char **argv)
         else if (a == "--timeout") o.timeout_s = std::atof(v);
         else if (a == "--peer-netns") o.peer_netns = v;
         else if (a == "--move-hook") o.move_hook = v;
+        else if (a == "--move-cmd") o.move_cmd = v;
+        else if (a == "--downtime") o.downtime_regions = uint32_t(std::atoi(v));
+        else if (a == "--host-a" || a == "--host-b") {
+            std::string s = v;
+            size_t eq = s.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
+                std::fprintf(stderr, "ib-virt-stress: %s wants NAME=DIR\n", a.c_str());
+                return 2;
+            }
+            (a == "--host-a" ? o.host_a : o.host_b) = Host{s.substr(0, eq), s.substr(eq + 1)};
+        }
         else {
             std::fprintf(stderr, "ib-virt-stress: unknown option %s\n", a.c_str());
             return 2;
@@ -342,6 +652,15 @@ int main(int argc, char **argv)
     if (o.per_move < 4) {
         std::fprintf(stderr, "ib-virt-stress: --per-move must be >= 4\n");
         return 2;
+    }
+    if (o.backends() && (o.host_b.dir.empty() || o.move_cmd.empty())) {
+        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and --move-cmd\n");
+        return 2;
+    }
+    /* the job's secret: both processes know it, nobody else */
+    if (getrandom(o.job_secret, sizeof(o.job_secret), 0) != ssize_t(sizeof(o.job_secret))) {
+        std::perror("getrandom");
+        return 1;
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0) {
@@ -367,6 +686,11 @@ int main(int argc, char **argv)
         }
         Side s(o, 1, sv[1]);
         bool ok = s.open(o.peer_addr.c_str());
+        if (o.downtime_regions) {
+            ok = ok && s.pp_report();
+            std::fflush(stdout);
+            _exit(ok ? 0 : 1);
+        }
         for (uint32_t m = 0; ok && m < o.moves; ++m)
             ok = s.send_some(o.per_move);
         ok = ok && s.finish();
@@ -379,14 +703,28 @@ int main(int argc, char **argv)
     {
         Side s(o, 0, sv[0]);
         ok = s.open(o.addr_a.c_str());
-        for (uint32_t m = 0; ok && m < o.moves; ++m) {
+        for (uint32_t m = 0; ok && o.downtime_regions && m < o.moves; ++m) {
             const char *from = m % 2 ? o.addr_b.c_str() : o.addr_a.c_str();
             const char *to = m % 2 ? o.addr_a.c_str() : o.addr_b.c_str();
-            ok = s.send_some(o.per_move - o.per_move / 4) && s.move(from, to);
+            const Host *dest = o.backends() ? (m % 2 ? &o.host_a : &o.host_b) : nullptr;
+            ok = s.serve(0.02) && s.pp_move(from, to, dest);
         }
-        ok = ok && s.finish();
-        s.report();
-        ok = ok && s.clean();
+        if (o.downtime_regions) {
+            ok = ok && s.pp_finish();
+            if (!ok)
+                kill(child, SIGKILL);
+        }
+        for (uint32_t m = 0; ok && !o.downtime_regions && m < o.moves; ++m) {
+            const char *from = m % 2 ? o.addr_b.c_str() : o.addr_a.c_str();
+            const char *to = m % 2 ? o.addr_a.c_str() : o.addr_b.c_str();
+            const Host *dest = o.backends() ? (m % 2 ? &o.host_a : &o.host_b) : nullptr;
+            ok = s.send_some(o.per_move - o.per_move / 4) && s.move(from, to, dest);
+        }
+        if (!o.downtime_regions) {
+            ok = ok && s.finish();
+            s.report();
+            ok = ok && s.clean();
+        }
         if (!ok)
             kill(child, SIGKILL);
     }

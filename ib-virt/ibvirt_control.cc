@@ -267,14 +267,16 @@ static int install_mapping(ibvirt_nic *nic, const Ctrl &c)
     return IBVIRT_OK;
 }
 
-extern "C" int ibvirt_ctrl_deliver(ibvirt_nic *nic, const void *buf, size_t len)
-try {
+static int deliver(ibvirt_nic *nic, uint32_t from, const void *buf, size_t len)
+{
     if (nic == nullptr)
         return IBVIRT_ERR_INVAL;
     Ctrl c;
     int rc = decode_ctrl(buf, len, nic->attr.self, nic->attr.max_peers, nic->keys.max_keys(), &c);
     if (rc)
         return rc;
+    if (from != IBVIRT_ANY_PEER && c.h.from != from)
+        return IBVIRT_ERR_INVAL;
     uint64_t now = now_ns();
     try {
         switch (CtrlType(c.h.type)) {
@@ -300,6 +302,18 @@ try {
         return IBVIRT_ERR_NOMEM;
     }
     return IBVIRT_OK;
+}
+
+extern "C" int ibvirt_ctrl_deliver(ibvirt_nic *nic, const void *buf, size_t len)
+try {
+    return deliver(nic, IBVIRT_ANY_PEER, buf, len);
+} catch (...) {
+    return out_of_memory();
+}
+
+extern "C" int ibvirt_ctrl_deliver_from(ibvirt_nic *nic, uint32_t from, const void *buf, size_t len)
+try {
+    return deliver(nic, from, buf, len);
 } catch (...) {
     return out_of_memory();
 }

@@ -152,6 +152,23 @@ inline ov_fe_params_t fe_params(const std::string &uri, const char *guest, uint6
     return p;
 }
 
+/* ov_fe_open (HELLO only) as (guest, job, rank, role); a failure is a test
+ * failure (with the frontend's explanation) and gives nullptr. */
+inline ov_fe_t *open_fe(const std::string &uri, const char *guest, uint64_t job, uint32_t rank,
+                        uint32_t role = OV_ROLE_OSC)
+{
+    ov_fe_params_t p = fe_params(uri, guest, job, rank);
+    p.role = role;
+    ov_fe_t *fe = nullptr;
+    ov_status_t s = ov_fe_open(&p, &fe);
+    EXPECT_EQ(s, OV_OK) << ov_fe_last_error(fe);
+    if (s != OV_OK) {
+        ov_fe_close(fe);
+        return nullptr;
+    }
+    return fe;
+}
+
 /* ov_fe_connect as (guest, job, rank); a failure is a test failure (with the
  * frontend's explanation) and gives nullptr. */
 inline ov_fe_t *connect_fe(const std::string &uri, const char *guest, uint64_t job, uint32_t rank)

@@ -64,16 +64,7 @@ protected:
     void SetUp() override { ASSERT_TRUE(be.start()); }
     ov_fe_t *open(const char *guest, uint64_t job, uint32_t rank, uint32_t role)
     {
-        ov_fe_params_t p = fe_params(be.uri(), guest, job, rank);
-        p.role = role;
-        ov_fe_t *fe = nullptr;
-        ov_status_t s = ov_fe_open(&p, &fe);
-        EXPECT_EQ(s, OV_OK) << ov_fe_last_error(fe);
-        if (s != OV_OK) {
-            ov_fe_close(fe);
-            return nullptr;
-        }
-        return fe;
+        return open_fe(be.uri(), guest, job, rank, role);
     }
 };
 

@@ -184,6 +184,17 @@ TEST(IbvirtOpen, RejectsBadAttributes)
 #endif
 }
 
+/* A control path that vouches for the sender (the host backends) gets a blob
+ * refused when the blob claims someone else. */
+TEST_F(IbvirtFabric, DeliverFromRefusesAnotherClaimedSender)
+{
+    std::vector<char> blob(ibvirt_ctrl_max_size(nic[1]));
+    size_t len = blob.size();
+    ASSERT_EQ(ibvirt_mapping_export(nic[1], blob.data(), &len), IBVIRT_OK);
+    EXPECT_EQ(ibvirt_ctrl_deliver_from(nic[0], 0, blob.data(), len), IBVIRT_ERR_INVAL) << "blob says 1, path says 0";
+    EXPECT_EQ(ibvirt_ctrl_deliver_from(nic[0], 1, blob.data(), len), IBVIRT_OK);
+}
+
 TEST_F(IbvirtFabric, TaggedMessagesNameTheVirtualSender)
 {
     std::strcpy(at(0, 0), "hello");
