@@ -234,6 +234,11 @@ private:
      * corrupt.  flush_puts writes the batch and posts its completions in
      * order: how many, or -1 (corrupt ring). */
     int batch_put(conn *c, const ov_req_desc &d);
+    /* OV_REQ_QUIET: a request that succeeded posts no completion. */
+    static bool quiet_success(const ov_req_desc &d, const ov_completion &cpl)
+    {
+        return (d.flags & OV_REQ_QUIET) && cpl.status == OV_OK;
+    }
     int flush_puts(conn *c);
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);

@@ -159,7 +159,7 @@ int ov_backend::serve_process(conn *c)
             return -1;
         ov_completion cpl;
         execute(c, d, &cpl);
-        if (c->cq.push(cpl) != OV_RING_OK)
+        if (!quiet_success(d, cpl) && c->cq.push(cpl) != OV_RING_OK)
             return -1;
     }
     if (flush_puts(c) < 0)

@@ -30,7 +30,7 @@
 
 int ov_backend::batch_put(conn *c, const ov_req_desc &d)
 {
-    if (d.op != OV_OP_PUT || d.flags != OV_REQ_INLINE || !(c->features & OV_FEAT_INLINE))
+    if (d.op != OV_OP_PUT || (d.flags & ~OV_REQ_QUIET) != OV_REQ_INLINE || !(c->features & OV_FEAT_INLINE))
         return 0;
     const ov_win_info *w = find(d.target_win); /* a region window: the quick path's */
     if (!w || w->mem == OV_MEM_REGION)
@@ -73,7 +73,7 @@ int ov_backend::flush_puts(conn *c)
         } else {
             execute(c, b.d[i], &cpl); /* validates again: the same answer, with its error if any */
         }
-        if (c->cq.push(cpl) != OV_RING_OK)
+        if (!quiet_success(b.d[i], cpl) && c->cq.push(cpl) != OV_RING_OK)
             return -1;
     }
     return int(n);

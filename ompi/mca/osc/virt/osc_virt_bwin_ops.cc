@@ -268,6 +268,9 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
         d.flags = OV_REQ_INLINE; /* the bytes ride in the descriptor or the completion */
         if (to_target) {
             memcpy(ov_req_inline_origin(&d), mine, n);
+            if (nullptr == fin && link_->can_quiet(tracker_, t)) {
+                return link_->submit_quiet(d, tracker_, t); /* no completion to wait for one by one */
+            }
         } else {
             c.result_inline(mine, n);
         }
@@ -362,6 +365,8 @@ int BackendWindow::issue_acc_piece(const AccPiece &a, uint64_t toff, const char 
         }
         if (a.fetch) {
             c.result_inline(result, n);
+        } else if (nullptr == a.fin && link_->can_quiet(tracker_, a.t)) {
+            return link_->submit_quiet(d, tracker_, a.t);
         }
         return link_->submit(d, c);
     }
