@@ -193,7 +193,8 @@ public:
     }
     /** Publishes d as a quiet request to target t of `tr` (can_quiet() held):
      *  no completion record, no completion to retire unless it fails, whose
-     *  error then goes to tr.first_error.  Waits for room in the request ring
+     *  error then goes to tr.first_error; one in kQuietEvery goes as a
+     *  plain submit() instead.  Waits for room in the request ring
      *  (bounded).  OMPI_SUCCESS or OMPI_ERR_*. */
     int submit_quiet(ov_req_desc &d, Tracker &tr, int t);
     /** Waits until every request up to link sequence number `seq` has
@@ -261,6 +262,7 @@ private:
     static constexpr uint32_t kQuietBit = 0x80000000u;
     static constexpr int kQuietTargets = 1 << 20;
     static constexpr size_t kQuietIds = 2048; /* ids 1..2047 */
+    static constexpr uint32_t kQuietEvery = 64; /* 1 in 64 quiet requests gets a completion */
     int retire(const ov_completion &c);
     /** Marks the backend unusable (every later call fails) and says why, once. */
     int lost(const char *why);
@@ -276,6 +278,7 @@ private:
     bool quiet_ = false;      /* the backend offers OV_FEAT_QUIET */
     uint64_t sent_ = 0;       /* sequence number of the last request published */
     uint64_t completed_ = 0;  /* every request up to this one has completed */
+    uint32_t quiet_run_ = 0;  /* quiet requests asked for (submit_quiet) */
     std::vector<Tracker *> quiet_trackers_{nullptr}; /* index: quiet_id ([0] unused) */
     std::vector<uint32_t> quiet_ids_;                /* freed ids */
     ov_win_t staging_{};
