@@ -45,6 +45,8 @@
 #ifndef OMPI_VIRT_BACKEND_BACKEND_H
 #define OMPI_VIRT_BACKEND_BACKEND_H
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -127,6 +129,15 @@ private:
         char *base = nullptr; /* its first byte in our mapping of its region */
         uint64_t size = 0;
     };
+    /* Inline PUTs of one process to registered windows of one owner, not
+     * yet written (put_batch.cc): descriptors in ring order, their bytes
+     * (local: inside d[i]) and where they go in the owner (remote). */
+    struct put_batch {
+        unsigned n = 0;
+        uint32_t owner = 0; /* proc id of the windows' owner */
+        ov_req_desc d[OV_BATCH];
+        iovec local[OV_BATCH], remote[OV_BATCH];
+    };
     struct conn {
         uint32_t id = 0;
         ov_fd fd;
@@ -161,6 +172,7 @@ private:
         uint64_t requests = 0, bytes = 0, errors = 0;
         bool doomed = false;
         quick_window quick; /* quick.cc: the last target window of its inline put/get */
+        put_batch puts;     /* put_batch.cc: empty outside serve_process */
     };
     /* A job (ov_job_id.h), while any of its processes is connected: named by
      * its public key, proven by its secret (kept only as a digest). */
@@ -230,6 +242,17 @@ private:
     ov_status_t do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd);
     /* fabric_control.cc: FABRIC_* for the fabric mapping service */
     void do_fabric(conn *c, const ov_msg_hdr &h, const uint8_t *p);
+    /* put_batch.cc: 1 if d (an inline PUT to a registered window) joined
+     * c's batch, 0 if execute() must serve it, -1 if c's completion ring is
+     * corrupt.  flush_puts writes the batch and posts its completions in
+     * order: how many, or -1 (corrupt ring). */
+    int batch_put(conn *c, const ov_req_desc &d);
+    /* OV_REQ_QUIET: a request that succeeded posts no completion. */
+    static bool quiet_success(const ov_req_desc &d, const ov_completion &cpl)
+    {
+        return (d.flags & OV_REQ_QUIET) && cpl.status == OV_OK;
+    }
+    int flush_puts(conn *c);
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);

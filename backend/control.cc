@@ -360,7 +360,8 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     /* A BTL connection never submits a descriptor (only BTL_SEGMENT): no
      * pinned image, no /proc/PID/mem descriptor, no identity checks for it. */
     const bool single_copy = c->role == OV_ROLE_OSC && offer_single_copy(c);
-    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_FABRIC | (single_copy ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
+    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_FABRIC |
+                  (single_copy ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
     c->state = 1;
     c->guest_name = name;
     rep->proc_id = c->id;

@@ -38,7 +38,7 @@ template <class Done> void wait_for_helpers(Done done)
 } // namespace
 
 ov_copy_crew::ov_copy_crew(unsigned helpers, uint64_t part_bytes, uint32_t spin_us)
-    : part_(part_bytes ? part_bytes : default_part_bytes), spin_us_(spin_us)
+    : part_(((part_bytes ? part_bytes : default_part_bytes) + 4095) / 4096 * 4096), spin_us_(spin_us)
 {
     threads_.reserve(helpers);
     for (unsigned i = 0; i < helpers; i++) {

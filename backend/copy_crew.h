@@ -10,7 +10,8 @@
  * Contract:
  *   run(len, fn, ctx) calls fn(ctx, off, n) over [0, len) in parts (about
  *   two per thread, page multiples, at least part_bytes; the last one
- *   shorter) and returns when every part has returned.  The calling thread claims parts too, so a helper that is
+ *   shorter; every part starts at a multiple of 4096, which accumulates
+ *   rely on to split only between whole elements) and returns when every part has returned.  The calling thread claims parts too, so a helper that is
  *   asleep or has no core costs at most its wake-up call: the work never
  *   waits for a helper to start, only for parts a helper has already taken.
  *   The result is OV_OK if every part returned OV_OK, else the status of one
@@ -40,7 +41,8 @@ public:
 
     static constexpr uint64_t default_part_bytes = uint64_t(128) << 10;
 
-    /* `helpers` threads (0: none); parts of at least part_bytes (0: the default). */
+    /* `helpers` threads (0: none); parts of at least part_bytes (0: the
+     * default), rounded up to a multiple of 4096. */
     explicit ov_copy_crew(unsigned helpers, uint64_t part_bytes = default_part_bytes, uint32_t spin_us = 50);
     ~ov_copy_crew();
     ov_copy_crew(const ov_copy_crew &) = delete;

@@ -146,13 +146,24 @@ int ov_backend::serve_process(conn *c)
             break;
         if (r != OV_RING_OK)
             return -1;
-        ov_completion cpl;
-        execute(c, d, &cpl);
-        if (c->cq.push(cpl) != OV_RING_OK)
-            return -1;
         space--;
         done++;
+        /* Small puts to a registered window wait to be written together;
+         * anything else first completes them (put_batch.cc). */
+        const int batched = batch_put(c, d);
+        if (batched < 0)
+            return -1;
+        if (batched > 0)
+            continue;
+        if (flush_puts(c) < 0)
+            return -1;
+        ov_completion cpl;
+        execute(c, d, &cpl);
+        if (!quiet_success(d, cpl) && c->cq.push(cpl) != OV_RING_OK)
+            return -1;
     }
+    if (flush_puts(c) < 0)
+        return -1;
     if (done) {
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (c->ctl->fe_waiting.load(std::memory_order_relaxed)) {

@@ -89,6 +89,30 @@ ov_status_t result_span(const ov_copy_plan &p, uint64_t len, ov_exec_env &env, c
     return OV_OK;
 }
 
+/* The element arithmetic of one accumulate over [off, +n) of its bytes:
+ * GET_ACC's old target bytes to r first, when r is given.  The parts of a
+ * split accumulate are disjoint and whole elements (copy-crew parts start at
+ * multiples of 4096, which every element size divides), and the backend
+ * starts no other request before the last part returns: each element is
+ * still updated exactly once, by one thread, in the same order relative to
+ * every other request (atomic per element, one origin's accumulates in ring
+ * order). */
+struct split_acc {
+    const ov_copy_plan *p;
+    char *t;
+    const char *o;
+    char *r; /* GET_ACC: a result span that overlaps neither t nor o; else NULL */
+};
+
+ov_status_t acc_part(void *ctx, uint64_t off, uint64_t n)
+{
+    const split_acc &a = *static_cast<split_acc *>(ctx);
+    if (a.r)
+        std::memcpy(a.r + off, a.t + off, n);
+    ov_acc_apply(a.p->acc_op, a.p->dtype_kind, a.p->dtype_size, a.t + off, a.o + off, n / a.p->dtype_size);
+    return OV_OK;
+}
+
 /* ACC and GET_ACC on target t (p.len bytes). */
 ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec_scratch &s, uint64_t *moved,
                        bool *changed)
@@ -122,6 +146,15 @@ ov_status_t accumulate(const ov_copy_plan &p, char *t, ov_exec_env &env, ov_exec
         }
     }
     const uint64_t n = len / p.dtype_size;
+    /* A large accumulate the crew shares (more than 2 cores): origin and
+     * result apart from the target, so the parts are independent. */
+    if (o && s.crew && s.crew->splits(len) && 4096 % p.dtype_size == 0 && (o == t || !overlap(o, t, len)) &&
+        (p.op == OV_OP_ACC || (r && !overlap(r, t, len) && !overlap(r, o, len)))) {
+        split_acc a{&p, t, o, p.op == OV_OP_GET_ACC ? r : nullptr};
+        *changed = true;
+        *moved = len;
+        return s.crew->run(len, acc_part, &a);
+    }
     if (p.op == OV_OP_GET_ACC) {
         if (p.result.where == OV_AT_CALLER) {
             ov_status_t st = env.caller_write(p.result.off, t, len); /* before the target changes */

@@ -12,7 +12,8 @@
  * checks only what changes per request: the op and its flags, the length,
  * the offset.
  *
- * What it serves: OV_OP_PUT / OV_OP_GET with flags exactly OV_REQ_INLINE,
+ * What it serves: OV_OP_PUT / OV_OP_GET with flags exactly OV_REQ_INLINE
+ * (a PUT also with OV_REQ_QUIET),
  * OV_DT_BYTES of size 1, acc_op and result_off 0, length within the inline
  * limits, to a live region window (not a registered one) whose owner is the
  * caller or which grants the caller the permission the op needs, inside the
@@ -48,8 +49,10 @@ bool ov_backend::learn_quick(conn *c, const ov_req_desc &d)
 bool ov_backend::serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl)
 {
     const bool put = d.op == OV_OP_PUT;
-    if ((!put && d.op != OV_OP_GET) || d.flags != OV_REQ_INLINE || d.acc_op != 0 || d.result_off != 0 ||
+    const uint32_t flags = put ? d.flags & ~OV_REQ_QUIET : d.flags; /* quiet: engine.cc posts nothing */
+    if ((!put && d.op != OV_OP_GET) || flags != OV_REQ_INLINE || d.acc_op != 0 || d.result_off != 0 ||
         d.dtype_kind != OV_DT_BYTES || d.dtype_size != 1 || !(c->features & OV_FEAT_INLINE) ||
+        (flags != d.flags && !(c->features & OV_FEAT_QUIET)) ||
         d.length > (put ? OV_INLINE_ORIGIN_MAX : OV_INLINE_RESULT_MAX) || d.length > limits_.max_length)
         return false;
     const quick_window &q = c->quick;

@@ -150,6 +150,24 @@ ov_status_t ov_peer_mem::xfer(bool to_peer, uint64_t addr, char *local, uint64_t
     return d == len ? OV_OK : OV_ERR_LOCAL_ACCESS;
 }
 
+ov_status_t ov_peer_mem::write_many(const iovec *local, const iovec *remote, unsigned n,
+                                    unsigned *done) const noexcept
+{
+    unsigned whole = 0;
+    if (n != 0 && n <= 1024 && alive() && ov_creds_become(uid_, gid_)) {
+        ssize_t got;
+        do
+            got = process_vm_writev(pid_, local, n, remote, n, 0);
+        while (got < 0 && errno == EINTR);
+        /* the kernel stops at the first page it cannot reach: the writes
+         * wholly inside the bytes it reports are done */
+        for (uint64_t sum = 0; got > 0 && whole < n && sum + local[whole].iov_len <= uint64_t(got); whole++)
+            sum += local[whole].iov_len;
+    }
+    *done = whole;
+    return whole == n ? OV_OK : OV_ERR_LOCAL_ACCESS;
+}
+
 ov_status_t ov_peer_mem::read(uint64_t addr, void *dst, uint64_t len, uint64_t *done) const noexcept
 {
     return xfer(false, addr, static_cast<char *>(dst), len, done);

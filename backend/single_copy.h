@@ -41,6 +41,7 @@
 #define OMPI_VIRT_BACKEND_SINGLE_COPY_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 
@@ -67,6 +68,13 @@ public:
     ov_status_t read(uint64_t addr, void *dst, uint64_t len, uint64_t *done = nullptr) const noexcept;
     /* src -> peer [addr, +len).  OV_OK, or OV_ERR_LOCAL_ACCESS. */
     ov_status_t write(uint64_t addr, const void *src, uint64_t len, uint64_t *done = nullptr) const noexcept;
+    /* n small writes at once: local[i] -> peer remote[i] (same lengths, in
+     * order: a later one to the same bytes wins), one process_vm_writev for
+     * all (n <= 1024, IOV_MAX).  *done: how many were written whole, from
+     * the first.  OV_OK if all were; else OV_ERR_LOCAL_ACCESS, and the caller
+     * redoes the rest one by one with write() for their own results. */
+    ov_status_t write_many(const struct iovec *local, const struct iovec *remote, unsigned n,
+                           unsigned *done) const noexcept;
 
 private:
     ov_status_t xfer(bool to_peer, uint64_t addr, char *local, uint64_t len, uint64_t *done) const noexcept;

@@ -10,9 +10,9 @@ namespace {
 uint16_t allowed_flags(uint16_t op)
 {
     switch (op) {
-    case OV_OP_PUT: return OV_REQ_LOCAL_VA | OV_REQ_STREAM | OV_REQ_INLINE;
+    case OV_OP_PUT: return OV_REQ_LOCAL_VA | OV_REQ_STREAM | OV_REQ_INLINE | OV_REQ_QUIET;
+    case OV_OP_ACC: return OV_REQ_LOCAL_VA | OV_REQ_INLINE | OV_REQ_QUIET;
     case OV_OP_GET:
-    case OV_OP_ACC:
     case OV_OP_GET_ACC:
     case OV_OP_CAS: return OV_REQ_LOCAL_VA | OV_REQ_INLINE;
     case OV_OP_LOCK: return OV_REQ_EXCLUSIVE;
@@ -85,7 +85,8 @@ ov_status_t ov_validate(const ov_req_desc &d, const ov_requester &who, const ov_
         ((inl || (d.op != OV_OP_GET_ACC && d.op != OV_OP_CAS)) && d.result_off != 0) ||
         (va && (inl || d.local_win != 0 || d.local_epoch != 0)))
         return OV_ERR_BAD_FLAGS;
-    if ((va && !(who.features & OV_FEAT_SINGLE_COPY)) || (inl && !(who.features & OV_FEAT_INLINE)))
+    if ((va && !(who.features & OV_FEAT_SINGLE_COPY)) || (inl && !(who.features & OV_FEAT_INLINE)) ||
+        ((d.flags & OV_REQ_QUIET) && !(who.features & OV_FEAT_QUIET)))
         return OV_ERR_NOT_SUPPORTED;
     if (d.op == OV_OP_NOP) {
         *plan = ov_copy_plan{};

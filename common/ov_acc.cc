@@ -58,11 +58,39 @@ inline void put(char *p, long double v)
 }
 #endif
 
+/* target[i] = f(target[i], origin[i]) over elements of type T, for origin
+ * bytes that do not overlap the target's (ov_acc_apply's precondition when
+ * they are not the target itself).  The work is done in blocks of 64 bytes,
+ * a loop of a fixed count the compiler turns into SIMD instructions at -O2
+ * (GCC 12's "very cheap" vectorizer takes only loops with no scalar
+ * remainder and no run-time alias check: __restrict and the fixed count give
+ * it both).  The element-wise loop it replaces ran at 0.9-1.6 GB/s on a 1 MiB
+ * MPI_SUM of doubles, the block loop at 10-12 (2026-12-07, docs/osc-virt.md);
+ * each element is still computed exactly as before, in the same precision,
+ * so results do not change. */
+template <class T, class F> void each_apart(char *__restrict t, const char *__restrict o, uint64_t n, F f)
+{
+    constexpr uint64_t kBlock = sizeof(T) >= 64 ? 1 : 64 / sizeof(T);
+    uint64_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+        char *tb = t + i * sizeof(T);
+        const char *ob = o + i * sizeof(T);
+        for (uint64_t k = 0; k < kBlock; k++)
+            put(tb + k * sizeof(T), f(get<T>(tb + k * sizeof(T)), get<T>(ob + k * sizeof(T))));
+    }
+    for (; i < n; i++)
+        put(t + i * sizeof(T), f(get<T>(t + i * sizeof(T)), get<T>(o + i * sizeof(T))));
+}
+
 /* target[i] = f(target[i], origin[i]) over elements of type T. */
 template <class T, class F> void each(char *t, const char *o, uint64_t n, F f)
 {
-    for (uint64_t i = 0; i < n; i++, t += sizeof(T), o += sizeof(T))
-        put(t, f(get<T>(t), get<T>(o)));
+    if (t != o) {
+        each_apart<T>(t, o, n, f);
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++, t += sizeof(T))
+        put(t, f(get<T>(t), get<T>(t)));
 }
 
 /* Bitwise ops act on the bytes alone: 8 at a time, then the tail. */

@@ -124,6 +124,11 @@ ov_status_t ov_fe_revoke(ov_fe_t *fe, const ov_win_t *w, uint32_t grantee) noexc
 /* Publish one descriptor.  OV_OK; OV_ERR_AGAIN (ring full: reap completions
  * first); OV_ERR_BACKEND_GONE; OV_ERR_STATE (no rings). */
 ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept;
+/* Free request-ring slots, re-reading the backend's index only when the
+ * ring looks full (no system call); wakes a sleeping backend when there is
+ * none, since a full ring means work waits for it.  -1 if the ring is
+ * corrupt or the backend gone. */
+int64_t ov_fe_room(ov_fe_t *fe) noexcept;
 /* Take one completion if there is one.  OV_OK; OV_ERR_AGAIN; OV_ERR_BACKEND_GONE.
  * The completion's own status field carries the request's result. */
 ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept;

@@ -83,6 +83,21 @@ extern "C" ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept
     return OV_OK;
 }
 
+extern "C" int64_t ov_fe_room(ov_fe_t *fe) noexcept
+{
+    if (fe->state != OV_FE_READY || fe->gone)
+        return -1;
+    const int64_t room = fe->rq.room();
+    if (room == 0) {
+        /* The backend sleeps only with every ring empty, or with our
+         * completion ring full (we may have made room since). */
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (fe->pctl->backend_sleeping.load(std::memory_order_relaxed) && ov_fe_wake_backend(fe) != OV_OK)
+            return -1;
+    }
+    return room;
+}
+
 extern "C" ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept
 {
     if (fe->state != OV_FE_READY)

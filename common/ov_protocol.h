@@ -278,6 +278,7 @@ struct ov_hello_rep {
                              * with OV_ERR_BAD_FLAGS, so a frontend sets it only if offered) */
 #define OV_FEAT_FABRIC 0x10000u /* FABRIC_* accepted (below); a frontend sends them only if offered */
 #define OV_FEAT_INLINE 0x8u /* OV_REQ_INLINE accepted (same: set it only if offered) */
+#define OV_FEAT_QUIET 0x100000u /* OV_REQ_QUIET accepted (same: set it only if offered) */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {
@@ -467,7 +468,14 @@ enum ov_dtype_kind : uint8_t {
                                * reply features has OV_FEAT_INLINE. */
 #define OV_INLINE_ORIGIN_MAX 16u
 #define OV_INLINE_RESULT_MAX 8u
-#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM | OV_REQ_INLINE)
+#define OV_REQ_QUIET 0x8000u  /* PUT and ACC only: no completion when the request succeeds;
+                               * one that fails still gets its error completion, in ring order
+                               * as always.  The caller learns that a quiet request is done
+                               * from the completion of any later request (ring order: a NOP
+                               * will do), so many small operations before one flush cost the
+                               * rings no completion each.  OV_ERR_NOT_SUPPORTED unless HELLO
+                               * reply features has OV_FEAT_QUIET. */
+#define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM | OV_REQ_INLINE | OV_REQ_QUIET)
 
 /* Lock slots per window: a window's owner decides what a slot means (osc virt:
  * the target rank whose part of the window it locks). */

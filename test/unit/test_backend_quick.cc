@@ -7,6 +7,7 @@
  * the answers must be those of the general path (test_backend.cc).
  */
 #include <cstring>
+#include <vector>
 
 #include "harness.h"
 
@@ -204,4 +205,63 @@ TEST_F(BackendQuick, EachProcessKeepsItsOwnRights)
     }
     ov_fe_close(c);
     ov_fe_close(other_job);
+}
+
+/* OV_REQ_QUIET (ov_protocol.h): a put or accumulate that succeeds posts no
+ * completion, one that fails posts its error in ring order, and the next
+ * request's completion says every quiet one before it is done.  Without
+ * the feature's support the backend would answer every quiet put (and the
+ * frontend's counting would be off by one per put). */
+TEST_F(BackendQuick, QuietRequestsCompleteOnlyWhenTheyFail)
+{
+    ASSERT_TRUE(ov_fe_features(b) & OV_FEAT_QUIET);
+    ov_win_t wa;
+    ASSERT_EQ(ov_fe_win_create(a, 4096, &wa), OV_OK);
+    char *pa = static_cast<char *>(wa.base);
+    ASSERT_EQ(ov_fe_grant(a, &wa, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
+    std::vector<ov_req_desc> ds;
+    for (uint64_t i = 0; i < 100; i++) { /* 100 quiet puts: the quick path */
+        ov_req_desc d = inline_put(wa, 8 * i, &i, 8);
+        d.flags |= OV_REQ_QUIET;
+        ds.push_back(d);
+    }
+    const uint64_t junk = 7;
+    ov_req_desc bad = inline_put(wa, 4092, &junk, 8); /* past the window's end */
+    bad.flags |= OV_REQ_QUIET;
+    ds.push_back(bad);
+    int64_t one = 5;
+    ov_req_desc acc = inline_put(wa, 1024, &one, 8); /* a quiet accumulate: the general path */
+    acc.op = OV_OP_ACC;
+    acc.acc_op = OV_ACC_SUM;
+    acc.dtype_kind = OV_DT_INT;
+    acc.dtype_size = 8;
+    acc.flags |= OV_REQ_QUIET;
+    ds.push_back(acc);
+    ds.push_back(acc);
+    ov_req_desc nop{};
+    nop.cookie = 0x12345;
+    ds.push_back(nop);
+    for (auto &d : ds)
+        ASSERT_EQ(ov_fe_submit(b, &d), OV_OK);
+    ov_completion c{};
+    ASSERT_EQ(ov_fe_wait(b, &c, 3000), OV_OK);
+    EXPECT_EQ(c.cookie, bad.cookie); /* only the failed one, first */
+    EXPECT_EQ(c.status, OV_ERR_BOUNDS);
+    ASSERT_EQ(ov_fe_wait(b, &c, 3000), OV_OK);
+    EXPECT_EQ(c.cookie, nop.cookie); /* then the NOP: everything before it is done */
+    EXPECT_EQ(c.status, OV_OK);
+    EXPECT_EQ(ov_fe_poll(b, &c), OV_ERR_AGAIN);
+    for (uint64_t i = 0; i < 100; i++) {
+        uint64_t v;
+        memcpy(&v, pa + 8 * i, 8);
+        EXPECT_EQ(v, i) << "offset " << 8 * i;
+    }
+    int64_t sum;
+    memcpy(&sum, pa + 1024, 8);
+    EXPECT_EQ(sum, 10); /* both accumulates, on a zeroed window */
+
+    /* not for ops with a result, and only with the feature */
+    ov_req_desc get = inline_get(wa, 0, 8);
+    get.flags |= OV_REQ_QUIET;
+    EXPECT_EQ(roundtrip(b, get).status, OV_ERR_BAD_FLAGS);
 }

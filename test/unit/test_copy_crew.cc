@@ -16,6 +16,7 @@
 
 #include "copy_crew.h"
 #include "exec.h"
+#include "ov_acc.h"
 
 namespace {
 
@@ -255,4 +256,67 @@ TEST(CopyCrew, SmallRegionCopiesLookUpEachOperandOnce)
     EXPECT_EQ(x.crew.helper_parts(), 0u);
     /* large enough to split: still the same bytes */
     expect_region_copy(x, OV_OP_GET, 16384, 0, 20000);
+}
+
+namespace {
+ov_copy_plan acc_plan(uint16_t op, uint64_t len, uint64_t target_off, uint64_t origin_off, uint64_t result_off)
+{
+    ov_copy_plan p{};
+    p.op = op;
+    p.len = len;
+    p.acc_op = OV_ACC_SUM;
+    p.dtype_kind = OV_DT_FLOAT;
+    p.dtype_size = 8;
+    p.target = {OV_AT_REGION, 1, target_off, len};
+    p.origin = {OV_AT_REGION, 1, origin_off, len};
+    if (op == OV_OP_GET_ACC)
+        p.result = {OV_AT_REGION, 1, result_off, len};
+    return p;
+}
+void fill_doubles(std::vector<char> &v)
+{
+    for (size_t i = 0; i + 8 <= v.size(); i += 8) {
+        double d = double(i % 1000) * 0.25 + 1;
+        memcpy(v.data() + i, &d, 8);
+    }
+}
+} // namespace
+
+/* A large accumulate is shared by the crew: every element summed exactly
+ * once, the old bytes of GET_ACC fetched before their part changes them,
+ * the same bytes as one thread computes (ragged last parts included); and
+ * operands that overlap the target are computed in one piece. */
+TEST(CopyCrew, ExecutorAccumulatesAreSplitByWholeElements)
+{
+    for (unsigned helpers : {0u, 2u}) {
+        for (uint64_t len : {uint64_t(16384), uint64_t(20008), uint64_t(24000)}) {
+            CrewExec x(helpers);
+            fill_doubles(x.env.r1);
+            std::vector<char> want = x.env.r1;
+            ov_acc_apply(OV_ACC_SUM, OV_DT_FLOAT, 8, want.data() + 32768, want.data(), len / 8);
+            ASSERT_EQ(x.run(acc_plan(OV_OP_ACC, len, 32768, 0, 0)), OV_OK);
+            EXPECT_EQ(x.moved, len);
+            EXPECT_EQ(memcmp(x.env.r1.data(), want.data(), SZ), 0) << helpers << " helpers, " << len;
+
+            /* GET_ACC: origin, result and target apart (room for 20480 bytes each) */
+            if (len > 20480)
+                continue;
+            fill_doubles(x.env.r1);
+            want = x.env.r1;
+            const uint64_t o = 0, r = 20480, t = 45056;
+            memcpy(want.data() + r, want.data() + t, len);
+            ov_acc_apply(OV_ACC_SUM, OV_DT_FLOAT, 8, want.data() + t, want.data() + o, len / 8);
+            ASSERT_EQ(x.run(acc_plan(OV_OP_GET_ACC, len, t, o, r)), OV_OK);
+            EXPECT_EQ(memcmp(x.env.r1.data(), want.data(), SZ), 0) << helpers << " helpers, GET_ACC";
+        }
+    }
+    /* origin overlapping the target (not the same bytes): one piece, as
+     * memmove would see it: the origin is snapshotted first */
+    CrewExec x(2);
+    fill_doubles(x.env.r1);
+    std::vector<char> want = x.env.r1;
+    std::vector<char> origin(want.begin() + 8192, want.begin() + 8192 + 20000);
+    ov_acc_apply(OV_ACC_SUM, OV_DT_FLOAT, 8, want.data() + 16384, origin.data(), 20000 / 8);
+    ASSERT_EQ(x.run(acc_plan(OV_OP_ACC, 20000, 16384, 8192, 0)), OV_OK);
+    EXPECT_EQ(memcmp(x.env.r1.data(), want.data(), SZ), 0);
 }

@@ -26,6 +26,14 @@ ov_req_desc req(uint16_t op, const ov_win_t &t, uint64_t toff, const ov_win_t &l
     d.result_off = roff;
     return d;
 }
+/* An OV_REQ_INLINE put of len (<= 16) bytes of src to t + toff. */
+ov_req_desc inline_put_req(const ov_win_t &t, uint64_t toff, const void *src, uint64_t len)
+{
+    ov_req_desc d = copy_req(OV_OP_PUT, t, toff, ov_win_t{}, 0, len);
+    d.flags = OV_REQ_INLINE;
+    memcpy(ov_req_inline_origin(&d), src, len);
+    return d;
+}
 ov_status_t run(ov_fe_t *fe, const ov_req_desc &d)
 {
     ov_completion c{};
@@ -211,6 +219,76 @@ TEST_F(UserWindows, MemoryUnmappedAfterRegistrationFailsRequestsOnly)
     nop.cookie = 1;
     EXPECT_EQ(run(fe, nop), OV_OK);
     EXPECT_EQ(ov_fe_win_free(fe, &u), OV_OK);
+}
+
+/* Inline puts to a registered window are written several per system call
+ * (backend/put_batch.cc) when the backend finds them waiting together: here
+ * 41 submitted while it sleeps, so it wakes to all of them.  Each keeps its
+ * own completion, in ring order: a later put to the same bytes wins, the one
+ * to a page the owner unmapped fails alone with OV_ERR_BOUNDS, and those
+ * after it still land. */
+TEST_F(UserWindows, BatchedInlinePutsKeepOrderAndTheirOwnResults)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *p = static_cast<char *>(mmap(nullptr, size_t(2 * pg), PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(p, MAP_FAILED);
+    ov_win_t w;
+    ASSERT_EQ(ov_fe_win_register(fe, p, uint64_t(2 * pg), &w), OV_OK);
+    ASSERT_EQ(ov_fe_grant(fe, &w, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
+    ASSERT_EQ(munmap(p + pg, size_t(pg)), 0); /* the second page: gone */
+    pid_t k = fork();
+    if (k == 0) {
+        ov_fe_params_t pp = fe_params(be.uri(), "guest-b", 1, 1);
+        ov_fe_t *b = nullptr;
+        if (ov_fe_connect(&pp, &b) != OV_OK)
+            _exit(2);
+        usleep(200 * 1000); /* the backend goes to sleep */
+        std::vector<ov_req_desc> ds;
+        for (uint64_t i = 0; i < 20; i++) { /* 8 bytes each at 8 * i, then 5 more at 0 */
+            uint64_t v = 1000 + i;
+            ds.push_back(inline_put_req(w, 8 * i, &v, 8));
+        }
+        for (uint64_t v = 1; v <= 5; v++)
+            ds.push_back(inline_put_req(w, 0, &v, 8));
+        const uint64_t bad = 77;
+        ds.push_back(inline_put_req(w, uint64_t(pg) + 8, &bad, 8)); /* index 25: the unmapped page */
+        for (uint64_t i = 0; i < 15; i++) {
+            uint64_t v[2] = {2000 + i, 3000 + i};
+            ds.push_back(inline_put_req(w, 512 + 16 * i, v, 16)); /* 16 bytes: the inline maximum */
+        }
+        for (auto &d : ds)
+            if (ov_fe_submit(b, &d) != OV_OK)
+                _exit(3);
+        for (size_t i = 0; i < ds.size(); i++) {
+            ov_completion c{};
+            if (ov_fe_wait(b, &c, 3000) != OV_OK || c.cookie != ds[i].cookie)
+                _exit(4);
+            if (c.status != (i == 25 ? OV_ERR_BOUNDS : OV_OK))
+                _exit(10 + int(i));
+        }
+        ov_fe_close(b);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(k, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0) << "2: connect, 3: submit, 4: wait, 10 + i: status of put i";
+    uint64_t v;
+    memcpy(&v, p, 8);
+    EXPECT_EQ(v, 5u); /* the last of six puts to offset 0 */
+    for (uint64_t i = 1; i < 20; i++) {
+        memcpy(&v, p + 8 * i, 8);
+        EXPECT_EQ(v, 1000 + i) << "offset " << 8 * i;
+    }
+    for (uint64_t i = 0; i < 15; i++) {
+        uint64_t two[2];
+        memcpy(two, p + 512 + 16 * i, 16);
+        EXPECT_EQ(two[0], 2000 + i) << "offset " << 512 + 16 * i;
+        EXPECT_EQ(two[1], 3000 + i) << "offset " << 520 + 16 * i;
+    }
+    EXPECT_EQ(ov_fe_win_free(fe, &w), OV_OK);
+    munmap(p, size_t(pg));
 }
 
 TEST_F(UserWindows, GoneWithTheirOwner)

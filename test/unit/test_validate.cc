@@ -49,6 +49,7 @@ public:
 const ov_requester ME{1, JOB, 0, 0};
 const ov_requester ME_SC{1, JOB, 0, OV_FEAT_SINGLE_COPY}; /* offered single copy */
 const ov_requester ME_INL{1, JOB, 0, OV_FEAT_INLINE}; /* offered inline operands */
+const ov_requester ME_QUIET{1, JOB, 0, OV_FEAT_QUIET}; /* offered quiet requests */
 const uint16_t VA = OV_REQ_LOCAL_VA, EXCL = OV_REQ_EXCLUSIVE;
 /* The same request with its operands in the rings (OV_REQ_INLINE). */
 ov_req_desc inl(ov_req_desc d)
@@ -182,8 +183,18 @@ static std::vector<Case> cases()
     /* ---- 2 flags and must-be-zero fields */
     d = put(2, 3, 0, 8); d.result_off = 1;
     add("result_off on put", d, OV_ERR_BAD_FLAGS);
-    d = put(2, 3, 0, 8); d.flags = 0x8000;
+    d = put(2, 3, 0, 8); d.flags = 0x4000;
     add("unknown flag", d, OV_ERR_BAD_FLAGS);
+    /* OV_REQ_QUIET: PUT and ACC only, and only where offered */
+    d = put(2, 3, 0, 8); d.flags = OV_REQ_QUIET;
+    add("quiet put offered", d, OV_OK, ME_QUIET);
+    add("quiet put not offered", d, OV_ERR_NOT_SUPPORTED);
+    d = acc(ACC, OV_ACC_SUM, OV_DT_INT, 4, 2, 3, 8); d.flags = OV_REQ_QUIET;
+    add("quiet acc offered", d, OV_OK, ME_QUIET);
+    d = op(OV_OP_GET, 2, 3, 0, 8); d.flags = OV_REQ_QUIET;
+    add("quiet get", d, OV_ERR_BAD_FLAGS, ME_QUIET);
+    d = acc(GACC, OV_ACC_SUM, OV_DT_INT, 4, 2, 3, 8); d.flags = OV_REQ_QUIET;
+    add("quiet get_acc", d, OV_ERR_BAD_FLAGS, ME_QUIET);
     d = ov_req_desc{}; d.op = OV_OP_NOP; d.flags = VA;
     add("nop with flags", d, OV_ERR_BAD_FLAGS, ME_SC);
     d = ov_req_desc{}; d.op = OV_OP_NOP; d.acc_op = OV_ACC_SUM;

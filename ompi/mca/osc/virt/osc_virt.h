@@ -82,6 +82,12 @@
  *   osc_virt_staging_kb (int, default 8192) staging area per process.
  *   osc_virt_timeout_ms (int, default 10000) how long a silent backend is
  *                      waited for before the operation fails.
+ *   osc_virt_quiet     (int, default 1) small puts and accumulates (inline,
+ *                      not request-based) ask the backend for no completion
+ *                      unless they fail (OV_REQ_QUIET): many before one flush
+ *                      cost no completion each; a flush waits for the
+ *                      completion of a later request (a NOP if none).  0: a
+ *                      completion per request, as before.
  *   osc_virt_yield     (int, default -1) -1: yield the CPU while waiting
  *                      (in our waits and in opal_progress) when the ranks
  *                      sharing this backend plus the backend's thread
@@ -135,6 +141,7 @@ struct ompi_osc_virt_component_t {
     int timeout_ms;       /* bound on every wait for the backend */
     int yield;            /* -1 auto, 0 never, 1 always: yield the CPU while waiting */
     int idle_nap_us;      /* when yielding: sleep up to this long per idle progress pass (-1: auto, 0: never) */
+    int quiet;            /* 1: small puts/accumulates ask for no completion (OV_REQ_QUIET) */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;

@@ -311,6 +311,7 @@ int BackendWindow::create(ompi_win_t *win, void **base, size_t size, int disp_un
     }
 
     bw->tracker_.outstanding.assign(bw->n_, 0);
+    bw->tracker_.quiet_seq.assign(bw->n_, 0);
     bw->lock_type_.assign(bw->n_, 0);
     bw->backend_locked_.assign(bw->n_, false);
     bw->fallback_locked_.assign(bw->n_, false);
@@ -365,9 +366,12 @@ int BackendWindow::destroy()
         }
         ompi_comm_free(&comm_);
     }
-    if (nullptr != link_ && 0 != mine_.id) {
+    if (nullptr != link_) {
         std::unique_lock<LinkMutex> guard(link_->mutex());
-        (void) ov_fe_win_free(link_->fe(), &mine_);
+        link_->forget(tracker_); /* drained: no quiet request of ours is left */
+        if (0 != mine_.id) {
+            (void) ov_fe_win_free(link_->fe(), &mine_);
+        }
     }
     delete this;
     return ret;

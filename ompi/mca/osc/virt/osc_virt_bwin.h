@@ -207,6 +207,8 @@ private:
     int issue_acc_piece(const AccPiece &a, uint64_t toff, const char *origin, char *result,
                         size_t n);
     int take_error();
+    /** Waits for this window's requests to t, quiet ones included.  Link lock held. */
+    int wait_target(int t);
     /** The lock over this window's state: the link's, or solo_mu_ on a rank
      *  without a backend. */
     std::unique_lock<LinkMutex> hold()

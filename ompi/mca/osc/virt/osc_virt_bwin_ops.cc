@@ -33,6 +33,13 @@ namespace {
  * and it keeps negative lower bounds away from address 0. */
 constexpr uintptr_t kTargetBias = uintptr_t{1} << 40;
 
+/* The largest accumulate piece.  A put's pieces are pure copies that the
+ * backend finishes about as fast as we stage them; an accumulate's take the
+ * backend longer than our memcpy, so a 1 MiB MPI_Accumulate in one piece
+ * was our copy, then the backend's arithmetic, one after the other.  In
+ * 256 KiB pieces the two overlap (docs/osc-virt.md, accumulate throughput). */
+constexpr size_t kAccPiece = size_t{256} << 10;
+
 int request_free(ompi_request_t **req)
 {
     if (!REQUEST_COMPLETE(*req)) {
@@ -261,6 +268,9 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
         d.flags = OV_REQ_INLINE; /* the bytes ride in the descriptor or the completion */
         if (to_target) {
             memcpy(ov_req_inline_origin(&d), mine, n);
+            if (nullptr == fin && link_->can_quiet(tracker_, t)) {
+                return link_->submit_quiet(d, tracker_, t); /* no completion to wait for one by one */
+            }
         } else {
             c.result_inline(mine, n);
         }
@@ -299,8 +309,11 @@ int BackendWindow::accumulate(const void *o, int oc, ompi_datatype_t *odt, void 
     a.fetch = fetch;
     a.no_origin = OV_ACC_NO_OP == a.acc_op;
     a.fin = start_request(win_, req);
-    /* Pieces are whole elements: every layout is built from the same basic type. */
-    const size_t max_piece = link_->chunk() - link_->chunk() % a.esize;
+    /* Pieces are whole elements (every layout is built from the same basic
+     * type), at most kAccPiece bytes: while the backend computes piece k we
+     * copy piece k+1 into staging. */
+    const size_t piece = std::min<size_t>(link_->chunk(), kAccPiece);
+    const size_t max_piece = piece - piece % a.esize;
     const uint64_t tdisp = static_cast<uint64_t>(disp * p.disp_unit);
     if (const OneRun run = one_run(tc, tdt, o, oc, a.no_origin ? nullptr : odt, r, rc,
                                    fetch ? rdt : nullptr);
@@ -352,6 +365,8 @@ int BackendWindow::issue_acc_piece(const AccPiece &a, uint64_t toff, const char 
         }
         if (a.fetch) {
             c.result_inline(result, n);
+        } else if (nullptr == a.fin && link_->can_quiet(tracker_, a.t)) {
+            return link_->submit_quiet(d, tracker_, a.t);
         }
         return link_->submit(d, c);
     }

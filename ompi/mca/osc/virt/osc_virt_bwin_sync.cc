@@ -33,9 +33,18 @@ int BackendWindow::drain()
     if (nullptr == link_) {
         return take_error(); /* nothing was ever issued */
     }
-    int ret = link_->wait_until([&] { return 0 == tracker_.total; });
+    int ret = link_->settle(tracker_.quiet_last);
+    if (OMPI_SUCCESS == ret) {
+        ret = link_->wait_until([&] { return 0 == tracker_.total; });
+    }
     int err = take_error();
     return OMPI_SUCCESS != ret ? ret : err;
+}
+
+int BackendWindow::wait_target(int t)
+{
+    int ret = link_->settle(tracker_.quiet_seq[t]);
+    return OMPI_SUCCESS != ret ? ret : link_->wait_until([&] { return 0 == tracker_.outstanding[t]; });
 }
 
 int BackendWindow::drain_target(int t)
@@ -44,7 +53,7 @@ int BackendWindow::drain_target(int t)
     if (nullptr == link_) {
         return take_error();
     }
-    int ret = link_->wait_until([&] { return 0 == tracker_.outstanding[t]; });
+    int ret = wait_target(t);
     int err = take_error();
     return OMPI_SUCCESS != ret ? ret : err;
 }
@@ -121,7 +130,7 @@ int BackendWindow::unlock(int t)
     if (0 == lock_type_[t]) {
         return OMPI_ERR_RMA_SYNC;
     }
-    int ret = link_->wait_until([&] { return 0 == tracker_.outstanding[t]; });
+    int ret = wait_target(t);
     int err = take_error();
     if (backend_locked_[t]) {
         const Peer &p = peers_[t];

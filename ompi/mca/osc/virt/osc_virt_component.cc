@@ -94,6 +94,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .timeout_ms = 10000,
     .yield = -1,
     .idle_nap_us = -1,
+    .quiet = 1,
     .output = -1,
     .enable_progress_threads = false,
     .enable_mpi_threads = false,
@@ -171,6 +172,10 @@ int component_register(void)
     register_int("timeout_ms", &c.timeout_ms, 10000, OPAL_INFO_LVL_5,
                  "How long a silent (but connected) backend is waited for before the operation "
                  "fails with an MPI error");
+    register_int("quiet", &c.quiet, 1, OPAL_INFO_LVL_5,
+                 "1 = small puts and accumulates that nothing waits for one by one ask the backend "
+                 "for no completion unless they fail (OV_REQ_QUIET), and a flush waits for the "
+                 "completion of a later request; 0 = a completion for every request");
     register_int("yield", &c.yield, -1, OPAL_INFO_LVL_5,
                  "Yield the CPU while waiting (in osc virt's waits and in opal_progress): -1 = when "
                  "the ranks sharing this backend plus its thread outnumber the cores; 0 = never; "

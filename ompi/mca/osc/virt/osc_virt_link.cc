@@ -243,6 +243,7 @@ int BackendLink::connect()
     stream_min_ = c.stream_min > 0 ? static_cast<uint64_t>(c.stream_min) : 0;
     stream_put_ = 0 != (ov_fe_features(fe) & OV_FEAT_STREAM);
     inline_ = 0 != (ov_fe_features(fe) & OV_FEAT_INLINE);
+    quiet_ = inline_ && 0 != (ov_fe_features(fe) & OV_FEAT_QUIET) && c.quiet;
     uint64_t staging_bytes = static_cast<uint64_t>(c.staging_kb) * 1024;
     chunk_ = staging_bytes / 4;
     s = ov_fe_win_create(fe, staging_bytes, &staging_);
@@ -302,27 +303,123 @@ int64_t BackendLink::stage(uint64_t len)
     }
 }
 
-int BackendLink::submit(ov_req_desc &d, const Completion &c)
+int BackendLink::push(ov_req_desc &d)
 {
     if (dead_) {
         return OMPI_ERR_UNREACH;
     }
-    d.cookie = next_cookie_++;
     for (;;) {
         ov_status_t s = ov_fe_submit(fe_, &d);
         if (OV_OK == s) {
-            break;
+            ++sent_;
+            return OMPI_SUCCESS;
         }
         if (OV_ERR_AGAIN != s) {
             return lost(ov_fe_last_error(fe_));
         }
-        int ret = wait_one();
+        /* A completion frees a slot; with only quiet requests in flight
+         * none will come, so wait for the backend to take one instead. */
+        int ret = inflight_.empty() ? wait_room() : wait_one();
         if (OMPI_SUCCESS != ret) {
             return ret;
         }
     }
+}
+
+int BackendLink::wait_room()
+{
+    const int64_t deadline = ov_now_ns() + int64_t{mca_osc_virt_component.timeout_ms} * 1000000;
+    for (uint32_t i = 0;; ++i) {
+        int ret = progress(); /* error completions of quiet requests, if any */
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+        const int64_t room = ov_fe_room(fe_);
+        if (room < 0) {
+            return lost(ov_fe_last_error(fe_));
+        }
+        if (room > 0) {
+            return OMPI_SUCCESS;
+        }
+        if (0 == (i & 255)) {
+            if (OV_OK != ov_fe_check_alive(fe_)) {
+                return lost(ov_fe_last_error(fe_));
+            }
+            if (ov_now_ns() > deadline) {
+                return lost("the request ring stayed full for osc_virt_timeout_ms");
+            }
+            if (yield_) {
+                sched_yield(); /* the backend may be waiting for our core */
+            }
+        }
+    }
+}
+
+int BackendLink::submit_quiet(ov_req_desc &d, Tracker &tr, int t)
+{
+    /* Every kQuietEvery-th asks for its completion after all: a burst
+     * longer than the ring then finds one to wait for when the ring is full
+     * (wait_one: spin, then sleep on the futex, leaving the core to the
+     * backend), not only ring room to poll for. */
+    if (0 == ++quiet_run_ % kQuietEvery) {
+        Completion c;
+        c.tracker = &tr;
+        c.target = t;
+        return submit(d, c);
+    }
+    if (0 == tr.quiet_id) {
+        if (!quiet_ids_.empty()) {
+            tr.quiet_id = quiet_ids_.back();
+            quiet_ids_.pop_back();
+        } else {
+            tr.quiet_id = static_cast<uint32_t>(quiet_trackers_.size());
+            quiet_trackers_.push_back(nullptr);
+        }
+        quiet_trackers_[tr.quiet_id] = &tr;
+    }
+    d.flags |= OV_REQ_QUIET;
+    d.cookie = kQuietBit | tr.quiet_id << 20 | static_cast<uint32_t>(t);
+    int ret = push(d);
+    if (OMPI_SUCCESS == ret) {
+        tr.quiet_seq[t] = tr.quiet_last = sent_;
+    }
+    return ret;
+}
+
+int BackendLink::settle(uint64_t seq)
+{
+    if (seq <= completed_) {
+        return dead_ ? OMPI_ERR_UNREACH : OMPI_SUCCESS;
+    }
+    if (inflight_.empty() || inflight_.back().seq < seq) {
+        ov_req_desc nop{}; /* its completion says every request before it is done */
+        int ret = submit(nop, Completion{});
+        if (OMPI_SUCCESS != ret) {
+            return ret;
+        }
+    }
+    return wait_until([&] { return completed_ >= seq; });
+}
+
+void BackendLink::forget(Tracker &tr)
+{
+    if (0 != tr.quiet_id) {
+        quiet_trackers_[tr.quiet_id] = nullptr;
+        quiet_ids_.push_back(tr.quiet_id);
+        tr.quiet_id = 0;
+    }
+}
+
+int BackendLink::submit(ov_req_desc &d, const Completion &c)
+{
+    d.cookie = next_cookie_++ & ~kQuietBit;
+    int ret = push(d);
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
     inflight_.push_back(c);
     Completion &mine = inflight_.back();
+    mine.seq = sent_;
     mine.staging_end = head_;
     if (nullptr != c.tracker) {
         c.tracker->outstanding[c.target]++;
@@ -345,6 +442,21 @@ int BackendLink::lost(const char *why)
 
 int BackendLink::retire(const ov_completion &cpl)
 {
+    if (0 != (cpl.cookie & kQuietBit)) {
+        /* A quiet request failed (they complete only then): charge its window. */
+        const uint32_t id = (cpl.cookie & ~kQuietBit) >> 20;
+        Tracker *tr = id < quiet_trackers_.size() ? quiet_trackers_[id] : nullptr;
+        if (OV_OK == cpl.status || nullptr == tr) {
+            return lost("a completion nobody asked for"); /* the backend is broken */
+        }
+        retired_++;
+        if (OMPI_SUCCESS == tr->first_error) {
+            tr->first_error = ompi_error_from_ov(cpl.status);
+        }
+        OSC_VIRT_VERBOSE(10, "request to target %u failed in the backend: %s", cpl.cookie & 0xfffffu,
+                         ov_strerror(static_cast<ov_status_t>(cpl.status)));
+        return OMPI_SUCCESS;
+    }
     if (inflight_.empty()) {
         return lost("a completion nobody asked for"); /* the backend is broken */
     }
@@ -354,6 +466,7 @@ int BackendLink::retire(const ov_completion &cpl)
     const Completion &c = inflight_.front();
     inflight_.pop_front();
     retired_++;
+    completed_ = c.seq;
     if (OV_OK == cpl.status && nullptr != c.copy_to && 0 != c.copy_len) {
         if (c.copy_inline) {
             memcpy(c.copy_to, &cpl.inline_result, c.copy_len);

@@ -79,11 +79,17 @@ private:
     bool held_ = false; /* written only by the holder */
 };
 
-/** Counts one window's requests in flight per target; the sync calls wait on it. */
+/** Counts one window's requests in flight per target; the sync calls wait on it.
+ *  Quiet requests (OV_REQ_QUIET: no completion unless they fail) are not
+ *  counted: the tracker keeps the link sequence number of the last one per
+ *  target, and BackendLink::settle() waits until the link knows it done. */
 struct Tracker {
     std::vector<uint32_t> outstanding; /* per target rank */
     uint64_t total = 0;
     int first_error = 0; /* OMPI_ERR_* of the first failed request since the last sync */
+    std::vector<uint64_t> quiet_seq;   /* per target: its last quiet request (0: none) */
+    uint64_t quiet_last = 0;           /* the last quiet request to any target */
+    uint32_t quiet_id = 0;             /* BackendLink's name for it in quiet cookies; 0: none yet */
 };
 
 /** What to do when one request completes. */
@@ -96,6 +102,7 @@ struct Completion {
     bool copy_inline = false;   /* they are in the completion (OV_REQ_INLINE), not staged */
     uint64_t staging_end = 0;   /* staging ring position freed by this completion */
     int *status_out = nullptr;  /* internal requests: the raw ov_status_t lands here */
+    uint64_t seq = 0;           /* the link's sequence number of its request (set by submit) */
     struct Finisher *finisher = nullptr; /* multi-request op: run when its last part completes */
 
     /** The result comes back in the completion (OV_REQ_INLINE): n bytes to `to`. */
@@ -178,6 +185,25 @@ public:
      *  OMPI_ERR_*. */
     int submit(ov_req_desc &d, const Completion &c);
 
+    /** Whether a put or accumulate to target t of `tr` that stages nothing
+     *  and finishes nothing may go quiet (the backend offers OV_FEAT_QUIET). */
+    bool can_quiet(const Tracker &tr, int t) const
+    {
+        return quiet_ && t >= 0 && t < kQuietTargets && (0 != tr.quiet_id || quiet_free_ids());
+    }
+    /** Publishes d as a quiet request to target t of `tr` (can_quiet() held):
+     *  no completion record, no completion to retire unless it fails, whose
+     *  error then goes to tr.first_error; one in kQuietEvery goes as a
+     *  plain submit() instead.  Waits for room in the request ring
+     *  (bounded).  OMPI_SUCCESS or OMPI_ERR_*. */
+    int submit_quiet(ov_req_desc &d, Tracker &tr, int t);
+    /** Waits until every request up to link sequence number `seq` has
+     *  completed (0: none), submitting a NOP when no later request would say
+     *  so.  OMPI_SUCCESS or the error that made the backend unusable. */
+    int settle(uint64_t seq);
+    /** A tracker is going away: forget its quiet name (its requests were settled). */
+    void forget(Tracker &tr);
+
     /** Retires whatever has completed; never blocks.  OMPI_SUCCESS or the
      *  error that made the backend unusable. */
     int progress();
@@ -225,6 +251,18 @@ private:
     BackendLink() = default;
     int connect();
     int wait_one();
+    /** The request ring is full and nothing in flight will complete to
+     *  free it (only quiet requests): retire what comes, wait for room. */
+    int wait_room();
+    /** Pushes d (retiring completions, or waiting for room, while the ring
+     *  is full); counts it in sent_.  OMPI_SUCCESS or OMPI_ERR_*. */
+    int push(ov_req_desc &d);
+    bool quiet_free_ids() const { return !quiet_ids_.empty() || quiet_trackers_.size() < kQuietIds; }
+    /* Quiet cookies: bit 31, the tracker's quiet_id (11 bits), the target (20 bits). */
+    static constexpr uint32_t kQuietBit = 0x80000000u;
+    static constexpr int kQuietTargets = 1 << 20;
+    static constexpr size_t kQuietIds = 2048; /* ids 1..2047 */
+    static constexpr uint32_t kQuietEvery = 64; /* 1 in 64 quiet requests gets a completion */
     int retire(const ov_completion &c);
     /** Marks the backend unusable (every later call fails) and says why, once. */
     int lost(const char *why);
@@ -237,6 +275,12 @@ private:
     uint64_t single_copy_min_ = 0, chunk_ = 0, stream_min_ = 0;
     bool stream_put_ = false; /* the backend offers OV_FEAT_STREAM */
     bool inline_ = false;     /* the backend offers OV_FEAT_INLINE */
+    bool quiet_ = false;      /* the backend offers OV_FEAT_QUIET */
+    uint64_t sent_ = 0;       /* sequence number of the last request published */
+    uint64_t completed_ = 0;  /* every request up to this one has completed */
+    uint32_t quiet_run_ = 0;  /* quiet requests asked for (submit_quiet) */
+    std::vector<Tracker *> quiet_trackers_{nullptr}; /* index: quiet_id ([0] unused) */
+    std::vector<uint32_t> quiet_ids_;                /* freed ids */
     ov_win_t staging_{};
     /* staging ring: [tail_, head_) in use (wrapping); head_ is where the next
      * reservation starts */
