@@ -52,6 +52,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "btl_registrations.h"
 #include "btl_segments.h"
 #include "copy_crew.h"
 #include "core_share.h"
@@ -217,6 +218,12 @@ private:
     static ov_btl_member btl_member(const conn &c) { return {c.job_key, c.rank, c.id}; }
     /* BTL_SEGMENT: the segment service's reply for c */
     ov_status_t do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd);
+    /* btl_rdma.cc: BTL_REG / BTL_DEREG / BTL_RDMA (ov_btl_rdma_proto.h) */
+    void dispatch_btl_rdma(conn *c, const ov_msg_hdr &h, const uint8_t *p);
+    bool btl_rdma_run(conn *c, const ov_msg_hdr &h, const ov_btl_rdma_req &r, bool last_try);
+    conn *btl_conn_of(uint64_t job_key, uint32_t rank);
+    bool has_unread(conn *c);
+    void retry_btl_deferred();
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);
@@ -264,6 +271,14 @@ private:
     size_t stalled_ = 0;              /* conns whose stall clock runs */
     std::vector<ov_vm> vms_;                           /* declared VM guests */
     std::unique_ptr<ov_btl_segments> btl_segments_;    /* btl vmshm's per-job segments (btl_segments.h) */
+    ov_btl_registrations btl_regs_;                    /* btl vmshm's single-copy grants (btl_registrations.h) */
+    struct btl_deferred {                              /* BTL_RDMA naming a handle its owner may still be registering */
+        uint32_t requester;
+        ov_msg_hdr h;
+        ov_btl_rdma_req req;
+    };
+    std::vector<btl_deferred> btl_deferred_;
+    std::vector<char> btl_bounce_;                     /* btl_rdma.cc's staging between two processes */
 };
 
 #endif

@@ -223,7 +223,11 @@ enum ov_msg_type : uint16_t {
     OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
     OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
     OV_MSG_BTL_SEGMENT = 12,  /* ov_btl_segment_req -> ov_btl_segment_rep + segment fd (role BTL) */
-    OV_MSG_TYPE_MAX = 13,
+    /* 20..22: btl vmshm's single copy (OV_FEAT_BTL_RDMA; common/ov_btl_rdma_proto.h) */
+    OV_MSG_BTL_REG = 20,      /* ov_btl_reg_req   -> ov_simple_rep */
+    OV_MSG_BTL_DEREG = 21,    /* ov_btl_dereg_req -> ov_simple_rep */
+    OV_MSG_BTL_RDMA = 22,     /* ov_btl_rdma_req  -> ov_btl_rdma_rep */
+    OV_MSG_TYPE_MAX = 30,     /* types between those above and this one are unused: OV_ERR_PROTO */
 };
 
 struct ov_msg_hdr {   /* written by the sender */
@@ -271,6 +275,9 @@ struct ov_hello_rep {
 #define OV_FEAT_STREAM 0x4u /* OV_REQ_STREAM accepted (an older backend refuses the flag
                              * with OV_ERR_BAD_FLAGS, so a frontend sets it only if offered) */
 #define OV_FEAT_INLINE 0x8u /* OV_REQ_INLINE accepted (same: set it only if offered) */
+#define OV_FEAT_BTL_RDMA 0x10u /* role BTL: BTL_REG/BTL_DEREG/BTL_RDMA accepted (the same
+                                * conditions and image pinning as OV_FEAT_SINGLE_COPY);
+                                * common/ov_btl_rdma_proto.h */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {

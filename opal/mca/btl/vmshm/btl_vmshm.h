@@ -87,6 +87,7 @@ struct mca_btl_vmshm_component_t {
     char *backend_dir;
     int fbox_max;
     int stats;
+    int single_copy;
     int output;
 };
 

@@ -4,6 +4,7 @@
  * these makes a system call or throws.
  */
 #include "btl_vmshm_impl.h"
+#include "btl_vmshm_rdma.h"
 #include "ov_entry.h"
 
 #include "opal/datatype/opal_convertor.h"
@@ -174,6 +175,7 @@ void fail_all()
 {
     vmshm_g->failed = true;
     BTL_VMSHM_VERBOSE(1, "segment shut down: %s", ov_fe_last_error(vmshm_g->fe));
+    vmshm_rdma_fail_all(vmshm_g);
     if (nullptr == vmshm_g->error_cb) {
         return;
     }
@@ -227,7 +229,8 @@ int mca_btl_vmshm_progress(void)
         fail_all();
         return 0;
     }
-    return vmshm_g->ch.poll();
+    const int n = vmshm_g->ch.poll();
+    return n + vmshm_rdma_progress(vmshm_g);
 }
 
 void vmshm_init_data_ops(mca_btl_base_module_t *module)
