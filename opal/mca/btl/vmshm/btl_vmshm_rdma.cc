@@ -16,6 +16,8 @@
 #include "ov_entry.h"
 #include "ov_frontend_btl_rdma.h"
 
+#include "opal/util/output.h"
+
 /* What ob1 copies into its rkey (btl_registration_handle_size bytes). */
 struct mca_btl_base_registration_handle_t {
     uint64_t key;
@@ -30,6 +32,7 @@ struct vmshm_rdma {
         mca_btl_base_registration_handle_t *local_handle;
         mca_btl_base_rdma_completion_fn_t cb;
         void *cbcontext, *cbdata;
+        bool get;
     };
     std::unordered_map<uint32_t, op> ops; /* by seq of the BTL_RDMA */
     uint32_t unanswered = 0;              /* posted messages of any type without a reply yet */
@@ -37,6 +40,7 @@ struct vmshm_rdma {
     uint64_t pool[64];                    /* random keys */
     unsigned pool_left = 0;
     uint64_t refused = 0;                 /* registrations the backend refused */
+    uint64_t gets = 0, puts = 0, bytes = 0, failed = 0; /* completed ops (btl_vmshm_stats) */
 };
 
 namespace {
@@ -129,7 +133,7 @@ int post_rdma(uint32_t op, mca_btl_base_module_t *btl, mca_btl_base_endpoint_t *
     uint32_t seq;
     if (OV_OK != ov_fe_btl_post(vmshm_g->fe, OV_MSG_BTL_RDMA, &q, sizeof(q), &seq))
         return OPAL_ERR_UNREACH;
-    r->ops.emplace(seq, vmshm_rdma::op{ep, local_address, local_handle, cb, cbcontext, cbdata});
+    r->ops.emplace(seq, vmshm_rdma::op{ep, local_address, local_handle, cb, cbcontext, cbdata, op == OV_BTL_GET});
     r->unanswered++;
     return OPAL_SUCCESS;
 }
@@ -172,8 +176,13 @@ void on_reply(void *ctx, uint16_t type, uint32_t seq, const ov_btl_rdma_rep &rep
     }
     const vmshm_rdma::op o = it->second;
     r->ops.erase(it);
-    if (OV_OK != rep.status)
+    if (OV_OK != rep.status) {
+        r->failed++;
         BTL_VMSHM_VERBOSE(1, "single copy with rank %u failed: %s", o.ep->rank, ov_strerror(ov_status_t(rep.status)));
+    } else {
+        (o.get ? r->gets : r->puts)++;
+        r->bytes += rep.moved;
+    }
     o.cb(&mca_btl_vmshm_module, o.ep, o.local_address, o.local_handle, o.cbcontext, o.cbdata,
          OV_OK == rep.status ? OPAL_SUCCESS : OPAL_ERROR);
     ++*n;
@@ -227,6 +236,12 @@ void vmshm_rdma_close(vmshm_state *g)
     }
     if (!g->rdma->ops.empty())
         vmshm_rdma_fail_all(g);
+    if (0 != mca_btl_vmshm_component.stats) {
+        const vmshm_rdma &r = *g->rdma;
+        opal_output(0, "btl vmshm: rank %u rdma: gets %llu puts %llu bytes %llu failed %llu refused %llu", g->me,
+                    (unsigned long long) r.gets, (unsigned long long) r.puts, (unsigned long long) r.bytes,
+                    (unsigned long long) r.failed, (unsigned long long) r.refused);
+    }
     delete g->rdma;
     g->rdma = nullptr;
 }
