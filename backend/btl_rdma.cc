@@ -71,15 +71,17 @@ void ov_backend::dispatch_btl_rdma(conn *c, const ov_msg_hdr &h, const uint8_t *
             reply(c, h, &rep, sizeof(rep));
             break;
         }
-        if (!btl_rdma_run(c, h, r, false))
+        if (!btl_rdma_run(c, h, r, false)) {
+            OV_LOG_DEBUG("conn %u: btl rdma seq %u waits for rank %u's registration %u", c->id, h.seq, r.peer,
+                         r.handle);
             btl_deferred_.push_back({c->id, h, r});
+        }
         return;
     }
     }
-    if (h.type != OV_MSG_BTL_RDMA) {
-        if (simple.status != OV_OK)
-            OV_LOG_DEBUG("conn %u (pid %u): message %u refused: %s", c->id, c->peer_pid, h.type,
-                         ov_strerror(ov_status_t(simple.status)));
+    if (h.type != OV_MSG_BTL_RDMA && simple.status != OV_OK) { /* success is silent (ov_btl_rdma_proto.h) */
+        OV_LOG_DEBUG("conn %u (pid %u): message %u refused: %s", c->id, c->peer_pid, h.type,
+                     ov_strerror(ov_status_t(simple.status)));
         reply(c, h, &simple, sizeof(simple));
     }
     if (malformed && !c->doomed) {
@@ -133,6 +135,8 @@ bool ov_backend::btl_rdma_run(conn *c, const ov_msg_hdr &h, const ov_btl_rdma_re
         OV_LOG_DEBUG("conn %u (pid %u): btl %s of %llu bytes from rank %u: %s", c->id, c->peer_pid,
                      r.op == OV_BTL_GET ? "get" : "put", (unsigned long long) r.len, r.peer, ov_strerror(s));
     }
+    OV_LOG_DEBUG("conn %u: btl rdma seq %u op %u len %llu: %s", c->id, h.seq, r.op, (unsigned long long) r.len,
+                 ov_strerror(s));
     ov_btl_rdma_rep rep{s, 0, s == OV_OK ? r.len : moved};
     reply(c, h, &rep, sizeof(rep));
     return true;

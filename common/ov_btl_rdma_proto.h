@@ -27,6 +27,10 @@
  * written.  Replies to BTL_RDMA may come in any order relative to other
  * requests: match them by seq.
  *
+ * Replies.  BTL_RDMA: exactly one.  BTL_REG and BTL_DEREG: a reply only when
+ * refused (success is silent), so a process registering at a high rate
+ * never has a backlog of replies to read; its frontend reaps now and then.
+ *
  * Errors (status of the reply):
  *   BTL_REG    OV_ERR_STATE (no HELLO, not role BTL, or OV_FEAT_BTL_RDMA not
  *              offered); OV_ERR_BAD_ARG (handle 0, len 0, addr+len wraps,

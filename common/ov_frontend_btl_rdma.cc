@@ -30,19 +30,37 @@ bool ov_fe_btl_rdma_offered(const ov_fe_t *fe) noexcept
     return fe->params.role == OV_ROLE_BTL && (fe->features & OV_FEAT_BTL_RDMA) != 0;
 }
 
-ov_status_t ov_fe_btl_post(ov_fe_t *fe, uint16_t type, const void *req, uint32_t len, uint32_t *seq) noexcept
+ov_status_t ov_fe_btl_post(ov_fe_t *fe, ov_fe_btl_msg *msgs, size_t n) noexcept
 {
     if (!ov_fe_btl_rdma_offered(fe))
         return ov_fe_fail(fe, OV_ERR_STATE, "btl single copy not offered on this connection");
-    if (!ours(type))
-        return OV_ERR_BAD_ARG;
     if (fe->gone)
         return OV_ERR_BACKEND_GONE;
-    *seq = ++fe->seq;
-    ov_status_t s = ov_msg_send(fe->ctl.get(), type, *seq, req, len, nullptr, 0, false);
-    if (s != OV_OK) {
-        fe->gone = true;
-        return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "sending message %u", type);
+    std::vector<uint8_t> out;
+    try {
+        for (size_t i = 0; i < n; i++) {
+            if (!ours(msgs[i].type) || msgs[i].len > OV_MSG_MAX_PAYLOAD)
+                return OV_ERR_BAD_ARG;
+            msgs[i].seq = ++fe->seq;
+            ov_msg_hdr h{OV_MSG_MAGIC, OV_PROTOCOL_VERSION, msgs[i].type, msgs[i].len, msgs[i].seq};
+            const auto *hp = reinterpret_cast<const uint8_t *>(&h);
+            const auto *rp = static_cast<const uint8_t *>(msgs[i].req);
+            out.insert(out.end(), hp, hp + sizeof(h));
+            out.insert(out.end(), rp, rp + msgs[i].len);
+        }
+    } catch (...) {
+        return OV_ERR_NOMEM;
+    }
+    size_t sent = 0;
+    while (sent < out.size()) { /* one send for all: a blocking socket, so only a dead peer stops it */
+        ssize_t r = ::send(fe->ctl.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            fe->gone = true;
+            return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "sending %zu btl message(s)", n);
+        }
+        sent += size_t(r);
     }
     return OV_OK;
 }

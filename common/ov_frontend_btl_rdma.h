@@ -5,18 +5,20 @@
  *
  * Lifecycle (after ov_fe_open with role BTL; ov_fe_btl_rdma_offered says
  * whether the backend serves them on this connection):
- *   ov_fe_btl_post(fe, type, &req, sizeof(req), &seq)  writes one request;
- *       never waits for its reply.
+ *   ov_fe_btl_post(fe, msgs, n)  writes n requests with one send (seq
+ *       numbers assigned into msgs[i].seq); never waits for a reply.
  *   ov_fe_btl_reap(fe, fn, ctx)  reads what the socket holds without
  *       blocking and calls fn once per complete reply, in arrival order
  *       (BTL_RDMA replies may overtake other replies: match by seq).
- * Every posted request gets exactly one reply; a caller that has nothing
- * posted need not reap.  Do not mix with a synchronous call on the same
+ * Every BTL_RDMA gets exactly one reply; BTL_REG/BTL_DEREG get one only
+ * when refused (ov_btl_rdma_proto.h), so reap now and then even with no
+ * BTL_RDMA outstanding.  Do not mix with a synchronous call on the same
  * connection while replies are outstanding (ov_fe_call would take one of
  * them for its own).
  *
  * Errors: post: OV_ERR_STATE (not role BTL or not offered), OV_ERR_BAD_ARG
- * (not one of the three types), OV_ERR_BACKEND_GONE.  reap: the number of
+ * (not one of the three types, or a request above OV_MSG_MAX_PAYLOAD),
+ * OV_ERR_NOMEM, OV_ERR_BACKEND_GONE.  reap: the number of
  * replies handled (>= 0), or OV_ERR_BACKEND_GONE (socket closed: every
  * outstanding request is lost) or OV_ERR_PROTO (a reply that is not one of
  * ours: header, type or length wrong; the connection is unusable).  Both
@@ -32,11 +34,19 @@
 #include "ov_btl_rdma_proto.h"
 #include "ov_frontend.h"
 
-/* One reply: BTL_REG/BTL_DEREG replies come with moved = 0. */
+/* One request to post (ov_fe_btl_post fills seq). */
+struct ov_fe_btl_msg {
+    uint16_t type;
+    const void *req;
+    uint32_t len;
+    uint32_t seq;
+};
+
+/* One reply: BTL_REG/BTL_DEREG replies (errors only) come with moved = 0. */
 typedef void (*ov_fe_btl_reply_fn)(void *ctx, uint16_t type, uint32_t seq, const ov_btl_rdma_rep &rep);
 
 bool ov_fe_btl_rdma_offered(const ov_fe_t *fe) noexcept;
-ov_status_t ov_fe_btl_post(ov_fe_t *fe, uint16_t type, const void *req, uint32_t len, uint32_t *seq) noexcept;
+ov_status_t ov_fe_btl_post(ov_fe_t *fe, ov_fe_btl_msg *msgs, size_t n) noexcept;
 int ov_fe_btl_reap(ov_fe_t *fe, ov_fe_btl_reply_fn fn, void *ctx) noexcept;
 
 /* The parser behind ov_fe_btl_reap (tests and fuzzing): consumes the

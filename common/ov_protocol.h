@@ -40,7 +40,7 @@
  *
  * Every control message, in both directions, is an ov_msg_hdr followed by
  * exactly `len` payload bytes (len <= OV_MSG_MAX_PAYLOAD).  Every request but
- * KICK gets exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
+ * KICK (and BTL_REG/BTL_DEREG that succeed) gets exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
  * of every reply starts with an int32 ov_status_t.  File descriptors travel
  * as SCM_RIGHTS ancillary data on the reply header (unix transport only);
  * the backend closes any descriptor a frontend sends it.
@@ -224,8 +224,8 @@ enum ov_msg_type : uint16_t {
     OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
     OV_MSG_BTL_SEGMENT = 12,  /* ov_btl_segment_req -> ov_btl_segment_rep + segment fd (role BTL) */
     /* 20..22: btl vmshm's single copy (OV_FEAT_BTL_RDMA; common/ov_btl_rdma_proto.h) */
-    OV_MSG_BTL_REG = 20,      /* ov_btl_reg_req   -> ov_simple_rep */
-    OV_MSG_BTL_DEREG = 21,    /* ov_btl_dereg_req -> ov_simple_rep */
+    OV_MSG_BTL_REG = 20,      /* ov_btl_reg_req   -> ov_simple_rep, only when refused */
+    OV_MSG_BTL_DEREG = 21,    /* ov_btl_dereg_req -> ov_simple_rep, only when refused */
     OV_MSG_BTL_RDMA = 22,     /* ov_btl_rdma_req  -> ov_btl_rdma_rep */
     OV_MSG_TYPE_MAX = 30,     /* types between those above and this one are unused: OV_ERR_PROTO */
 };

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 #include <unordered_map>
+#include <vector>
 
 #include "btl_vmshm_impl.h"
 #include "ov_clock.h"
@@ -34,8 +35,15 @@ struct vmshm_rdma {
         void *cbcontext, *cbdata;
         bool get;
     };
-    std::unordered_map<uint32_t, op> ops; /* by seq of the BTL_RDMA */
-    uint32_t unanswered = 0;              /* posted messages of any type without a reply yet */
+    std::unordered_map<uint32_t, op> ops; /* by seq of the BTL_RDMA: each owes one reply */
+    /* Registrations not yet written to the backend, and deregistrations of
+     * written ones: flushed before anything leaves this process (a peer
+     * can learn a handle only from a message we send), so a handle ob1
+     * registers and drops again without sending it (no free fragment for
+     * its RGET) costs no message at all. */
+    std::vector<ov_btl_reg_req> reg_q;
+    std::vector<ov_btl_dereg_req> dereg_q;
+    uint32_t passes = 0;
     uint32_t next_handle = 0;
     uint64_t pool[64];                    /* random keys */
     unsigned pool_left = 0;
@@ -85,13 +93,12 @@ mca_btl_base_registration_handle_t *vmshm_register_mem(mca_btl_base_module_t *, 
     const uint32_t access = access_of(flags);
     if (0 == access)
         return h; /* only this process touches it: nothing to grant */
-    ov_btl_reg_req q{reinterpret_cast<uintptr_t>(base), size, h->key, h->handle, access};
-    uint32_t seq;
-    if (OV_OK != ov_fe_btl_post(vmshm_g->fe, OV_MSG_BTL_REG, &q, sizeof(q), &seq)) {
+    try {
+        r->reg_q.push_back(ov_btl_reg_req{reinterpret_cast<uintptr_t>(base), size, h->key, h->handle, access});
+    } catch (...) {
         delete h;
         return nullptr;
     }
-    r->unanswered++;
     h->remote = 1;
     return h;
 }
@@ -103,14 +110,48 @@ int vmshm_deregister_mem(mca_btl_base_module_t *, mca_btl_base_registration_hand
         return OPAL_SUCCESS;
     }
     vmshm_guard l;
+    vmshm_rdma *r = vmshm_g->rdma;
     if (h->remote && !vmshm_g->failed) {
-        ov_btl_dereg_req q{h->handle, 0, h->key};
-        uint32_t seq;
-        if (OV_OK == ov_fe_btl_post(vmshm_g->fe, OV_MSG_BTL_DEREG, &q, sizeof(q), &seq))
-            vmshm_g->rdma->unanswered++;
+        bool cancelled = false; /* never written: forget it here */
+        for (size_t i = 0; i < r->reg_q.size() && !cancelled; i++) {
+            if (r->reg_q[i].handle == h->handle) {
+                r->reg_q.erase(r->reg_q.begin() + long(i));
+                cancelled = true;
+            }
+        }
+        if (!cancelled) {
+            try {
+                r->dereg_q.push_back(ov_btl_dereg_req{h->handle, 0, h->key});
+            } catch (...) { /* the backend forgets it when this connection closes */
+            }
+        }
     }
     delete h;
     return OPAL_SUCCESS;
+}
+
+/* Writes the queued (de)registrations and, if rdma, one BTL_RDMA after them,
+ * with one send.  false: the connection failed. */
+bool flush(vmshm_rdma *r, ov_btl_rdma_req *rdma, uint32_t *rdma_seq)
+{
+    const size_t n = r->reg_q.size() + r->dereg_q.size() + (rdma ? 1 : 0);
+    if (0 == n)
+        return true;
+    std::vector<ov_fe_btl_msg> m;
+    m.reserve(n);
+    for (const ov_btl_reg_req &q : r->reg_q)
+        m.push_back({OV_MSG_BTL_REG, &q, sizeof(q), 0});
+    for (const ov_btl_dereg_req &q : r->dereg_q)
+        m.push_back({OV_MSG_BTL_DEREG, &q, sizeof(q), 0});
+    if (rdma)
+        m.push_back({OV_MSG_BTL_RDMA, rdma, sizeof(*rdma), 0});
+    if (OV_OK != ov_fe_btl_post(vmshm_g->fe, m.data(), m.size()))
+        return false;
+    r->reg_q.clear();
+    r->dereg_q.clear();
+    if (rdma)
+        *rdma_seq = m.back().seq;
+    return true;
 }
 
 int post_rdma(uint32_t op, mca_btl_base_module_t *btl, mca_btl_base_endpoint_t *ep, void *local_address,
@@ -130,11 +171,15 @@ int post_rdma(uint32_t op, mca_btl_base_module_t *btl, mca_btl_base_endpoint_t *
         return OPAL_ERR_OUT_OF_RESOURCE;
     ov_btl_rdma_req q{op, ep->rank, remote_handle->handle, 0, remote_handle->key, remote_address,
                       reinterpret_cast<uintptr_t>(local_address), size};
-    uint32_t seq;
-    if (OV_OK != ov_fe_btl_post(vmshm_g->fe, OV_MSG_BTL_RDMA, &q, sizeof(q), &seq))
-        return OPAL_ERR_UNREACH;
+    uint32_t seq = 0;
+    try {
+        r->ops.reserve(r->ops.size() + 1); /* no failure after the request is out */
+        if (!flush(r, &q, &seq))
+            return OPAL_ERR_UNREACH;
+    } catch (...) {
+        return OPAL_ERR_OUT_OF_RESOURCE;
+    }
     r->ops.emplace(seq, vmshm_rdma::op{ep, local_address, local_handle, cb, cbcontext, cbdata, op == OV_BTL_GET});
-    r->unanswered++;
     return OPAL_SUCCESS;
 }
 
@@ -159,8 +204,6 @@ void on_reply(void *ctx, uint16_t type, uint32_t seq, const ov_btl_rdma_rep &rep
 {
     auto *n = static_cast<int *>(ctx);
     vmshm_rdma *r = vmshm_g->rdma;
-    if (r->unanswered > 0)
-        r->unanswered--;
     if (type != OV_MSG_BTL_RDMA) {
         if (OV_OK != rep.status) {
             r->refused++;
@@ -198,13 +241,34 @@ bool vmshm_rdma_open(vmshm_state *g)
     return nullptr != g->rdma;
 }
 
+bool vmshm_rdma_flush(vmshm_state *g)
+{
+    if (nullptr == g->rdma || g->failed)
+        return true;
+    try {
+        return flush(g->rdma, nullptr, nullptr);
+    } catch (...) {
+        return false;
+    }
+}
+
 int vmshm_rdma_progress(vmshm_state *g)
 {
-    if (nullptr == g->rdma || 0 == g->rdma->unanswered)
+    vmshm_rdma *r = g->rdma;
+    if (nullptr == r)
+        return 0;
+    if (!vmshm_rdma_flush(g)) {
+        vmshm_rdma_fail_all(g);
+        return 0;
+    }
+    /* Replies: one per put/get; refusals of (de)registrations now and then */
+    if (r->ops.empty() && 0 != (++r->passes & 0x3ff))
         return 0;
     int n = 0;
-    if (ov_fe_btl_reap(g->fe, on_reply, &n) < 0)
+    if (ov_fe_btl_reap(g->fe, on_reply, &n) < 0) {
+        BTL_VMSHM_VERBOSE(1, "put/get replies: %s", ov_fe_last_error(g->fe));
         vmshm_rdma_fail_all(g);
+    }
     return n;
 }
 
@@ -219,17 +283,18 @@ void vmshm_rdma_fail_all(vmshm_state *g)
         r->ops.erase(it);
         o.cb(&mca_btl_vmshm_module, o.ep, o.local_address, o.local_handle, o.cbcontext, o.cbdata, OPAL_ERR_UNREACH);
     }
-    r->unanswered = 0;
+    r->reg_q.clear();
+    r->dereg_q.clear();
 }
 
 void vmshm_rdma_close(vmshm_state *g)
 {
     if (nullptr == g->rdma)
         return;
-    /* Replies still owed (deregistrations at finalize): read them so the
-     * backend is not left writing into a socket nobody reads; bounded. */
+    /* Put/get replies still owed (none, if ob1 waited for its operations):
+     * read them so their callbacks run; bounded. */
     const int64_t deadline = ov_now_ns() + 1000 * 1000 * 1000LL;
-    while (g->rdma->unanswered > 0 && !g->failed && ov_now_ns() < deadline) {
+    while (!g->rdma->ops.empty() && !g->failed && ov_now_ns() < deadline) {
         int n = 0;
         if (ov_fe_btl_reap(g->fe, on_reply, &n) < 0)
             break;

@@ -5,8 +5,9 @@
  *
  * Registration (btl_register_mem): memory ob1 wants a peer to reach
  * (MCA_BTL_REG_FLAG_REMOTE_*) is registered with the backend (BTL_REG,
- * posted without waiting: the backend orders it before any peer's use,
- * ov_btl_rdma_proto.h).  The handle ob1 carries in its rkey is
+ * queued and written before the next message this process sends through
+ * the segment or the backend, never waited for: the backend orders it
+ * before any peer's use, ov_btl_rdma_proto.h).  The handle ob1 carries in its rkey is
  * {handle, key}: the backend checks both against its own table, so a peer
  * reaches only what this process registered, only inside it.  Memory only
  * this process touches needs no registration and none is sent.
@@ -32,7 +33,9 @@
 
 #include "btl_vmshm.h"
 
-#define VMSHM_RDMA_MAX_OPS 256
+/* Put/gets in flight: each owes a reply the backend must be able to write
+ * without blocking (a unix socket holds a few hundred small ones). */
+#define VMSHM_RDMA_MAX_OPS 64
 /* Default btl_get_limit / btl_put_limit: bytes per backend request. */
 #define VMSHM_RDMA_DEFAULT_LIMIT (4u << 20)
 
@@ -40,7 +43,10 @@ struct vmshm_state;
 
 bool vmshm_rdma_open(vmshm_state *g);
 void vmshm_rdma_close(vmshm_state *g);
-/* Reaps replies; returns the number of completions reported (< 0 never). */
+/* Writes queued (de)registrations: before any message that may carry a
+ * handle leaves this process (send, sendi).  false: the connection failed. */
+bool vmshm_rdma_flush(vmshm_state *g);
+/* Flushes, reaps replies; returns the number of completions reported. */
 int vmshm_rdma_progress(vmshm_state *g);
 void vmshm_rdma_fail_all(vmshm_state *g);
 /* put/get/register/deregister entry points, and the handle size. */
