@@ -6,7 +6,10 @@
 # segment and no rejected value.  Guests: as run-integration.sh (uses those up
 # in $OMPI_VIRT_GUESTS_STATE, else brings two up).
 #
-# Last line: "vmshm: N passed, N failed" (2 placements + 1 traffic check).
+# and that large messages went by single copy (btl_vmshm_rdma_min and up:
+# gets counted on some rank of each run, none failed or refused).
+#
+# Last line: "vmshm: N passed, N failed" (2 placements + 2 traffic checks).
 set -uo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 : "${OMPI_VIRT_BUILDDIR:=$(cd "$HERE/../.." && pwd)}"
@@ -18,6 +21,20 @@ trap 'rm -f "$out"' EXIT
     -- --mca btl vmshm,vader,self,tcp --mca btl_vmshm_stats 1 2>&1 | tee "$out"
 pass=$(grep -cE '^PASS (2guests|4ranks)' "$out")
 fail=$((2 - pass))
+
+# single copy: every run (2 ranks, 4 ranks) has ranks whose large receives
+# were gets, and no rank saw a get fail or a registration refused
+rdma=$(grep -E 'btl vmshm: rank [0-9]+ rdma:' "$out")
+getters=$(grep -cE 'gets [1-9][0-9]* ' <<<"$rdma")
+clean=$(grep -cE 'failed 0 refused 0$' <<<"$rdma")
+if [ "$getters" -ge 2 ] && [ "$clean" -ge 6 ]; then
+    echo "PASS single copy carried large messages ($getters ranks did gets, $clean of 6 clean)"
+    pass=$((pass + 1))
+else
+    echo "FAIL single copy: $getters ranks did gets, $clean of 6 ranks without failure:"
+    printf '%s\n' "$rdma"
+    fail=$((fail + 1))
+fi
 
 # 2 ranks + 4 ranks = 6 counter lines; each rank received through vmshm
 # (vader keeps same-guest pairs, but every rank also talks across guests)

@@ -50,6 +50,7 @@ __attribute__((visibility("default"))) mca_btl_vmshm_component_t mca_btl_vmshm_c
     .fbox_max = 256,
     .stats = 0,
     .single_copy = 1,
+    .rdma_min = VMSHM_RDMA_DEFAULT_MIN,
     .output = -1,
 };
 
@@ -99,6 +100,13 @@ int vmshm_register(void)
         "large messages as a pipeline of fragments through the segment",
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
         &mca_btl_vmshm_component.single_copy);
+    mca_btl_vmshm_component.rdma_min = VMSHM_RDMA_DEFAULT_MIN;
+    (void) mca_base_component_var_register(
+        v, "rdma_min",
+        "Smallest message (bytes) sent by single copy (ob1's RGET/RPUT); smaller ones above the eager limit "
+        "go as a pipeline of fragments through the segment (each single copy costs a backend round trip)",
+        MCA_BASE_VAR_TYPE_UNSIGNED_LONG, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.rdma_min);
 
     /* Defaults of the standard BTL parameters, read back by the base.  Above
      * tcp (exclusivity LOW), below vader: vader never reaches across guests,

@@ -78,8 +78,9 @@ uint32_t access_of(uint32_t flags)
 mca_btl_base_registration_handle_t *vmshm_register_mem(mca_btl_base_module_t *, mca_btl_base_endpoint_t *,
                                                        void *base, size_t size, uint32_t flags)
 {
-    if (nullptr == vmshm_g || nullptr == vmshm_g->rdma || vmshm_g->failed || 0 == size)
-        return nullptr;
+    if (nullptr == vmshm_g || nullptr == vmshm_g->rdma || vmshm_g->failed || 0 == size ||
+        size < mca_btl_vmshm_component.rdma_min)
+        return nullptr; /* ob1 falls back to fragments (btl_vmshm_rdma.h) */
     vmshm_guard l;
     vmshm_rdma *r = vmshm_g->rdma;
     auto *h = new (std::nothrow) mca_btl_base_registration_handle_t{};

@@ -7,7 +7,10 @@
  * (MCA_BTL_REG_FLAG_REMOTE_*) is registered with the backend (BTL_REG,
  * queued and written before the next message this process sends through
  * the segment or the backend, never waited for: the backend orders it
- * before any peer's use, ov_btl_rdma_proto.h).  The handle ob1 carries in its rkey is
+ * before any peer's use, ov_btl_rdma_proto.h).  Ranges below
+ * btl_vmshm_rdma_min get no handle (nullptr): ob1 then sends that message
+ * as a pipeline of fragments (its rendezvous protocol), which is how the
+ * single-copy threshold is applied.  The handle ob1 carries in its rkey is
  * {handle, key}: the backend checks both against its own table, so a peer
  * reaches only what this process registered, only inside it.  Memory only
  * this process touches needs no registration and none is sent.
@@ -36,6 +39,9 @@
 /* Put/gets in flight: each owes a reply the backend must be able to write
  * without blocking (a unix socket holds a few hundred small ones). */
 #define VMSHM_RDMA_MAX_OPS 64
+/* Default btl_vmshm_rdma_min: register_mem refuses smaller ranges, so ob1
+ * sends those messages through fragments (docs/btl-vmshm.md, figures). */
+#define VMSHM_RDMA_DEFAULT_MIN (256ul << 10)
 /* Default btl_get_limit / btl_put_limit: bytes per backend request. */
 #define VMSHM_RDMA_DEFAULT_LIMIT (4u << 20)
 
