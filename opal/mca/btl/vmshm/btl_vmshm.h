@@ -65,7 +65,7 @@
  *                          sendi message (header + payload) sent by fast box
  *   btl_vmshm_single_copy  (int, default 1) 1: put/get (ob1's RGET) through the
  *                          backend's single copy when offered (btl_vmshm_rdma.h)
- *   btl_vmshm_rdma_min     (unsigned long, default 256 KiB) smallest message sent
+ *   btl_vmshm_rdma_min     (unsigned long, default 4 MiB) smallest message sent
  *                          by single copy; smaller ones go through fragments
  *   btl_vmshm_stats        (int, default 0) 1: each rank prints its channel
  *                          counters at finalize (how tests prove vmshm carried

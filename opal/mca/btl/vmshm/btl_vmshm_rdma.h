@@ -41,7 +41,7 @@
 #define VMSHM_RDMA_MAX_OPS 64
 /* Default btl_vmshm_rdma_min: register_mem refuses smaller ranges, so ob1
  * sends those messages through fragments (docs/btl-vmshm.md, figures). */
-#define VMSHM_RDMA_DEFAULT_MIN (256ul << 10)
+#define VMSHM_RDMA_DEFAULT_MIN (4ul << 20)
 /* Default btl_get_limit / btl_put_limit: bytes per backend request. */
 #define VMSHM_RDMA_DEFAULT_LIMIT (4u << 20)
 
