@@ -54,6 +54,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "btl_registrations.h"
 #include "btl_segments.h"
 #include "reclaimer.h"
 #include "copy_crew.h"
@@ -253,6 +254,12 @@ private:
         return (d.flags & OV_REQ_QUIET) && cpl.status == OV_OK;
     }
     int flush_puts(conn *c);
+    /* btl_rdma.cc: BTL_REG / BTL_DEREG / BTL_RDMA (ov_btl_rdma_proto.h) */
+    void dispatch_btl_rdma(conn *c, const ov_msg_hdr &h, const uint8_t *p);
+    bool btl_rdma_run(conn *c, const ov_msg_hdr &h, const ov_btl_rdma_req &r, bool last_try);
+    conn *btl_conn_of(uint64_t job_key, uint32_t rank);
+    bool has_unread(conn *c);
+    void retry_btl_deferred();
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);
@@ -313,6 +320,14 @@ private:
     std::vector<uint32_t> parked_;               /* conns waiting for scrubs (conn::parked) */
     ov_reclaimer reclaimer_;                     /* frees memory off this thread (reclaimer.h) */
     std::unique_ptr<ov_fabric_mappings> fabric_;       /* ib-virt's control path (fabric_mappings.h) */
+    ov_btl_registrations btl_regs_;                    /* btl vmshm's single-copy grants (btl_registrations.h) */
+    struct btl_deferred {                              /* BTL_RDMA naming a handle its owner may still be registering */
+        uint32_t requester;
+        ov_msg_hdr h;
+        ov_btl_rdma_req req;
+    };
+    std::vector<btl_deferred> btl_deferred_;
+    std::vector<char> btl_bounce_;                     /* btl_rdma.cc's staging between two processes */
 };
 
 #endif

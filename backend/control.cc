@@ -108,6 +108,8 @@ void ov_backend::handle_messages(conn *c)
             parked_.push_back(c->id);
     }
     set_stalled(c, !hold && (!c->in.empty() || c->state == 0));
+    if (!btl_deferred_.empty()) /* c's messages may hold the registrations they wait for */
+        retry_btl_deferred();
 }
 
 void ov_backend::drain_backlog()
@@ -226,6 +228,10 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
     case OV_MSG_FABRIC_TAKE:
     case OV_MSG_FABRIC_LOOKUP:
         do_fabric(c, h, p); /* replies, and closes c on a malformed request */
+    case OV_MSG_BTL_REG:
+    case OV_MSG_BTL_DEREG:
+    case OV_MSG_BTL_RDMA: /* btl_rdma.cc replies (maybe later: BTL_RDMA may wait for its owner's BTL_REG) */
+        dispatch_btl_rdma(c, h, p);
         return;
     case OV_MSG_KICK: /* no reply: waking us (a readable socket) was its whole job */
         if (h.len == 0)
@@ -357,11 +363,12 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     c->rank = r.rank;
     c->guest_pid = r.pid;
     c->role = r.role;
-    /* A BTL connection never submits a descriptor (only BTL_SEGMENT): no
-     * pinned image, no /proc/PID/mem descriptor, no identity checks for it. */
-    const bool single_copy = c->role == OV_ROLE_OSC && offer_single_copy(c);
-    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_FABRIC |
-                  (single_copy ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : 0);
+    /* Either role may reach its process's memory (osc: descriptors naming
+     * local addresses; btl: BTL_RDMA), so both get the same pinned image,
+     * identity checks and per-thread credentials (single_copy.h). */
+    const bool single_copy = offer_single_copy(c);
+    const uint32_t copy_feats = c->role == OV_ROLE_OSC ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : OV_FEAT_BTL_RDMA;
+    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_FABRIC | (single_copy ? copy_feats : 0);
     c->state = 1;
     c->guest_name = name;
     rep->proc_id = c->id;

@@ -314,6 +314,7 @@ void ov_backend::release_process(conn *c)
     tables_changed(); /* its grants, windows and maybe its region go */
     btl_segments_->release(c->id);
     fabric_->release(c->id);
+    btl_regs_.drop(c->id);
     for (auto &w : wins_) {
         if (!w.live || c->role != OV_ROLE_OSC) /* a BTL connection of the same rank holds no grants */
             continue;

@@ -5,6 +5,7 @@
 #define OMPI_VIRT_COMMON_OV_FRONTEND_IMPL_H
 
 #include <string>
+#include <vector>
 
 #include "ov_comm.h"
 #include "ov_frontend.h"
@@ -36,6 +37,7 @@ struct ov_fe {
     ov_ring_producer<ov_req_desc> rq;
     ov_ring_consumer<ov_completion> cq;
     ov_mapping btl_segment;    /* role BTL: the job's segment (ov_frontend_btl.cc) */
+    std::vector<uint8_t> btl_in; /* role BTL: replies read but not yet parsed (ov_frontend_btl_rdma.cc) */
 };
 
 /* One request/reply exchange on the control connection (bounded by

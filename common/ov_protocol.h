@@ -40,7 +40,7 @@
  *
  * Every control message, in both directions, is an ov_msg_hdr followed by
  * exactly `len` payload bytes (len <= OV_MSG_MAX_PAYLOAD).  Every request but
- * KICK gets exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
+ * KICK (and BTL_REG/BTL_DEREG that succeed) gets exactly one reply with the same `seq` and type | OV_MSG_REPLY; the payload
  * of every reply starts with an int32 ov_status_t.  File descriptors travel
  * as SCM_RIGHTS ancillary data on the reply header (unix transport only);
  * the backend closes any descriptor a frontend sends it.
@@ -224,12 +224,16 @@ enum ov_msg_type : uint16_t {
     OV_MSG_KICK = 10,      /* no payload, no reply: wake the backend (tcp frontends) */
     OV_MSG_WIN_REGISTER = 11, /* ov_win_register_req -> ov_win_create_rep (OV_FEAT_USER_WINDOWS) */
     OV_MSG_BTL_SEGMENT = 12,  /* ov_btl_segment_req -> ov_btl_segment_rep + segment fd (role BTL) */
+    /* 20..22: btl vmshm's single copy (OV_FEAT_BTL_RDMA; common/ov_btl_rdma_proto.h) */
+    OV_MSG_BTL_REG = 20,      /* ov_btl_reg_req   -> ov_simple_rep, only when refused */
+    OV_MSG_BTL_DEREG = 21,    /* ov_btl_dereg_req -> ov_simple_rep, only when refused */
+    OV_MSG_BTL_RDMA = 22,     /* ov_btl_rdma_req  -> ov_btl_rdma_rep */
     /* 30-39: fabric mappings (OV_FEAT_FABRIC; "fabric mappings" below) */
     OV_MSG_FABRIC_PUBLISH = 30, /* ov_fabric_publish_req + blob -> ov_simple_rep */
     OV_MSG_FABRIC_SEND = 31,    /* ov_fabric_send_req + blob -> ov_simple_rep */
     OV_MSG_FABRIC_TAKE = 32,    /* ov_fabric_take_req -> ov_fabric_take_rep + entries */
     OV_MSG_FABRIC_LOOKUP = 33,  /* ov_fabric_lookup_req -> ov_fabric_lookup_rep + blob */
-    OV_MSG_TYPE_MAX = 34,
+    OV_MSG_TYPE_MAX = 34,      /* types between those above and this one are unused: OV_ERR_PROTO */
 };
 
 struct ov_msg_hdr {   /* written by the sender */
@@ -279,6 +283,9 @@ struct ov_hello_rep {
 #define OV_FEAT_FABRIC 0x10000u /* FABRIC_* accepted (below); a frontend sends them only if offered */
 #define OV_FEAT_INLINE 0x8u /* OV_REQ_INLINE accepted (same: set it only if offered) */
 #define OV_FEAT_QUIET 0x100000u /* OV_REQ_QUIET accepted (same: set it only if offered) */
+#define OV_FEAT_BTL_RDMA 0x10u /* role BTL: BTL_REG/BTL_DEREG/BTL_RDMA accepted (the same
+                                * conditions and image pinning as OV_FEAT_SINGLE_COPY);
+                                * common/ov_btl_rdma_proto.h */
 struct ov_attach_req { uint64_t reserved; /* must be 0 */ };
 enum ov_map_mode : uint32_t { OV_MAP_MEMFD = 1, OV_MAP_IVSHMEM = 2 };
 struct ov_attach_rep {

@@ -44,8 +44,8 @@
  *                corrupted segment can).
  *   free         a fragment still in flight is reclaimed when it comes back.
  *   progress     polls the fast boxes of this rank's peers, then its FIFO.
- *   No put/get: ob1 sends large messages as a pipeline of fragments
- *   (btl_flags has no RDMA bit).
+ *   put/get      single copy by the backend (btl_vmshm_rdma.h): ob1's RGET
+ *                for messages of at least btl_vmshm_rdma_min bytes.
  *
  * Threads: with MPI_THREAD_MULTIPLE every entry point takes one recursive
  * lock (a callback may send); without, no lock.
@@ -63,6 +63,10 @@
  *   btl_vmshm_backend_dir  (string, default $OMPI_VIRT_DIR or /run/ompi-virt)
  *   btl_vmshm_fbox_max     (int, default 256, 0..OV_BSEG_FBOX_MAX) largest
  *                          sendi message (header + payload) sent by fast box
+ *   btl_vmshm_single_copy  (int, default 1) 1: put/get (ob1's RGET) through the
+ *                          backend's single copy when offered (btl_vmshm_rdma.h)
+ *   btl_vmshm_rdma_min     (unsigned long, default 4 MiB) smallest message sent
+ *                          by single copy; smaller ones go through fragments
  *   btl_vmshm_stats        (int, default 0) 1: each rank prints its channel
  *                          counters at finalize (how tests prove vmshm carried
  *                          the messages)
@@ -87,6 +91,8 @@ struct mca_btl_vmshm_component_t {
     char *backend_dir;
     int fbox_max;
     int stats;
+    int single_copy;
+    unsigned long rdma_min;
     int output;
 };
 

@@ -4,12 +4,15 @@
  * component structure is installed through OV_ENTRY (ov_entry.h).
  */
 #include "btl_vmshm_impl.h"
+#include "btl_vmshm_rdma.h"
 #include "ov_entry.h"
 
 #include "opal/mca/base/mca_base_var.h"
 #include "opal/mca/btl/base/base.h"
 #include "opal/util/output.h"
 
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 
 namespace {
@@ -46,6 +49,8 @@ __attribute__((visibility("default"))) mca_btl_vmshm_component_t mca_btl_vmshm_c
     .backend_dir = nullptr,
     .fbox_max = 256,
     .stats = 0,
+    .single_copy = 1,
+    .rdma_min = VMSHM_RDMA_DEFAULT_MIN,
     .output = -1,
 };
 
@@ -88,6 +93,21 @@ int vmshm_register(void)
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
         &mca_btl_vmshm_component.stats);
 
+    mca_btl_vmshm_component.single_copy = 1;
+    (void) mca_base_component_var_register(
+        v, "single_copy",
+        "1: offer put/get (ob1's RGET/RPUT) through the backend's single copy when it offers it; 0: send "
+        "large messages as a pipeline of fragments through the segment",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_btl_vmshm_component.single_copy);
+    mca_btl_vmshm_component.rdma_min = VMSHM_RDMA_DEFAULT_MIN;
+    (void) mca_base_component_var_register(
+        v, "rdma_min",
+        "Smallest message (bytes) sent by single copy (ob1's RGET/RPUT); smaller ones above the eager limit "
+        "go as a pipeline of fragments through the segment (each single copy costs a backend round trip)",
+        MCA_BASE_VAR_TYPE_UNSIGNED_LONG, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
+        MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.rdma_min);
+
     /* Defaults of the standard BTL parameters, read back by the base.  Above
      * tcp (exclusivity LOW), below vader: vader never reaches across guests,
      * and inside a guest vader is the right choice. */
@@ -97,13 +117,22 @@ int vmshm_register(void)
     m->btl_eager_limit = 4 * 1024;
     m->btl_rndv_eager_limit = OV_BSEG_FRAG_PAYLOAD;
     m->btl_max_send_size = OV_BSEG_FRAG_PAYLOAD; /* one fragment */
-    m->btl_rdma_pipeline_send_length = 0;
-    m->btl_rdma_pipeline_frag_size = 0;
-    m->btl_min_rdma_pipeline_size = 0;
+    /* Above the eager limit ob1 takes RGET (get by the receiver, in pieces of
+     * btl_get_limit, each one backend request; docs/btl-vmshm.md has the
+     * measurements behind these).  Without single copy (vm mode, or
+     * btl_vmshm_single_copy 0) init drops PUT/GET and these do not apply. */
+    m->btl_rdma_pipeline_send_length = m->btl_eager_limit;
+    m->btl_rdma_pipeline_frag_size = VMSHM_RDMA_DEFAULT_LIMIT;
+    m->btl_min_rdma_pipeline_size = INT_MAX; /* no send/put pipeline: whole-message RGET */
+    m->btl_get_limit = VMSHM_RDMA_DEFAULT_LIMIT;
+    m->btl_put_limit = VMSHM_RDMA_DEFAULT_LIMIT;
+    m->btl_get_alignment = 0;
+    m->btl_put_alignment = 0;
+    m->btl_get_local_registration_threshold = SIZE_MAX; /* the backend reaches our own memory unregistered */
+    m->btl_put_local_registration_threshold = SIZE_MAX;
     m->btl_latency = 1;
     m->btl_bandwidth = 10000;
-    /* Sends only: no put/get yet (btl_vmshm.h), so ob1 pipelines large messages. */
-    m->btl_flags = MCA_BTL_FLAGS_SEND;
+    m->btl_flags = MCA_BTL_FLAGS_SEND | MCA_BTL_FLAGS_PUT | MCA_BTL_FLAGS_GET;
     int rc = mca_btl_base_param_register(v, m);
     if (mca_btl_vmshm_component.fbox_max < 0 || mca_btl_vmshm_component.fbox_max > int(OV_BSEG_FBOX_MAX)) {
         mca_btl_vmshm_component.fbox_max = int(OV_BSEG_FBOX_MAX);

@@ -43,6 +43,8 @@ private:
     std::recursive_mutex m_;
 };
 
+struct vmshm_rdma; /* put/get state (btl_vmshm_rdma.cc) */
+
 struct vmshm_state {
     ov_fe_t *fe = nullptr;
     ov_fe_btl_seg_t seg{};
@@ -54,6 +56,7 @@ struct vmshm_state {
     vmshm_lock lock;
     uint32_t passes = 0;
     bool failed = false; /* the backend shut the segment down: everything fails */
+    vmshm_rdma *rdma = nullptr; /* nullptr: no single copy (btl_vmshm_rdma.h) */
 };
 
 /* nullptr until mca_btl_vmshm_link_open succeeds. */

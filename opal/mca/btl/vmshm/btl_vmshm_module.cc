@@ -4,6 +4,7 @@
  * point: each catches everything and returns an OPAL error.
  */
 #include "btl_vmshm_impl.h"
+#include "btl_vmshm_rdma.h"
 #include "ov_entry.h"
 #include "ov_job_id.h"
 
@@ -41,6 +42,7 @@ int job_size(uint32_t *out)
 void close_state()
 {
     if (nullptr != vmshm_g) {
+        vmshm_rdma_close(vmshm_g);
         ov_fe_close(vmshm_g->fe); /* unmaps the segment; the backend marks us absent */
         for (mca_btl_base_endpoint_t *ep : vmshm_g->eps) {
             delete ep;
@@ -205,6 +207,11 @@ int open_link(bool enable_mpi_threads)
         f.base.des_segments = &f.seg;
         f.base.des_segment_count = 1;
     }
+    if (0 == mca_btl_vmshm_component.single_copy || !vmshm_rdma_open(g)) {
+        BTL_VMSHM_VERBOSE(1, "no put/get: %s", 0 == mca_btl_vmshm_component.single_copy
+                          ? "btl_vmshm_single_copy is 0" : "the backend offers no single copy on this connection");
+        vmshm_rdma_disable(&mca_btl_vmshm_module);
+    }
     BTL_VMSHM_VERBOSE(10, "rank %u holds segment %llu (%u ranks, %llu bytes)", g->me,
                       (unsigned long long) g->seg.segment_id, nranks, (unsigned long long) g->seg.geom.size);
     return OPAL_SUCCESS;
@@ -233,4 +240,5 @@ void mca_btl_vmshm_module_init_ops(mca_btl_base_module_t *module)
     module->btl_finalize = OV_ENTRY(vmshm_finalize);
     module->btl_register_error = OV_ENTRY(vmshm_register_error);
     vmshm_init_data_ops(module);
+    vmshm_init_rdma_ops(module);
 }

@@ -4,6 +4,7 @@
  * these makes a system call or throws.
  */
 #include "btl_vmshm_impl.h"
+#include "btl_vmshm_rdma.h"
 #include "ov_entry.h"
 
 #include "opal/datatype/opal_convertor.h"
@@ -100,7 +101,7 @@ int vmshm_send(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, mca_btl_bas
 {
     vmshm_guard l;
     auto *f = reinterpret_cast<vmshm_frag *>(des);
-    if (vmshm_g->failed) {
+    if (vmshm_g->failed || !vmshm_rdma_flush(vmshm_g)) {
         return OPAL_ERR_UNREACH;
     }
     if (!vmshm_g->ch.post(f->index, ep->rank, tag, static_cast<uint32_t>(f->seg.seg_len))) {
@@ -111,7 +112,7 @@ int vmshm_send(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, mca_btl_bas
     /* The data was copied into the fragment: ob1's buffer is free now.  A
      * descriptor ob1 keeps (no BTL ownership) or wants called back gets its
      * callback when the fragment returns; otherwise we say "done" (1). */
-    if (0 == (des->des_flags & MCA_BTL_DES_FLAGS_BTL_OWNERSHIP)) {
+    if (0 == (des->des_flags & MCA_BTL_DES_FLAGS_BTL_OWNERSHIP) || nullptr != des->des_cbfunc) {
         des->des_flags |= MCA_BTL_DES_SEND_ALWAYS_CALLBACK;
     }
     return 0 != (des->des_flags & MCA_BTL_DES_SEND_ALWAYS_CALLBACK) ? OPAL_SUCCESS : 1;
@@ -142,6 +143,9 @@ int vmshm_sendi(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, opal_conve
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
     vmshm_guard l;
+    if (!vmshm_rdma_flush(vmshm_g)) {
+        return OPAL_ERR_UNREACH;
+    }
     vmshm_channel &ch = vmshm_g->ch;
     if (total <= static_cast<size_t>(mca_btl_vmshm_component.fbox_max)) {
         char *dst = ch.fbox_reserve(ep->rank, static_cast<uint32_t>(total));
@@ -174,6 +178,7 @@ void fail_all()
 {
     vmshm_g->failed = true;
     BTL_VMSHM_VERBOSE(1, "segment shut down: %s", ov_fe_last_error(vmshm_g->fe));
+    vmshm_rdma_fail_all(vmshm_g);
     if (nullptr == vmshm_g->error_cb) {
         return;
     }
@@ -227,7 +232,8 @@ int mca_btl_vmshm_progress(void)
         fail_all();
         return 0;
     }
-    return vmshm_g->ch.poll();
+    const int n = vmshm_g->ch.poll();
+    return n + vmshm_rdma_progress(vmshm_g);
 }
 
 void vmshm_init_data_ops(mca_btl_base_module_t *module)
