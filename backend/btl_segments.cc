@@ -89,7 +89,7 @@ ov_status_t ov_btl_segments::grant(const ov_btl_member &who, const ov_btl_segmen
         if (it->second->file.empty() == (vm != nullptr))
             return OV_ERR_NOT_SUPPORTED; /* one kind per job: a VM cannot map a memfd, nor a container a BAR */
     } else {
-        if (vm && vm->pci.empty())
+        if (vm && (vm->pci.empty() || vm_dir_.empty()))
             return OV_ERR_NOT_SUPPORTED;
         std::unique_ptr<segment> s;
         ov_status_t st = create(who.job_key, req.nranks, vm != nullptr, &s);

@@ -63,8 +63,9 @@ struct ov_btl_member {
 
 class ov_btl_segments {
 public:
-    /* vm_dir: where vm-mode segment files live (created on first use) */
-    ov_btl_segments(uint64_t backend_instance, std::string vm_dir)
+    /* vm_dir: where vm-mode segment files live (created on first use); "":
+     * no vm mode (OV_ERR_NOT_SUPPORTED) */
+    explicit ov_btl_segments(uint64_t backend_instance, std::string vm_dir = "")
         : instance_(backend_instance), vm_dir_(std::move(vm_dir))
     {
     }

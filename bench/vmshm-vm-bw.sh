@@ -1,14 +1,15 @@
 #!/bin/bash
 # vmshm-vm-bw.sh — 1 MiB osu_bw of btl vmshm in vm mode across two namespace
 # guests (vm-emul-backend.sh: the guests as VMs) against vader with both
-# ranks in one guest, interleaved: each repetition runs every configuration
+# ranks in one guest and vmshm in container mode (the guests' own backend,
+# segment by fd), interleaved: each repetition runs every configuration
 # once, in turn; medians per configuration at the end.
 #   usage: bench/vmshm-vm-bw.sh [REPS] [SIZE]      (default 5, 1048576)
 #   VMSHM_VM_CONFIGS: extra vm-mode configurations, ';'-separated lists of
 #   mpirun arguments, e.g. "--mca btl_vmshm_max_send_size 16384"
 # Guests: those up in $OMPI_VIRT_GUESTS_STATE (tools/ompi-virt guests up 2).
 # Output: one line per run ("CONFIG MB/s"), then "median CONFIG MB/s (n=N)"
-# and the ratio of every vm-mode configuration to vader.
+# and the ratio of every vmshm configuration to vader.
 set -uo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
@@ -25,7 +26,7 @@ read -r uri bpid <<<"$("$TOP/test/mpi/vm-emul-backend.sh" start "$vmdir")" || ex
 [ -n "${bpid:-}" ] || exit 1
 trap '"$TOP/test/mpi/vm-emul-backend.sh" stop "$vmdir" "$bpid"; rm -f "$vmdir.log"' EXIT
 
-declare -a names=(vader vmshm-vm) args=("" "")
+declare -a names=(vader vmshm-container vmshm-vm) args=("" "" "")
 IFS=';' read -r -a extra <<<"${VMSHM_VM_CONFIGS:-}"
 for e in "${extra[@]}"; do [ -n "$e" ] && names+=("vmshm-vm $e") && args+=("$e"); done
 declare -A runs
@@ -35,6 +36,9 @@ one() { # NAME ARGS: prints MB/s of SIZE or "fail"
     if [ "$1" = vader ]; then
         out=$(timeout 120 "$TOOL" guests mpirun -- -np 2 --host vg1:2 --mca pml ob1 --mca btl vader,self \
             "$BW" -m "$SIZE:$SIZE" 2>&1)
+    elif [ "$1" = vmshm-container ]; then
+        out=$(timeout 120 "$TOOL" guests mpirun -- -np 2 --host vg1,vg2 --mca pml ob1 --mca btl vmshm,self,tcp \
+            --mca btl_vmshm_verbose 1 "$BW" -m "$SIZE:$SIZE" 2>&1)
     else
         # shellcheck disable=SC2086
         out=$(timeout 120 "$TOOL" guests mpirun -- -np 2 --host vg1,vg2 --mca pml ob1 --mca btl vmshm,self,tcp \

@@ -37,9 +37,15 @@ extern "C" ov_status_t ov_fe_btl_segment(ov_fe_t *fe, uint32_t nranks, ov_fe_btl
     const auto *h = reinterpret_cast<const ov_bseg_hdr *>(m.data());
     if (h->segment_id != rep.segment_id || h->backend_instance != fe->backend_instance)
         return ov_fe_fail(fe, OV_ERR_LAYOUT, "btl segment header names another segment or backend");
+    return ov_fe_btl_adopt(fe, std::move(m), g, rep.segment_id, out);
+}
+
+ov_status_t ov_fe_btl_adopt(ov_fe *fe, ov_mapping &&m, const ov_bseg_geom &g, uint64_t segment_id,
+                            ov_fe_btl_seg *out) noexcept
+{
     out->base = m.data();
     out->geom = g;
-    out->segment_id = rep.segment_id;
+    out->segment_id = segment_id;
     out->backend_instance = fe->backend_instance;
     fe->btl_segment = std::move(m);
     return OV_OK;

@@ -84,14 +84,8 @@ ov_status_t ov_fe_btl_map_bar(ov_fe *fe, const ov_btl_segment_rep &rep, uint32_t
                 ov_mapping m;
                 ov_bseg_geom g;
                 last = try_bar(fe, c, rep, nranks, bar, &m, &g, &why);
-                if (last == OV_OK) {
-                    out->base = m.data();
-                    out->geom = g;
-                    out->segment_id = rep.segment_id;
-                    out->backend_instance = fe->backend_instance;
-                    fe->btl_segment = std::move(m);
-                    return OV_OK;
-                }
+                if (last == OV_OK)
+                    return ov_fe_btl_adopt(fe, std::move(m), g, rep.segment_id, out);
             }
             if (last == OV_ERR_VERSION)
                 return ov_fe_fail(fe, OV_ERR_VERSION, "btl segment device is not layout %u%s",

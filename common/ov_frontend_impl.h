@@ -64,6 +64,11 @@ struct ov_fe_btl_seg;
 ov_status_t ov_fe_btl_map_bar(ov_fe *fe, const ov_btl_segment_rep &rep, uint32_t nranks,
                               ov_fe_btl_seg *out) noexcept;
 
+/* The segment is checked: keep its mapping in fe and describe it in *out.  OV_OK. */
+struct ov_bseg_geom;
+ov_status_t ov_fe_btl_adopt(ov_fe *fe, ov_mapping &&m, const ov_bseg_geom &g, uint64_t segment_id,
+                            ov_fe_btl_seg *out) noexcept;
+
 /* Record an error (printf-style) and return s.  Appends strerror(errno) for OV_ERR_SYS. */
 ov_status_t ov_fe_fail(ov_fe *fe, ov_status_t s, const char *fmt, ...) noexcept
     __attribute__((format(printf, 3, 4)));
