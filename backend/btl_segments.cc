@@ -23,7 +23,9 @@ ov_btl_segments::~ov_btl_segments()
 }
 
 /* vm mode: a host file a VM's QEMU can map as a BAR.  Not sealable (only
- * memfds are): only the backend and QEMU open it, never a guest process. */
+ * memfds are): with QEMU only the backend and QEMU open it, and a VM cannot
+ * resize a BAR; in the namespace emulation a guest process maps the file
+ * itself and could truncate it (docs/btl-vmshm.md "vm mode"). */
 ov_status_t ov_btl_segments::create_file(segment *s)
 {
     char name[48];
@@ -89,7 +91,7 @@ ov_status_t ov_btl_segments::grant(const ov_btl_member &who, const ov_btl_segmen
         if (it->second->file.empty() == (vm != nullptr))
             return OV_ERR_NOT_SUPPORTED; /* one kind per job: a VM cannot map a memfd, nor a container a BAR */
     } else {
-        if (vm && (vm->pci.empty() || vm_dir_.empty()))
+        if (vm && (!ov_vm_can_plug(*vm) || vm_dir_.empty()))
             return OV_ERR_NOT_SUPPORTED;
         std::unique_ptr<segment> s;
         ov_status_t st = create(who.job_key, req.nranks, vm != nullptr, &s);
@@ -104,7 +106,7 @@ ov_status_t ov_btl_segments::grant(const ov_btl_member &who, const ov_btl_segmen
     if (vm) {
         auto v = s.vms.find(vm->name);
         if (v == s.vms.end()) {
-            ov_status_t st = ov_vm_plug_segment(*vm, s.id, s.file);
+            ov_status_t st = ov_vm_plug_segment(*vm, s.id, s.file, ov_bseg_bar_size(s.geom.size));
             if (st != OV_OK) {
                 if (s.ranks.empty())
                     free_segment(s), by_job_.erase(it);

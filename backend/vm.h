@@ -1,5 +1,5 @@
 /*
- * vm.h — VM guests (backend only): `--vm NAME=FILE[,peer=IP][,pci=DIR]`
+ * vm.h — VM guests (backend only): `--vm NAME=FILE[,peer=IP][,pci=DIR][,qmp=SOCKET]`
  * declarations and their region files.
  *
  * A VM guest reaches the backend over TCP (control only, no fd passing) and
@@ -22,7 +22,10 @@
  *
  * pci=DIR: the directory that stands for the VM's /sys/bus/pci/devices, where
  * the backend plugs (and unplugs) the job's btl segment as an ivshmem-plain
- * device (vm_plug.h).  Without it the VM gets no btl segment.
+ * device (vm_plug.h; namespace guests, tests).  qmp=SOCKET: the VM's QEMU
+ * monitor (-qmp unix:SOCKET,server,nowait), through which the backend
+ * hot-plugs that device into a QEMU VM.  With neither the VM gets no btl
+ * segment.
  */
 #ifndef OMPI_VIRT_BACKEND_VM_H
 #define OMPI_VIRT_BACKEND_VM_H
@@ -38,9 +41,10 @@ struct ov_vm_decl {
     std::string path; /* host file QEMU maps as the ivshmem BAR */
     std::string peer; /* canonical dotted IPv4 source address, "" = bind to the first claimer */
     std::string pci;  /* absolute directory standing for the VM's PCI devices, "" = none (vm_plug.h) */
+    std::string qmp;  /* absolute path of the VM's QMP unix socket, "" = none (vm_plug.h) */
 };
 
-/* Parse "NAME=FILE[,peer=IP][,pci=DIR]".  NAME as in HELLO ([A-Za-z0-9._-], < 32
+/* Parse "NAME=FILE[,peer=IP][,pci=DIR][,qmp=SOCKET]".  NAME as in HELLO ([A-Za-z0-9._-], < 32
  * chars), FILE absolute.  OV_OK, or OV_ERR_BAD_ARG with *err explaining. */
 ov_status_t ov_vm_parse(const char *arg, ov_vm_decl *out, std::string *err) noexcept;
 

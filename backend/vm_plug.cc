@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "vm_qmp.h"
 
 namespace {
 
@@ -31,15 +32,68 @@ bool write_line(const std::string &path, const char *text)
     return fclose(f) == 0 && ok;
 }
 
+std::string qmp_id(uint64_t id)
+{
+    return "ovbtl-" + std::to_string(id);
+}
+
+ov_status_t qmp_plug(const ov_vm_decl &vm, uint64_t id, const std::string &file, uint64_t bar)
+{
+    const std::string obj = qmp_id(id);
+    std::string err;
+    ov_status_t s = ov_qmp_run(
+        vm.qmp,
+        {"{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"memory-backend-file\",\"id\":\"" + obj +
+             "\",\"mem-path\":\"" + ov_json_escape(file) + "\",\"size\":" + std::to_string(bar) +
+             ",\"share\":true}}",
+         "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"ivshmem-plain\",\"id\":\"" + obj +
+             "-dev\",\"memdev\":\"" + obj + "\"}}"},
+        OV_VM_QMP_TIMEOUT_MS, &err);
+    if (s != OV_OK) {
+        OV_LOG_ERR("VM %s: hot-plug of btl segment %llu through %s failed: %s", vm.name.c_str(),
+                   (unsigned long long) id, vm.qmp.c_str(), err.c_str());
+        std::string ignored; /* the object may exist without its device */
+        ov_qmp_run(vm.qmp, {"{\"execute\":\"object-del\",\"arguments\":{\"id\":\"" + obj + "\"}}"},
+                   OV_VM_QMP_TIMEOUT_MS, &ignored);
+        return OV_ERR_SYS;
+    }
+    OV_LOG_INFO("btl segment %llu plugged into VM %s (QMP %s)", (unsigned long long) id, vm.name.c_str(),
+                vm.qmp.c_str());
+    return OV_OK;
+}
+
+/* device_del asks the guest to let go (ACPI eject); object-del then frees
+ * the memory backend, or fails while the guest still holds the device,
+ * which QEMU then frees with it. */
+void qmp_unplug(const ov_vm_decl &vm, uint64_t id)
+{
+    const std::string obj = qmp_id(id);
+    std::string err;
+    if (ov_qmp_run(vm.qmp, {"{\"execute\":\"device_del\",\"arguments\":{\"id\":\"" + obj + "-dev\"}}"},
+                   OV_VM_QMP_TIMEOUT_MS, &err) != OV_OK)
+        OV_LOG_WARN("VM %s: device_del of btl segment %llu: %s", vm.name.c_str(), (unsigned long long) id,
+                    err.c_str());
+    else if (ov_qmp_run(vm.qmp, {"{\"execute\":\"object-del\",\"arguments\":{\"id\":\"" + obj + "\"}}"},
+                        OV_VM_QMP_TIMEOUT_MS, &err) != OV_OK)
+        OV_LOG_INFO("VM %s: object-del of btl segment %llu deferred: %s", vm.name.c_str(), (unsigned long long) id,
+                    err.c_str());
+    else
+        OV_LOG_INFO("btl segment %llu unplugged from VM %s (QMP)", (unsigned long long) id, vm.name.c_str());
+}
+
 } // namespace
 
-ov_status_t ov_vm_plug_segment(const ov_vm_decl &vm, uint64_t segment_id, const std::string &file) noexcept
+ov_status_t ov_vm_plug_segment(const ov_vm_decl &vm, uint64_t segment_id, const std::string &file,
+                               uint64_t bar_size) noexcept
 {
-    if (vm.pci.empty()) {
-        OV_LOG_WARN("VM %s: no pci= directory declared: it cannot receive the btl segment device", vm.name.c_str());
+    if (!ov_vm_can_plug(vm)) {
+        OV_LOG_WARN("VM %s: neither qmp= nor pci= declared: it cannot receive the btl segment device",
+                    vm.name.c_str());
         return OV_ERR_NOT_SUPPORTED;
     }
     try {
+        if (!vm.qmp.empty())
+            return qmp_plug(vm, segment_id, file, bar_size);
         const std::string d = device_dir(vm, segment_id);
         if (mkdir(vm.pci.c_str(), 0755) != 0 && errno != EEXIST)
             goto fail;
@@ -66,9 +120,11 @@ ov_status_t ov_vm_plug_segment(const ov_vm_decl &vm, uint64_t segment_id, const 
 
 void ov_vm_unplug_segment(const ov_vm_decl &vm, uint64_t segment_id) noexcept
 {
-    if (vm.pci.empty())
-        return;
     try {
+        if (!vm.qmp.empty())
+            return qmp_unplug(vm, segment_id);
+        if (vm.pci.empty())
+            return;
         const std::string d = device_dir(vm, segment_id);
         for (const char *f : {"/resource2", "/vendor", "/device"}) /* resource2 first: gone for scanners */
             unlink((d + f).c_str());

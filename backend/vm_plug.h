@@ -6,20 +6,26 @@
  * behind their devices, so they share its pages; a VM never gets a device of
  * a job none of its processes proved it belongs to.
  *
- * Mechanism: the VM's declaration names a directory that stands for its
- * /sys/bus/pci/devices (`--vm NAME=FILE,pci=DIR`, vm.h).  plug creates
- * DIR/ovbtl-<segment id>/ with `vendor` 0x1af4, `device` 0x1110 and
- * `resource2` (a symlink to the segment's file): exactly what the frontend
- * scans in a QEMU VM, so the frontend code is the same in both.  Namespace
- * guests and the unit tests use this directly (the guest reads DIR through
- * $OMPI_VIRT_SYSFS_PCI).  For a QEMU VM the same two calls are the QMP
- * commands `object-add memory-backend-file,share=on,mem-path=FILE,size=BAR`
- * + `device_add ivshmem-plain,memdev=...` and `device_del` + `object-del`;
- * that transport is not built here (docs/btl-vmshm.md says what it needs).
+ * Mechanisms (the VM's declaration, vm.h):
+ *   qmp=SOCKET  a QEMU VM: through its monitor, plug = `object-add
+ *               memory-backend-file` (id ovbtl-<id>, mem-path the file, size
+ *               the BAR, share) + `device_add ivshmem-plain` (id
+ *               ovbtl-<id>-dev); unplug = `device_del` + `object-del`.  The
+ *               guest kernel sees a hot-plugged PCI device (ACPI hot-plug of
+ *               -machine pc's root bus).  Each call is one short monitor
+ *               session (capabilities, commands), bounded by
+ *               OV_VM_QMP_TIMEOUT_MS; it runs on the backend's thread.
+ *   pci=DIR     DIR stands for the VM's /sys/bus/pci/devices: plug creates
+ *               DIR/ovbtl-<id>/ with `vendor` 0x1af4, `device` 0x1110 and
+ *               `resource2` (a symlink to the file): what the frontend scans
+ *               in a QEMU VM, so the frontend code is the same.  Namespace
+ *               guests and the unit tests use it ($OMPI_VIRT_SYSFS_PCI).
+ * qmp= wins when both are given.
  *
- * plug: OV_OK; OV_ERR_NOT_SUPPORTED (no pci= in the declaration: the VM has
- * no way to receive a device); OV_ERR_SYS (the directory could not be
- * written; logged).  Idempotent per (VM, segment).
+ * plug: OV_OK; OV_ERR_NOT_SUPPORTED (neither qmp= nor pci=: the VM has no
+ * way to receive a device); OV_ERR_SYS (the directory could not be written,
+ * or the monitor could not be reached, refused a command or did not answer
+ * in time; logged with QEMU's reason).
  * unplug: best effort, never fails; unknown entries are ignored.
  */
 #ifndef OMPI_VIRT_BACKEND_VM_PLUG_H
@@ -31,7 +37,13 @@
 #include "ov_protocol.h"
 #include "vm.h"
 
-ov_status_t ov_vm_plug_segment(const ov_vm_decl &vm, uint64_t segment_id, const std::string &file) noexcept;
+#define OV_VM_QMP_TIMEOUT_MS 2000
+
+/* Can this VM receive a device at all (qmp= or pci=)? */
+inline bool ov_vm_can_plug(const ov_vm_decl &vm) { return !vm.qmp.empty() || !vm.pci.empty(); }
+
+ov_status_t ov_vm_plug_segment(const ov_vm_decl &vm, uint64_t segment_id, const std::string &file,
+                               uint64_t bar_size) noexcept;
 void ov_vm_unplug_segment(const ov_vm_decl &vm, uint64_t segment_id) noexcept;
 
 #endif

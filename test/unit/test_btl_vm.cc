@@ -9,12 +9,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <fstream>
 
 #include "harness.h"
 #include "ov_frontend_btl.h"
 #include "vm.h"
+#include "vm_plug.h"
 
 namespace {
 
@@ -220,4 +222,119 @@ TEST_F(BtlVm, LayoutIsCheckedOnAttachAndRulesRefuseWhatCannotWork)
     EXPECT_EQ(segment(e, pci1, 2, &sc), OV_ERR_DENIED) << "a VM's name over unix";
     EXPECT_EQ(segment(f, pci1, 3, &sc), OV_ERR_NOT_SUPPORTED) << "a container rank of a VM job";
     EXPECT_EQ(sc.base, nullptr);
+}
+
+namespace {
+
+/* A stand-in QEMU monitor in a child process: greets, logs every command
+ * line to `log`, answers each with an event then a return (or an error for
+ * device_add when fail_device_add); serves sessions until killed (10 s cap). */
+pid_t fake_monitor(const std::string &sock, const std::string &log, bool fail_device_add)
+{
+    ov_fd l(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock.c_str());
+    if (bind(l.get(), reinterpret_cast<sockaddr *>(&a), sizeof(a)) != 0 || listen(l.get(), 4) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    alarm(10);
+    FILE *out = fopen(log.c_str(), "w");
+    for (;;) {
+        ov_fd c(accept(l.get(), nullptr, nullptr));
+        if (!c.valid())
+            _exit(1);
+        const char *greet = "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n";
+        (void) !write(c.get(), greet, strlen(greet));
+        std::string buf;
+        char ch;
+        while (read(c.get(), &ch, 1) == 1) {
+            if (ch != '\n') {
+                buf += ch;
+                continue;
+            }
+            fprintf(out, "%s\n", buf.c_str());
+            fflush(out);
+            std::string rep = "{\"event\": \"RESUME\"}\r\n";
+            rep += fail_device_add && buf.find("device_add") != std::string::npos
+                       ? "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Bus 'pci.0' does not support hotplugging\"}}\r\n"
+                       : "{\"return\": {}}\r\n";
+            (void) !write(c.get(), rep.data(), rep.size());
+            buf.clear();
+        }
+    }
+}
+
+std::string slurp(const std::string &path)
+{
+    std::ifstream f(path);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+} // namespace
+
+TEST(BtlVmQmp, PlugAndUnplugAreTheMonitorsCommands)
+{
+    TempDir tmp;
+    const std::string sock = tmp.path + "/qmp.sock", log = tmp.path + "/qmp.log";
+    pid_t mon = fake_monitor(sock, log, false);
+    ASSERT_GT(mon, 0);
+    ov_vm_decl d{"vm1", tmp.path + "/r", "", "", sock};
+    EXPECT_TRUE(ov_vm_can_plug(d));
+    EXPECT_EQ(ov_vm_plug_segment(d, 7, "/seg/with\"quote", 2u << 20), OV_OK);
+    ov_vm_unplug_segment(d, 7);
+    kill(mon, SIGKILL);
+    waitpid(mon, nullptr, 0);
+    const std::string got = slurp(log);
+    EXPECT_EQ(got,
+              "{\"execute\":\"qmp_capabilities\"}\n"
+              "{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"memory-backend-file\",\"id\":\"ovbtl-7\","
+              "\"mem-path\":\"/seg/with\\\"quote\",\"size\":2097152,\"share\":true}}\n"
+              "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"ivshmem-plain\",\"id\":\"ovbtl-7-dev\","
+              "\"memdev\":\"ovbtl-7\"}}\n"
+              "{\"execute\":\"qmp_capabilities\"}\n"
+              "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"ovbtl-7-dev\"}}\n"
+              "{\"execute\":\"qmp_capabilities\"}\n"
+              "{\"execute\":\"object-del\",\"arguments\":{\"id\":\"ovbtl-7\"}}\n");
+    unlink(sock.c_str());
+    unlink(log.c_str());
+}
+
+TEST(BtlVmQmp, ARefusedHotPlugFailsCleanlyAndNoMonitorIsNoPlug)
+{
+    TempDir tmp;
+    const std::string sock = tmp.path + "/qmp.sock", log = tmp.path + "/qmp.log";
+    pid_t mon = fake_monitor(sock, log, true);
+    ASSERT_GT(mon, 0);
+    ov_vm_decl d{"vm1", tmp.path + "/r", "", "", sock};
+    EXPECT_EQ(ov_vm_plug_segment(d, 3, "/seg", 2u << 20), OV_ERR_SYS);
+    kill(mon, SIGKILL);
+    waitpid(mon, nullptr, 0);
+    const std::string got = slurp(log);
+    EXPECT_NE(got.find("device_add"), std::string::npos);
+    EXPECT_NE(got.find("{\"execute\":\"object-del\",\"arguments\":{\"id\":\"ovbtl-3\"}}"), std::string::npos)
+        << "the memory backend added before the refused device_add is removed again:\n" << got;
+    unlink(sock.c_str());
+    unlink(log.c_str());
+
+    ov_vm_decl gone{"vm2", tmp.path + "/r", "", "", tmp.path + "/no-such.sock"};
+    int64_t t0 = ms_now();
+    EXPECT_EQ(ov_vm_plug_segment(gone, 4, "/seg", 2u << 20), OV_ERR_SYS);
+    EXPECT_LT(ms_now() - t0, 3 * OV_VM_QMP_TIMEOUT_MS);
+    EXPECT_FALSE(ov_vm_can_plug(ov_vm_decl{"vm3", "/r", "", "", ""}));
+    EXPECT_EQ(ov_vm_plug_segment(ov_vm_decl{"vm3", "/r", "", "", ""}, 5, "/seg", 2u << 20), OV_ERR_NOT_SUPPORTED);
+}
+
+TEST(BtlVmQmp, DeclarationsNameTheMonitorAndThePciDirectory)
+{
+    ov_vm_decl d;
+    std::string err;
+    ASSERT_EQ(ov_vm_parse("g1=/f,peer=10.0.0.2,qmp=/run/g1.qmp,pci=/run/g1-pci", &d, &err), OV_OK) << err;
+    EXPECT_EQ(d.qmp, "/run/g1.qmp");
+    EXPECT_EQ(d.pci, "/run/g1-pci");
+    EXPECT_EQ(d.peer, "10.0.0.2");
+    for (const char *bad : {"g1=/f,qmp=", "g1=/f,qmp=rel.sock", "g1=/f,pci=", "g1=/f,pci=rel"})
+        EXPECT_EQ(ov_vm_parse(bad, &d, &err), OV_ERR_BAD_ARG) << bad;
 }
