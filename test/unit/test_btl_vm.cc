@@ -100,6 +100,18 @@ struct BtlVm : ::testing::Test {
         setenv("OMPI_VIRT_SYSFS_PCI", pci.c_str(), 1);
         return ov_fe_btl_segment(fe, nranks, out);
     }
+    /* rank 0 of job ja in g1 and rank rb of job jb in g2, each mapping its
+     * 2-rank job's segment */
+    void in_two_vms(uint64_t ja, uint64_t jb, uint32_t rb, ov_fe_t **a, ov_fe_t **b, ov_fe_btl_seg_t *sa,
+                    ov_fe_btl_seg_t *sb)
+    {
+        ASSERT_TRUE(start());
+        *a = open("g1", ja, 0);
+        *b = open("g2", jb, rb);
+        ASSERT_TRUE(*a && *b);
+        ASSERT_EQ(segment(*a, pci1, 2, sa), OV_OK) << ov_fe_last_error(*a);
+        ASSERT_EQ(segment(*b, pci2, 2, sb), OV_OK) << ov_fe_last_error(*b);
+    }
     void close(ov_fe_t *fe)
     {
         ov_fe_close(fe);
@@ -143,12 +155,9 @@ TEST(BtlVmLayout, TheBarIsAPowerOfTwoAndCheckedOnAttach)
 
 TEST_F(BtlVm, TwoVmsOfOneJobShareTheSegmentThroughTheirOwnDevices)
 {
-    ASSERT_TRUE(start());
-    ov_fe_t *a = open("g1", 7, 0), *b = open("g2", 7, 1);
-    ASSERT_TRUE(a && b);
+    ov_fe_t *a = nullptr, *b = nullptr;
     ov_fe_btl_seg_t sa{}, sb{};
-    ASSERT_EQ(segment(a, pci1, 2, &sa), OV_OK) << ov_fe_last_error(a);
-    ASSERT_EQ(segment(b, pci2, 2, &sb), OV_OK) << ov_fe_last_error(b);
+    ASSERT_NO_FATAL_FAILURE(in_two_vms(7, 7, 1, &a, &b, &sa, &sb));
     EXPECT_EQ(sa.segment_id, sb.segment_id);
     EXPECT_EQ(entries(pci1).size(), 1u);
     EXPECT_EQ(entries(pci2).size(), 1u);
@@ -174,12 +183,9 @@ TEST_F(BtlVm, TwoVmsOfOneJobShareTheSegmentThroughTheirOwnDevices)
 
 TEST_F(BtlVm, AVmNeverSeesAnotherJobsSegment)
 {
-    ASSERT_TRUE(start());
-    ov_fe_t *a = open("g1", 7, 0), *b = open("g2", 8, 0);
-    ASSERT_TRUE(a && b);
+    ov_fe_t *a = nullptr, *b = nullptr;
     ov_fe_btl_seg_t sa{}, sb{};
-    ASSERT_EQ(segment(a, pci1, 2, &sa), OV_OK) << ov_fe_last_error(a);
-    ASSERT_EQ(segment(b, pci2, 2, &sb), OV_OK) << ov_fe_last_error(b);
+    ASSERT_NO_FATAL_FAILURE(in_two_vms(7, 8, 0, &a, &b, &sa, &sb));
     EXPECT_NE(sa.segment_id, sb.segment_id);
     ASSERT_EQ(entries(pci2).size(), 1u) << "only job 8's device is plugged into g2";
     EXPECT_EQ(entries(pci2)[0], "ovbtl-" + std::to_string(sb.segment_id));
