@@ -78,6 +78,7 @@ vm_mode() {
     "$HERE/vm-emul-backend.sh" stop "$vmdir" "$bpid"
     rm -f "$vmdir.log" "$vout"
 }
+traffic_check container "$out"
 [ "${VMSHM_VM_MODE:-1}" = 0 ] || vm_mode
 
 echo "vmshm: $pass passed, $fail failed"
