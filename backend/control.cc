@@ -393,14 +393,28 @@ ov_status_t ov_backend::quota_error(ov_limit l, uint32_t *limit, const conn *c, 
 }
 
 /* The segment service decides; this only maps the connection to its
- * identity and refuses transports that cannot carry the fd. */
+ * identity: a container process (unix, the fd), or a declared VM (tcp, a
+ * device plugged into that VM; the VM identity rule of vm.h). */
 ov_status_t ov_backend::do_btl_segment(conn *c, const uint8_t *p, uint32_t len, ov_btl_segment_rep *rep, int *fd)
 {
     ov_btl_segment_req r;
     if (ov_decode_btl_segment(p, len, &r) != OV_OK)
         return OV_ERR_PROTO;
-    if (!ov_comm_can_pass_fds(c->kind))
+    const ov_vm *vm = nullptr;
+    for (const ov_vm &v : vms_)
+        if (v.decl.name == c->guest_name)
+            vm = &v;
+    if (!ov_comm_can_pass_fds(c->kind) && !vm)
         return OV_ERR_NO_FD_TRANSPORT;
+    if (vm) {
+        const std::string &want = !vm->decl.peer.empty() ? vm->decl.peer : vm->bound_addr;
+        if (!ov_comm_can_pass_fds(c->kind) && !c->peer_addr.empty() && (want.empty() || c->peer_addr == want))
+            return btl_segments_->grant(btl_member(*c), r, rep, fd, &vm->decl);
+        OV_LOG_WARN("conn %u from %s claims VM guest '%s' (peer %s) for a btl segment: denied", c->id,
+                    c->peer_addr.empty() ? "a unix socket" : c->peer_addr.c_str(), vm->decl.name.c_str(),
+                    want.empty() ? "any" : want.c_str());
+        return OV_ERR_DENIED;
+    }
     ov_status_t s = btl_segments_->grant(btl_member(*c), r, rep, fd);
     if (s != OV_OK)
         OV_LOG_DEBUG("conn %u (pid %u): btl segment refused: %s", c->id, c->peer_pid, ov_strerror(s));

@@ -51,7 +51,7 @@ ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
     instance_ = (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(ov_now_ns());
     start_ms_ = ov_now_ns() / 1000000;
     wins_.resize(1);
-    btl_segments_ = std::make_unique<ov_btl_segments>(instance_);
+    btl_segments_ = std::make_unique<ov_btl_segments>(instance_, opts_.dir + "/vm-segments");
     fabric_ = std::make_unique<ov_fabric_mappings>(o.fabric, o.quota);
 }
 

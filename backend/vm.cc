@@ -23,7 +23,7 @@ ov_status_t ov_vm_parse(const char *arg, ov_vm_decl *out, std::string *err) noex
         std::string s(arg ? arg : "");
         size_t eq = s.find('=');
         if (eq == std::string::npos) {
-            *err = "want NAME=FILE[,peer=IP]";
+            *err = "want NAME=FILE[,peer=IP][,pci=DIR][,qmp=SOCKET]";
             return OV_ERR_BAD_ARG;
         }
         ov_vm_decl d;
@@ -49,8 +49,17 @@ ov_status_t ov_vm_parse(const char *arg, ov_vm_decl *out, std::string *err) noex
             rest = rest.substr(comma + 1);
             comma = rest.find(',');
             std::string opt = rest.substr(0, comma);
+            std::string *path = opt.rfind("pci=", 0) == 0 ? &d.pci : opt.rfind("qmp=", 0) == 0 ? &d.qmp : nullptr;
+            if (path) {
+                *path = opt.substr(4);
+                if (path->empty() || (*path)[0] != '/') {
+                    *err = "'" + opt + "' must name an absolute path";
+                    return OV_ERR_BAD_ARG;
+                }
+                continue;
+            }
             if (opt.rfind("peer=", 0) != 0) {
-                *err = "unknown option '" + opt + "' (want peer=IP)";
+                *err = "unknown option '" + opt + "' (want peer=IP, pci=DIR or qmp=SOCKET)";
                 return OV_ERR_BAD_ARG;
             }
             in_addr a;

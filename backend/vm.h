@@ -1,6 +1,6 @@
 /*
- * vm.h — VM guests (backend only): `--vm NAME=FILE[,peer=IP]` declarations
- * and their region files.
+ * vm.h — VM guests (backend only): `--vm NAME=FILE[,peer=IP][,pci=DIR][,qmp=SOCKET]`
+ * declarations and their region files.
  *
  * A VM guest reaches the backend over TCP (control only, no fd passing) and
  * sees its region as the ivshmem-plain BAR of a host file that its QEMU maps
@@ -19,6 +19,13 @@
  *
  * One region per VM (QEMU maps one file): the first job that attaches owns
  * it until its last process is gone; another job meanwhile gets OV_ERR_BUSY.
+ *
+ * pci=DIR: the directory that stands for the VM's /sys/bus/pci/devices, where
+ * the backend plugs (and unplugs) the job's btl segment as an ivshmem-plain
+ * device (vm_plug.h; namespace guests, tests).  qmp=SOCKET: the VM's QEMU
+ * monitor (-qmp unix:SOCKET,server,nowait), through which the backend
+ * hot-plugs that device into a QEMU VM.  With neither the VM gets no btl
+ * segment.
  */
 #ifndef OMPI_VIRT_BACKEND_VM_H
 #define OMPI_VIRT_BACKEND_VM_H
@@ -33,9 +40,11 @@ struct ov_vm_decl {
     std::string name; /* guest name the VM's frontends send in HELLO */
     std::string path; /* host file QEMU maps as the ivshmem BAR */
     std::string peer; /* canonical dotted IPv4 source address, "" = bind to the first claimer */
+    std::string pci;  /* absolute directory standing for the VM's PCI devices, "" = none (vm_plug.h) */
+    std::string qmp;  /* absolute path of the VM's QMP unix socket, "" = none (vm_plug.h) */
 };
 
-/* Parse "NAME=FILE[,peer=IP]".  NAME as in HELLO ([A-Za-z0-9._-], < 32
+/* Parse "NAME=FILE[,peer=IP][,pci=DIR][,qmp=SOCKET]".  NAME as in HELLO ([A-Za-z0-9._-], < 32
  * chars), FILE absolute.  OV_OK, or OV_ERR_BAD_ARG with *err explaining. */
 ov_status_t ov_vm_parse(const char *arg, ov_vm_decl *out, std::string *err) noexcept;
 

@@ -226,6 +226,32 @@ inline ov_status_t ov_bseg_check(const void *base, uint64_t mapped, uint32_t nra
     return OV_OK;
 }
 
+/* vm mode: the segment is an ivshmem BAR (docs/btl-vmshm.md "vm mode"), and a
+ * PCI BAR is a power of two bytes: the backend sizes the segment's file to
+ * ov_bseg_bar_size(geometry size); the layout uses the first geometry-size
+ * bytes, the rest stays zero. */
+constexpr uint64_t ov_bseg_bar_size(uint64_t segment_size)
+{
+    uint64_t p = 1;
+    while (p < segment_size)
+        p <<= 1;
+    return p;
+}
+
+/* Rank side, vm mode: a BAR of `bar` bytes holding a segment for nranks.
+ * Same checks as ov_bseg_check against the geometry's size, plus: the BAR is
+ * exactly ov_bseg_bar_size of it (another device of another size is not
+ * ours).  OV_OK, OV_ERR_VERSION or OV_ERR_LAYOUT. */
+inline ov_status_t ov_bseg_check_bar(const void *base, uint64_t bar, uint32_t nranks, ov_bseg_geom *out)
+{
+    if (nranks == 0 || nranks > OV_BSEG_MAX_RANKS)
+        return OV_ERR_LAYOUT;
+    const uint64_t size = ov_bseg_geometry(nranks).size;
+    if (bar != ov_bseg_bar_size(size))
+        return OV_ERR_LAYOUT;
+    return ov_bseg_check(base, size, nranks, out);
+}
+
 /* Addresses inside a segment mapped at `base` (indices checked by the caller). */
 inline ov_bseg_member *ov_bseg_member_at(char *base, const ov_bseg_geom &g, uint32_t rank)
 {

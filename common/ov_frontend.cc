@@ -205,9 +205,7 @@ static ov_status_t try_ivshmem(ov_fe *fe, const std::string &path, uint64_t size
     return OV_OK;
 }
 
-/* resource2 of every ivshmem-plain device (vendor 0x1af4, device 0x1110)
- * under `root` (a /sys/bus/pci/devices), sorted. */
-static std::vector<std::string> ivshmem_devices(const char *root)
+std::vector<std::string> ov_fe_ivshmem_devices(const char *root)
 {
     std::vector<std::string> out;
     DIR *d = opendir(root);
@@ -234,6 +232,12 @@ static std::vector<std::string> ivshmem_devices(const char *root)
     return out;
 }
 
+const char *ov_fe_pci_root() noexcept
+{
+    const char *root = getenv("OMPI_VIRT_SYSFS_PCI");
+    return root && *root ? root : "/sys/bus/pci/devices";
+}
+
 /* VM guests: the region is the ivshmem BAR QEMU made of the backend's file.
  * $OMPI_VIRT_IVSHMEM_PATH names it directly (tests; hosts that see the file);
  * else every ivshmem-plain device is tried and the one whose size and header
@@ -244,13 +248,11 @@ static ov_status_t map_ivshmem(ov_fe *fe, uint64_t size) noexcept
     try {
         std::vector<std::string> cands;
         const char *env = getenv("OMPI_VIRT_IVSHMEM_PATH");
-        const char *root = getenv("OMPI_VIRT_SYSFS_PCI");
-        if (!root || !*root)
-            root = "/sys/bus/pci/devices";
+        const char *root = ov_fe_pci_root();
         if (env && *env)
             cands.push_back(env);
         else
-            cands = ivshmem_devices(root);
+            cands = ov_fe_ivshmem_devices(root);
         if (cands.empty())
             return ov_fe_fail(fe, OV_ERR_NOT_SUPPORTED,
                               "no ivshmem-plain device (1af4:1110) under %s: start the VM with "

@@ -10,16 +10,21 @@ extern "C" ov_status_t ov_fe_btl_segment(ov_fe_t *fe, uint32_t nranks, ov_fe_btl
 {
     if (fe->params.role != OV_ROLE_BTL || fe->btl_segment.data() != nullptr)
         return ov_fe_fail(fe, OV_ERR_STATE, "btl segment: not a BTL connection, or already mapped");
-    if (!ov_comm_can_pass_fds(fe->kind))
-        return ov_fe_fail(fe, OV_ERR_NO_FD_TRANSPORT, "btl segment over %s: no descriptor passing (vm mode)",
-                          fe->uri.c_str());
     ov_btl_segment_req req{nranks, 0, 0};
     ov_btl_segment_rep rep{};
     ov_fd fds[OV_MSG_MAX_FDS];
     int nfds = 0;
     ov_status_t s = ov_fe_call(fe, OV_MSG_BTL_SEGMENT, &req, sizeof(req), &rep, sizeof(rep), fds, &nfds);
+    if (s == OV_ERR_NO_FD_TRANSPORT)
+        return ov_fe_fail(fe, s, "btl segment over %s: guest '%s' is not declared as a VM (--vm)", fe->uri.c_str(),
+                          fe->guest.c_str());
     if (s != OV_OK)
         return s;
+    if (!ov_comm_can_pass_fds(fe->kind)) /* vm mode: a device the backend plugged, not a descriptor */
+        return nfds == 0 && rep.nranks == nranks
+                   ? ov_fe_btl_map_bar(fe, rep, nranks, out)
+                   : ov_fe_fail(fe, OV_ERR_PROTO, "vm-mode btl segment reply with a descriptor or for %u ranks",
+                                rep.nranks);
     if (nfds < 1 || !fds[0].valid() || rep.nranks != nranks)
         return ov_fe_fail(fe, OV_ERR_PROTO, "btl segment reply without a descriptor or for %u ranks", rep.nranks);
     ov_mapping m;
@@ -32,9 +37,15 @@ extern "C" ov_status_t ov_fe_btl_segment(ov_fe_t *fe, uint32_t nranks, ov_fe_btl
     const auto *h = reinterpret_cast<const ov_bseg_hdr *>(m.data());
     if (h->segment_id != rep.segment_id || h->backend_instance != fe->backend_instance)
         return ov_fe_fail(fe, OV_ERR_LAYOUT, "btl segment header names another segment or backend");
+    return ov_fe_btl_adopt(fe, std::move(m), g, rep.segment_id, out);
+}
+
+ov_status_t ov_fe_btl_adopt(ov_fe *fe, ov_mapping &&m, const ov_bseg_geom &g, uint64_t segment_id,
+                            ov_fe_btl_seg *out) noexcept
+{
     out->base = m.data();
     out->geom = g;
-    out->segment_id = rep.segment_id;
+    out->segment_id = segment_id;
     out->backend_instance = fe->backend_instance;
     fe->btl_segment = std::move(m);
     return OV_OK;

@@ -52,6 +52,26 @@ ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqle
  * (tcp).  OV_OK, OV_ERR_BACKEND_GONE, OV_ERR_SYS. */
 ov_status_t ov_fe_wake_backend(ov_fe *fe) noexcept;
 
+/* Where a VM's PCI devices are: $OMPI_VIRT_SYSFS_PCI (tests, emulated VMs),
+ * else /sys/bus/pci/devices. */
+const char *ov_fe_pci_root() noexcept;
+/* resource2 of every ivshmem-plain device (vendor 0x1af4, device 0x1110)
+ * under `root`, sorted.  May throw std::bad_alloc. */
+std::vector<std::string> ov_fe_ivshmem_devices(const char *root);
+
+/* vm mode of BTL_SEGMENT (ov_frontend_btl_vm.cc): find the ivshmem device the
+ * backend plugged for the segment `rep` names, map and check it.  Waits (at
+ * most params.timeout_ms) for the device to appear.  OV_OK and fe->btl_segment
+ * + *out; else the ov_fe_btl_segment errors. */
+struct ov_fe_btl_seg;
+ov_status_t ov_fe_btl_map_bar(ov_fe *fe, const ov_btl_segment_rep &rep, uint32_t nranks,
+                              ov_fe_btl_seg *out) noexcept;
+
+/* The segment is checked: keep its mapping in fe and describe it in *out.  OV_OK. */
+struct ov_bseg_geom;
+ov_status_t ov_fe_btl_adopt(ov_fe *fe, ov_mapping &&m, const ov_bseg_geom &g, uint64_t segment_id,
+                            ov_fe_btl_seg *out) noexcept;
+
 /* Record an error (printf-style) and return s.  Appends strerror(errno) for OV_ERR_SYS. */
 ov_status_t ov_fe_fail(ov_fe *fe, ov_status_t s, const char *fmt, ...) noexcept
     __attribute__((format(printf, 3, 4)));

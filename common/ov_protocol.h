@@ -339,8 +339,16 @@ struct ov_detach_req { uint64_t reserved; };
  * requests of the job must name the same nranks.  The reply carries the
  * segment's memfd (sealed) and marks the sender's rank slot present until its
  * connection closes; the segment is freed with its last holder.
+ * vm mode (tcp, the guest declared as a VM with --vm): no descriptor; the
+ * backend plugs the segment into the VM as an ivshmem-plain device whose BAR
+ * (ov_bseg_bar_size(segment_size) bytes) holds it, before it replies; the
+ * frontend finds that device by its header (docs/btl-vmshm.md "vm mode").
  * Errors: OV_ERR_STATE (not HELLOed, role OSC, or asked twice);
- * OV_ERR_NO_FD_TRANSPORT (tcp: vm mode has no segment yet); OV_ERR_BAD_ARG
+ * OV_ERR_NO_FD_TRANSPORT (tcp, and the guest is not a declared VM);
+ * OV_ERR_DENIED (a VM's name claimed from another address, or over unix);
+ * OV_ERR_NOT_SUPPORTED (the VM has no way to receive a device: no pci= in
+ * its declaration; or the job's segment is of the other kind, memfd for
+ * containers / file for VMs); OV_ERR_BAD_ARG
  * (nranks 0, rank >= nranks, or nranks differs from the job's segment);
  * OV_ERR_TOO_LARGE (nranks > OV_BSEG_MAX_RANKS); OV_ERR_EXISTS (the rank's
  * slot is held by another connection); OV_ERR_NOMEM. */

@@ -3,21 +3,31 @@
 # checked) in the 2guests and 4ranks placements of run-integration.sh with
 # --mca btl vmshm,vader,self,tcp, then proof that vmshm carried the traffic:
 # every rank's counters (btl_vmshm_stats) show messages received through the
-# segment and no rejected value.  Guests: as run-integration.sh (uses those up
-# in $OMPI_VIRT_GUESTS_STATE, else brings two up).
-#
-# and that large messages went by single copy (btl_vmshm_rdma_min and up:
-# gets counted on some rank of each run, none failed or refused).
+# segment and no rejected value, and that large messages went by single copy (btl_vmshm_rdma_min and up:
+# gets counted on some rank of each run, none failed or refused).  Guests:
+# as run-integration.sh (uses those up in $OMPI_VIRT_GUESTS_STATE, else
+# brings two up).
 #
 # Then more gets in flight than a rank has fragments (osu_bw, 64 messages
 # of 64 KiB, every one by get): each RGET header holds a fragment, and ob1
 # retries the ones that found none only from completion callbacks (this
 # hung before the BTL ran them); bounded by a timeout.
 #
-# Last line: "vmshm: N passed, N failed" (2 placements + 3 checks).
+# Then the same in vm mode (the guests as VMs: btl control over tcp, the
+# segment an ivshmem device the backend plugs into each VM's PCI devices): a
+# second backend of this build on $GUESTS_DIR/vm-emul with --tcp on the
+# bridge and --vm vgN=...,peer=<vgN's address>,pci=$GUESTS_DIR/vm-emul/pci-vgN;
+# ranks reach it with OMPI_VIRT_URI and scan their guest's pci-<hostname>
+# (vm-emul-env.sh).  Checked: both placements pass, every rank received
+# through the segment, and the backend plugged the segment into both VMs.
+# Skip it with VMSHM_VM_MODE=0.
+#
+# Last line: "vmshm: N passed, N failed" (2 placements + 3 checks, and in
+# vm mode 2 placements + 1 traffic check + 1 plug check).
 set -uo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 : "${OMPI_VIRT_BUILDDIR:=$(cd "$HERE/../.." && pwd)}"
+: "${OMPI_VIRT_GUESTS_STATE:=/run/ompi-virt-guests}"
 PROG="$OMPI_VIRT_BUILDDIR/test/mpi/pt2pt_test"
 out=$(mktemp /tmp/vmshm-test.XXXXXX)
 trap 'rm -f "$out"' EXIT
@@ -41,18 +51,56 @@ else
     fail=$((fail + 1))
 fi
 
-# 2 ranks + 4 ranks = 6 counter lines; each rank received through vmshm
-# (vader keeps same-guest pairs, but every rank also talks across guests)
-lines=$(grep -E 'btl vmshm: rank [0-9]+ stats:' "$out")
-carried=$(grep -cE 'fifo_recv [1-9][0-9]* .*rejected 0$' <<<"$lines")
-if [ "$carried" -ge 6 ]; then
-    echo "PASS vmshm carried the cross-guest messages of all 6 ranks"
-    pass=$((pass + 1))
-else
-    echo "FAIL vmshm carried messages for $carried of 6 ranks:"
-    printf '%s\n' "$lines"
-    fail=$((fail + 1))
-fi
+
+# traffic_check MODE FILE: every rank's counters show messages received
+# through the segment and nothing rejected (2 + 4 ranks)
+traffic_check() {
+    local lines carried
+    lines=$(grep -E 'btl vmshm: rank [0-9]+ stats:' "$2")
+    carried=$(grep -cE 'fifo_recv [1-9][0-9]* .*rejected 0$' <<<"$lines")
+    if [ "$carried" -ge 6 ]; then
+        echo "PASS [$1] vmshm carried the cross-guest messages of all 6 ranks"
+        pass=$((pass + 1))
+    else
+        echo "FAIL [$1] vmshm carried messages for $carried of 6 ranks:"
+        printf '%s\n' "$lines"
+        fail=$((fail + 1))
+    fi
+}
+
+vm_mode() {
+    local vmdir started uri bpid vout i tool=${OMPI_VIRT_TOOL:-$HERE/../../tools/ompi-virt}
+    if [ ! -f "$OMPI_VIRT_GUESTS_STATE/config" ]; then
+        # the vm-mode backend needs the guests' addresses before the run:
+        # bring them up here (and down at exit) if nobody has
+        timeout 60 "$tool" guests up 2 --auto --dir "${OMPI_VIRT_DIR:-/run/ompi-virt-integration}" >/dev/null 2>&1 &&
+            trap 'rm -f "$out"; timeout 60 "$tool" guests down >/dev/null 2>&1' EXIT
+    fi
+    vmdir=$(sed -n 's/^DIR=//p' "$OMPI_VIRT_GUESTS_STATE/config" 2>/dev/null)/vm-emul
+    if ! started=$("$HERE/vm-emul-backend.sh" start "$vmdir"); then
+        echo "FAIL [vm] cannot start the vm-mode backend"
+        fail=$((fail + 4)); return
+    fi
+    read -r uri bpid <<<"$started"
+    vout=$(mktemp /tmp/vmshm-test-vm.XXXXXX)
+    "$HERE/run-integration.sh" --prog "$HERE/vm-emul-env.sh" --prog-args "$PROG" \
+        --placements 2guests,4ranks --timeout 300 --verbose \
+        -- --mca btl vmshm,vader,self,tcp --mca btl_vmshm_stats 1 --mca btl_vmshm_verbose 1 \
+        -x OMPI_VIRT_URI="$uri" -x OMPI_VIRT_VM_PCI_BASE="$vmdir" 2>&1 | sed 's/^/[vm] /' | tee "$vout"
+    i=$(grep -cE '^\[vm\] PASS (2guests|4ranks)' "$vout")
+    pass=$((pass + i)); fail=$((fail + 2 - i))
+    traffic_check vm "$vout"
+    if grep -q "plugged into VM vg1" "$vmdir.log" && grep -q "plugged into VM vg2" "$vmdir.log"; then
+        echo "PASS [vm] the backend plugged the job's segment into both VMs"
+        pass=$((pass + 1))
+    else
+        echo "FAIL [vm] no plug into both VMs in the vm-mode backend's log:"; tail -n 8 "$vmdir.log"
+        fail=$((fail + 1))
+    fi
+    "$HERE/vm-emul-backend.sh" stop "$vmdir" "$bpid"
+    rm -f "$vmdir.log" "$vout"
+}
+traffic_check container "$out"
 BW="$OMPI_VIRT_BUILDDIR/bench/osu_bw"
 if [ -x "$BW" ] && "$HERE/run-integration.sh" --prog "$BW" --prog-args "-W 64 -m 65536:65536" \
         --placements 2guests --timeout 180 --verbose \
@@ -65,5 +113,6 @@ else
     tail -5 "$out"
     fail=$((fail + 1))
 fi
+[ "${VMSHM_VM_MODE:-1}" = 0 ] || vm_mode
 echo "vmshm: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -89,11 +89,13 @@ struct BackendChild {
             }
             _exit(rc);
         }
-        /* ready when the socket accepts */
-        ov_comm_uri u{OV_COMM_UNIX, dir + "/backend.sock", "", 0};
+        /* ready when the socket accepts, and the tcp one too: the backend
+         * listens on unix first, so a tcp client could otherwise be early */
+        ov_comm_uri u{OV_COMM_UNIX, dir + "/backend.sock", "", 0}, t{};
+        const bool tcp = !opts.tcp.empty() && ov_comm_parse_uri(opts.tcp.c_str(), &t) == OV_OK && t.port != 0;
         for (int i = 0; i < 500; i++) {
-            ov_fd fd;
-            if (ov_comm_connect(u, &fd) == OV_OK)
+            ov_fd fd, tfd;
+            if (ov_comm_connect(u, &fd) == OV_OK && (!tcp || ov_comm_connect(t, &tfd) == OV_OK))
                 return true;
             if (waitpid(pid, nullptr, WNOHANG) == pid) {
                 pid = -1;

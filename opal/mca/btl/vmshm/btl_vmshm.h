@@ -10,10 +10,13 @@
  *   open/close the verbose output stream.
  *   init       connects to the backend as role BTL (its own connection,
  *              beside osc virt's), asks for the job's segment (BTL_SEGMENT,
- *              the job's size from PMIx) and maps it.  Never fails the job: a
- *              rank that cannot (no backend, tcp transport = vm mode, job
- *              larger than OV_BSEG_MAX_RANKS, a single-rank job) returns no
- *              module and says why at verbose >= 1.
+ *              the job's size from PMIx) and maps it: the memfd it is sent
+ *              (container), or in vm mode ($OMPI_VIRT_URI tcp:..., a guest
+ *              declared as a VM) the ivshmem device the backend plugged
+ *              (ov_frontend_btl.h).  Never fails the job: a rank that cannot
+ *              (no backend, tcp from an undeclared guest, job larger than
+ *              OV_BSEG_MAX_RANKS, a single-rank job) returns no module and
+ *              says why at verbose >= 1.
  *   add_procs  reachable = a rank of this job (same jobid), not this process,
  *              whose slot in this backend's segment is marked present by the
  *              backend: it runs on the same backend, in any guest.  The
