@@ -26,7 +26,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 for ((i = 0; i < n; i++)); do
     IFS= read -r -t 20 kv || exit 255
     case ${kv%%=*} in
-        PATH|LD_LIBRARY_PATH|LANG|LC_*|TZ|OPAL_PREFIX|OMPI_MCA_*) export "$kv" ;;
+        PATH|LD_LIBRARY_PATH|LANG|LC_*|TZ|OPAL_PREFIX|OMPI_MCA_*|OMPI_VIRT_*) export "$kv" ;;
     esac
 done
 IFS= read -r -t 20 cmd || exit 255

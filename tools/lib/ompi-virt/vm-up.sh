@@ -147,9 +147,9 @@ vm_start_qemu() {
         -object "memory-backend-file,id=ovregion,share=on,mem-path=$VM_STATE/regions/$v.region,size=${kv_REGION_MB}M"
         -device ivshmem-plain,memdev=ovregion
         -netdev "tap,id=br,ifname=$kv_TAP,script=no,downscript=no"
-        -device "virtio-net-pci,netdev=br,mac=$kv_BR_MAC"
+        -device "virtio-net-pci,netdev=br,mac=$kv_BR_MAC,romfile="
         -netdev "user,id=ctl,restrict=on,guestfwd=tcp:10.0.2.100:7000-cmd:socat STDIO TCP:127.0.0.1:$kv_BACKEND_PORT,,bind=127.0.1.$k,hostfwd=tcp:127.0.0.1:$hport-10.0.2.15:$kv_AGENT_PORT"
-        -device "virtio-net-pci,netdev=ctl,mac=$kv_CTL_MAC"
+        -device "virtio-net-pci,netdev=ctl,mac=$kv_CTL_MAC,romfile="
         -fsdev "local,id=hostroot,path=$root,security_model=none,readonly=on,multidevs=remap"
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
     # shellcheck disable=SC2016
