@@ -65,7 +65,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- the probe (a frontend alone, no MPI), built like smoke.sh's
+# ---- the MPI programs (check_PROGRAMS: 'make check' builds them too) and
+# the probe (a frontend alone, no MPI), built like smoke.sh's
+make -C "$build/test/mpi" rma_test pt2pt_test >"$logs/make.log" 2>&1 ||
+    { tail -n 20 "$logs/make.log"; bad setup "cannot build rma_test and pt2pt_test"; totals; exit 1; }
 felib="$build/common/.libs/libompi_virt_frontend.a"
 g++ -std=c++17 -O2 -I"$src/common" "$here/ov_vm_probe.cc" "$felib" -o "$work/ov_vm_probe" -lpthread ||
     { bad setup "cannot build ov_vm_probe"; totals; exit 1; }
