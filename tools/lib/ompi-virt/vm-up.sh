@@ -226,7 +226,7 @@ cmd_vm_up() {
         die2 "--subnet must be A.B.C.0/LEN with LEN <= 24"
     local net3="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.${BASH_REMATCH[3]}" plen=${BASH_REMATCH[4]}
     [[ $dir == /* ]] || die2 "--dir must be an absolute path"
-    need_root "vm up"
+    vm_need_root up
     need_tool qemu-system-x86_64 qemu-system-x86
     need_tool socat socat
     need_tool busybox busybox-static
@@ -301,7 +301,7 @@ cmd_vm_up() {
 
 cmd_vm_down() {
     case ${1:-} in -h|--help) usage_vm_down; return 0 ;; esac
-    need_root "vm down"
+    vm_need_root down
     [ -d "$VM_STATE" ] || { info "no VMs (state $VM_STATE)"; return 0; }
     vm_teardown
     info "VMs down"

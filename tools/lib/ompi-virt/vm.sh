@@ -85,6 +85,12 @@ instance whatever name it claims.
 EOF
 }
 
+# vm_need_root WHAT: 'vm WHAT' runs as root only
+vm_need_root() {
+    [ "$(id -u)" = 0 ] ||
+        die2 "'vm $1' needs root (it creates a bridge and taps and mounts in QEMU's namespace); run it as root or with sudo"
+}
+
 # vm_names: vm1..vmN of the state, one per line
 vm_names() {
     local d
@@ -125,7 +131,7 @@ cmd_vm_exec() {
 
 cmd_vm_mpirun() {
     case ${1:-} in -h|--help) usage_vm_mpirun; return 0 ;; esac
-    need_root "vm mpirun"
+    vm_need_root mpirun
     [ -f "$VM_STATE/complete" ] || die "no VMs are up (state $VM_STATE); run '$PROG vm up N' first"
     # mpirun.sh does the rest: its agent, state and usage are ours
     STATE=$VM_STATE AGENT=$VM_AGENT
