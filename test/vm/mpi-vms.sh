@@ -12,7 +12,8 @@
 #                 the backend via its ivshmem BAR (ov_vm_probe)
 #   impersonate   the same in vm2 claiming to be vm1 is refused by the
 #                 backend (identity is the QEMU instance, not the claim),
-#                 and so is a connection to the backend over the bridge
+#                 so is a connection to the backend over the bridge, and
+#                 vm2 cannot read vm1's region file on the 9p root
 #   osc-virt      rma_test --flavor allocate, one rank per VM, --mca osc
 #                 virt: put/get/accumulate/lock/... cases PASS and the
 #                 windows' targets went through the backend (verbose log)
@@ -94,10 +95,12 @@ elif grep -q 'OVVM probe FAILED: connect' <<<"$out"; then
     port=$(sed -n 's/^BACKEND_PORT=//p' "$state/config")
     net3=${subnet%.*}
     out2=$(vmexec 120 vm2 "OMPI_VIRT_URI=tcp:$net3.1:$port OMPI_VIRT_GUEST=vm2 $work/ov_vm_probe" 2>&1)
-    if grep -q 'OVVM probe FAILED: connect' <<<"$out2"; then
-        ok "impersonate (refused: $(grep -o 'FAILED.*' <<<"$out" | head -n1))"
-    else
+    if ! grep -q 'OVVM probe FAILED: connect' <<<"$out2"; then
         bad impersonate "the backend answered over the bridge: $out2"
+    elif vmexec 60 vm2 "head -c 8 $state/regions/vm1.region" >/dev/null 2>&1; then
+        bad impersonate "vm2 can read vm1's region file through the 9p root"
+    else
+        ok "impersonate (refused: $(grep -o 'FAILED.*' <<<"$out" | head -n1))"
     fi
 else
     bad impersonate "unexpected: $out"
