@@ -7,7 +7,9 @@
 #
 # Uses the build tree $OMPI_VIRT_BUILDDIR (default: ../../build).  Checks,
 # each counted:
-#   boot          'vm up 2' boots both VMs and their agents answer
+#   boot          'vm up 2' boots both VMs, their agents answer, and vm1
+#                 has its own tmpfs on /tmp and /run
+#   agent-token   vm1's launcher agent refuses a connection without its token
 #   own-region    a frontend in vm2 attaches as vm2 and puts/gets through
 #                 the backend via its ivshmem BAR (ov_vm_probe)
 #   impersonate   the same in vm2 claiming to be vm1 is refused by the
@@ -81,10 +83,24 @@ if ! "$tool" vm up 2 --bridge "$bridge" --subnet "$subnet" --dir "$dir" --boot-t
     bad boot "vm up 2 failed"; totals; exit 1
 fi
 cat "$logs/vm-up.log"
-ok "boot ($(( $(date +%s) - t0 )) s)"
 "$tool" vm list
-
 vmexec() { timeout "$1" "$tool" vm exec "$2" -- "${@:3}"; }
+# the VM's own tmpfs on /tmp and /run (the 9p export once gave both one inode,
+# so the guest saw a single mount on /run and none on /tmp)
+mounts=$(vmexec 60 vm1 "cat /proc/mounts")
+if grep -q '^tmp /tmp tmpfs' <<<"$mounts" && grep -q '^run /run tmpfs' <<<"$mounts"; then
+    ok "boot ($(( $(date +%s) - t0 )) s)"
+else
+    bad boot "vm1 lacks its own /tmp and /run: $mounts"
+fi
+# the launcher agent obeys only the VM's token
+port=$(sed -n 's/^HOST_AGENT_PORT=//p' "$state/vms/vm1/host")
+reply=$(timeout 30 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "not-the-token\n0\nhostname\n" >&3 && cat <&3' _ "$port" 2>&1)
+if grep -q 'wrong token' <<<"$reply" && ! grep -qx vm1 <<<"$reply"; then
+    ok agent-token
+else
+    bad agent-token "the agent answered a wrong token with: $reply"
+fi
 # ---- identity
 out=$(vmexec 120 vm2 "$work/ov_vm_probe" 2>&1)
 if grep -q 'OVVM probe OK' <<<"$out"; then ok own-region; else bad own-region "$out"; fi
@@ -114,7 +130,7 @@ mpirun_vms 240 --mca osc virt --mca osc_virt_verbose 10 --mca btl self,tcp \
     "$build/test/mpi/rma_test" --flavor allocate --large-mb 0 --no-shared --timeout 100 \
     >"$logs/osc-virt.log" 2>&1
 rc=$?
-tail -n 5 "$logs/osc-virt.log"
+tail -n 5 "$logs/osc-virt.log" | sed 's/^/  /'
 if [ $rc = 0 ] && grep -qE '^[0-9]+ passed, 0 failed' "$logs/osc-virt.log" &&
    grep -q '2 of 2 targets via the backend' "$logs/osc-virt.log"; then
     ok "osc-virt ($(grep -E '^[0-9]+ passed' "$logs/osc-virt.log"))"
@@ -125,7 +141,7 @@ fi
 
 mpirun_vms 240 --mca btl self,tcp "$build/test/mpi/pt2pt_test" >"$logs/tcp.log" 2>&1
 rc=$?
-tail -n 2 "$logs/tcp.log"
+tail -n 2 "$logs/tcp.log" | sed 's/^/  /'
 if [ $rc = 0 ]; then ok tcp; else bad tcp "pt2pt_test over tcp (exit $rc; log $logs/tcp.log)"; fi
 
 mpirun_vms 240 --mca btl vmshm,self "$build/test/mpi/pt2pt_test" >"$logs/vmshm.log" 2>&1
