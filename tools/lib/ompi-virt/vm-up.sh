@@ -41,6 +41,9 @@ options:
                     Debian's linux-image-amd64 fetched with apt-get download
                     and cached in \$OMPI_VIRT_VM_CACHE, default
                     /var/cache/ompi-virt-vm)
+  --kernel-args ARGS
+                    more guest kernel command line (e.g. 'loglevel=7' to see
+                    the boot on the console log)
   --boot-timeout S  give up when the agents do not answer in S seconds
                     (default 300)
   -- BACKEND-ARGS   more arguments for ompi-virt-backend
@@ -127,7 +130,7 @@ vm_start_backend() {
 # vm_start_qemu K: boot vmK (settings in $VM_STATE/vms/vmK), record its pid
 vm_start_qemu() {
     local k=$1 v=vm$1 d=$VM_STATE/vms/vm$1 hport pid ps_state ps_start
-    local kv_ACCEL kv_KERNEL kv_MEM kv_CPUS kv_REGION_MB kv_BACKEND_PORT kv_DIR
+    local kv_ACCEL kv_KERNEL kv_MEM kv_CPUS kv_REGION_MB kv_BACKEND_PORT kv_DIR kv_KERNEL_ARGS=""
     read_kv "$VM_STATE/config"
     local kv_BR_MAC kv_CTL_MAC kv_AGENT_PORT kv_TAP
     read_kv "$d/config"
@@ -143,7 +146,7 @@ vm_start_qemu() {
         -m "$kv_MEM" -smp "$kv_CPUS" -nodefaults -display none -no-reboot
         -serial "file:$d/console.log" -pidfile "$d/qemu.pid"
         -kernel "$kv_KERNEL" -initrd "$d/initrd.gz"
-        -append "console=ttyS0 quiet panic=-1 tsc=reliable"
+        -append "console=ttyS0 quiet panic=-1 tsc=reliable $kv_KERNEL_ARGS"
         -object "memory-backend-file,id=ovregion,share=on,mem-path=$VM_STATE/regions/$v.region,size=${kv_REGION_MB}M"
         -device ivshmem-plain,memdev=ovregion
         -netdev "tap,id=br,ifname=$kv_TAP,script=no,downscript=no"
@@ -190,16 +193,21 @@ vm_wait_agents() {
         fi
         sleep 0.5
     done
+    # "agent ready" is said just before socat listens: retry a refused connection
+    local tries
     for ((k = 1; k <= n; k++)); do
-        out=$(timeout 60 env OMPI_VIRT_VM_STATE="$VM_STATE" "$VM_AGENT" "vm$k" hostname 2>&1) ||
-            die "vm$k's agent does not answer: $out"
+        for ((tries = 1; ; tries++)); do
+            out=$(timeout 60 env OMPI_VIRT_VM_STATE="$VM_STATE" "$VM_AGENT" "vm$k" hostname 2>&1) && break
+            [ "$tries" -lt 30 ] || die "vm$k's agent does not answer: $out"
+            sleep 1
+        done
         [ "$out" = "vm$k" ] || die "vm$k's agent answered '$out' to hostname"
     done
 }
 
 cmd_vm_up() {
     local n="" bridge=$VM_DEF_BRIDGE subnet=$VM_DEF_SUBNET dir=$VM_DEF_DIR mb=64 mem=512 cpus=1
-    local accel=auto kernel="" moddir="" boot_timeout=300 beargs=()
+    local accel=auto kernel="" moddir="" kargs="" boot_timeout=300 beargs=()
     while [ $# -gt 0 ]; do
         case $1 in
             -h|--help) usage_vm_up; return 0 ;;
@@ -212,6 +220,7 @@ cmd_vm_up() {
             --accel) accel=${2:?}; shift 2 ;;
             --kernel) kernel=${2:?}; shift 2 ;;
             --modules) moddir=${2:?}; shift 2 ;;
+            --kernel-args) kargs=${2?}; shift 2 ;;
             --boot-timeout) boot_timeout=${2:?}; shift 2 ;;
             --) shift; beargs=("$@"); break ;;
             -*) die2 "vm up: unknown option $1 (see --help)" ;;
@@ -266,7 +275,7 @@ cmd_vm_up() {
         created=1
     fi
     printf '%s\n' "BRIDGE=$bridge" "SUBNET=$subnet" "DIR=$dir" "ACCEL=$accel" "N=$n" \
-        "KERNEL=$kpath" "MEM=$mem" "CPUS=$cpus" "REGION_MB=$mb" "BRIDGE_CREATED=$created" \
+        "KERNEL=$kpath" "KERNEL_ARGS=$kargs" "MEM=$mem" "CPUS=$cpus" "REGION_MB=$mb" "BRIDGE_CREATED=$created" \
         >"$VM_STATE/config"
 
     local bport
