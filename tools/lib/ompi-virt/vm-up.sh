@@ -71,7 +71,7 @@ vm_stop_pid() {
 
 # vm_teardown: stop whatever the state records, remove the state
 vm_teardown() {
-    local v kv_QEMU_PID kv_QEMU_START kv_TAP kv_PID kv_START kv_BRIDGE="" kv_BRIDGE_CREATED=""
+    local v kv_QEMU_PID kv_QEMU_START kv_TAP kv_PID kv_START kv_BRIDGE="" kv_BRIDGE_CREATED="" kv_DIR=""
     [ -d "$VM_STATE" ] || return 0
     [ -f "$VM_STATE/config" ] && read_kv "$VM_STATE/config"
     for v in $(vm_names); do
@@ -83,6 +83,8 @@ vm_teardown() {
     kv_PID="" kv_START=""
     [ -f "$VM_STATE/backend" ] && read_kv "$VM_STATE/backend"
     [ -z "$kv_PID" ] || vm_stop_pid "$kv_PID" "$kv_START"
+    # the backend's directory, if it left it empty (never anything in it)
+    [ -z "$kv_DIR" ] || rmdir -- "$kv_DIR" 2>/dev/null || true
     if [ "$kv_BRIDGE_CREATED" = 1 ] && [ -n "$kv_BRIDGE" ]; then
         ip link del "$kv_BRIDGE" 2>/dev/null || true
     fi
