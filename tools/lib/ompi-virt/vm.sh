@@ -5,9 +5,13 @@
 #
 # State directory VM_STATE ($OMPI_VIRT_VM_STATE, default /run/ompi-virt-vms;
 # root only, never visible to the VMs):
-#   config            BRIDGE SUBNET DIR ACCEL N KERNEL BACKEND_PORT
-#                     BRIDGE_CREATED (read by 'vm mpirun' through mpirun.sh)
-#   backend           PID START LOG of the backend 'vm up' started
+#   config            BRIDGE SUBNET DIR ACCEL N KERNEL KERNEL_ARGS MEM CPUS
+#                     REGION_MB BRIDGE_CREATED BACKEND_PORT (SUBNET and DIR
+#                     are read by 'vm mpirun' through mpirun.sh)
+#   backend           PID START LOG of the backend 'vm up' started;
+#                     backend.log its log
+#   rootfs/           where each QEMU, in its own mount namespace, binds the
+#                     host's root file system to export it (empty outside)
 #   image/            initrd.gz (shared part) and the guest kernel's modules
 #   regions/vmK.region the VM's region file (the backend's; QEMU maps it)
 #   vms/vmK/          config, token, hosts (the VM's own settings, packed in
