@@ -19,8 +19,7 @@ namespace ovb {
 enum class Collective { Allreduce, Alltoall };
 
 // Seconds summed over `iters` timed calls of this rank (after `skip` untimed ones).
-inline double collective_kernel(Collective kind, char *s, char *r, std::size_t size, int nprocs, long iters,
-                                long skip) {
+inline double collective_kernel(Collective kind, char *s, char *r, std::size_t size, long iters, long skip) {
     const int count = kind == Collective::Allreduce ? int(std::max<std::size_t>(size / sizeof(float), 1))
                                                     : int(size);
     double total = 0.0;
@@ -33,7 +32,6 @@ inline double collective_kernel(Collective kind, char *s, char *r, std::size_t s
             OVB_CHECK(MPI_Alltoall(s, count, MPI_CHAR, r, count, MPI_CHAR, MPI_COMM_WORLD));
         if (i >= skip) total += MPI_Wtime() - t0;
     }
-    (void)nprocs;
     return total;
 }
 
@@ -44,7 +42,7 @@ inline bool collective_check(Collective kind, char *s, char *r, std::size_t size
         float *in = reinterpret_cast<float *>(s), *out = reinterpret_cast<float *>(r);
         for (std::size_t i = 0; i < n; ++i) in[i] = float(rank + 1) * float(i % 7 + 1);
         std::fill(out, out + n, -1.0f);
-        collective_kernel(kind, s, r, size, nprocs, 1, 0);
+        collective_kernel(kind, s, r, size, 1, 0);
         const float ranks = float(nprocs) * float(nprocs + 1) / 2.0f;  // small integers: exact in float
         for (std::size_t i = 0; i < n; ++i)
             if (out[i] != ranks * float(i % 7 + 1)) return false;
@@ -52,7 +50,7 @@ inline bool collective_check(Collective kind, char *s, char *r, std::size_t size
     }
     for (int d = 0; d < nprocs; ++d) fill_pattern(s + std::size_t(d) * size, size, rank, size);
     std::memset(r, 0, size * std::size_t(nprocs));
-    collective_kernel(kind, s, r, size, nprocs, 1, 0);
+    collective_kernel(kind, s, r, size, 1, 0);
     for (int src = 0; src < nprocs; ++src)
         if (!check_pattern(r + std::size_t(src) * size, size, src, size)) return false;
     return true;
@@ -70,7 +68,7 @@ inline int run_collective(const Spec &spec, Collective kind, int argc, char **ar
                                                                 : std::max<std::size_t>(size, sizeof(float));
         Buffer s(bytes), r(bytes);
         const long iters = opt.iters_for(size), skip = opt.skip_for(size);
-        const double mine = iters > 0 ? collective_kernel(kind, s.p, r.p, size, nprocs, iters, skip) / double(iters)
+        const double mine = iters > 0 ? collective_kernel(kind, s.p, r.p, size, iters, skip) / double(iters)
                                       : 0.0;
         double sum = 0.0;
         OVB_CHECK(MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
