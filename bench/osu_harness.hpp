@@ -28,7 +28,8 @@ constexpr std::size_t kLargeMessageSize = 8192;  // OSU LARGE_MESSAGE_SIZE
 
 enum class WinType { Create, Allocate, Dynamic };
 enum class Sync { Lock, Flush, FlushLocal, LockAll, Pscw, Fence };
-enum class Kind { OneSidedLat, OneSidedBw, TwoSidedLat, TwoSidedBw };
+// CollectiveLat: any number of ranks >= 2 (every other kind needs exactly 2).
+enum class Kind { OneSidedLat, OneSidedBw, TwoSidedLat, TwoSidedBw, CollectiveLat };
 
 const char *win_info(WinType w);   // "MPI_Win_create", ...
 const char *sync_info(Sync s);     // "MPI_Win_lock/unlock", ...
@@ -121,7 +122,7 @@ int all_ok(bool ok, MPI_Comm comm = MPI_COMM_WORLD);
 [[noreturn]] void mpi_fail(const char *what, const char *file, int line, int rc);
 
 // Common main() prologue of every OSU program: MPI_Init, parse the options,
-// require exactly two ranks (as OSU does).  Returns true to run; false after
+// require exactly two ranks (as OSU does; collectives: at least two).  Returns true to run; false after
 // -h/-v, bad usage or a wrong rank count, with MPI already finalized and
 // *exit_status set.
 bool start_program(const Spec &spec, int &argc, char **&argv, Options &opt, int *rank,

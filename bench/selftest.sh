@@ -58,6 +58,9 @@ done
 for s in pscw fence; do run "osu_put_bibw -s $s" 2 osu_put_bibw "${tiny[@]}" -s "$s"; done
 for w in create dynamic; do run "osu_put_bibw -w $w" 2 osu_put_bibw "${tiny[@]}" -w "$w"; done
 for b in osu_latency osu_bw osu_bibw; do run "$b" 2 "$b" "${tiny[@]}"; done
+for b in osu_allreduce osu_alltoall; do
+    for np in 2 3 4; do run "$b np$np" "$np" "$b" -m 4:64 -i 10 -x 2 -c; done
+done
 # Large-message path (iteration reduction above 8 KiB) once per kind.
 run "osu_put_bw large" 2 osu_put_bw -m 16384:65536 -i 4 -x 1 -W 4 -c
 run "osu_latency large" 2 osu_latency -m 16384:65536 -i 4 -x 1 -c
