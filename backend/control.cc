@@ -228,6 +228,7 @@ void ov_backend::dispatch(conn *c, const ov_msg_hdr &h, const uint8_t *p)
     case OV_MSG_FABRIC_TAKE:
     case OV_MSG_FABRIC_LOOKUP:
         do_fabric(c, h, p); /* replies, and closes c on a malformed request */
+        return;
     case OV_MSG_BTL_REG:
     case OV_MSG_BTL_DEREG:
     case OV_MSG_BTL_RDMA: /* btl_rdma.cc replies (maybe later: BTL_RDMA may wait for its owner's BTL_REG) */
