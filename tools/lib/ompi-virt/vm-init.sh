@@ -7,8 +7,9 @@
 #      networking, 10.0.2.15) that reaches only the backend and the host's
 #      launcher (QEMU forwards them; see vm-up.sh);
 #   3. mounts the host's root file system read-only over 9p (mount tag
-#      hostroot) with private tmpfs on /tmp, /run and /dev/shm, its own
-#      /etc/hosts, and the hostname NAME;
+#      hostroot) with private tmpfs on /tmp, /run and /dev/shm, the
+#      directories SHARES names (tags share0, share1, ...) at their paths,
+#      its own /etc/hosts, and the hostname NAME;
 #   4. runs the launcher agent inside it: socat on 10.0.2.15:AGENT_PORT,
 #      bound to the CTL NIC, one vm-session.sh per connection.
 # Everything it says goes to the console as "ov-vm: ..."; the host waits for
@@ -48,6 +49,15 @@ mount -t proc proc $R/proc && mount -t sysfs sys $R/sys && mount -t devtmpfs dev
 mkdir -p $R/dev/shm $R/dev/pts
 mount -t tmpfs -o mode=1777 shm $R/dev/shm && mount -t tmpfs -o mode=1777 tmp $R/tmp &&
     mount -t tmpfs -o mode=755 run $R/run || die "tmpfs in the root"
+# the host directories 'vm up --share' named, at the same paths
+i=0
+IFS=:
+for p in $SHARES; do
+    mkdir -p "$R$p" && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 "share$i" "$R$p" ||
+        die "share $p (mount tag share$i)"
+    i=$((i + 1))
+done
+unset IFS
 mkdir -p $R/run/ompi-virt-vm
 cp /ov/* $R/run/ompi-virt-vm/ && chmod 600 $R/run/ompi-virt-vm/token || die "agent settings"
 mount --bind $R/run/ompi-virt-vm/hosts $R/etc/hosts || die "/etc/hosts"

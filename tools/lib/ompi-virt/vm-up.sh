@@ -46,6 +46,10 @@ options:
                     the boot on the console log)
   --boot-timeout S  give up when the agents do not answer in S seconds
                     (default 300)
+  --share DIR       also show the host's DIR (read-only, at the same path) in
+                    the VMs; repeatable.  The VMs see the host's root file
+                    system, but not /tmp, /run or other mounts: share a
+                    build tree or programs that live there
   -- BACKEND-ARGS   more arguments for ompi-virt-backend
 EOF
 }
@@ -132,7 +136,7 @@ vm_start_backend() {
 # vm_start_qemu K: boot vmK (settings in $VM_STATE/vms/vmK), record its pid
 vm_start_qemu() {
     local k=$1 v=vm$1 d=$VM_STATE/vms/vm$1 hport pid ps_state ps_start
-    local kv_ACCEL kv_KERNEL kv_MEM kv_CPUS kv_REGION_MB kv_BACKEND_PORT kv_DIR kv_KERNEL_ARGS=""
+    local kv_ACCEL kv_KERNEL kv_MEM kv_CPUS kv_REGION_MB kv_BACKEND_PORT kv_DIR kv_KERNEL_ARGS="" kv_SHARES=""
     read_kv "$VM_STATE/config"
     local kv_BR_MAC kv_CTL_MAC kv_AGENT_PORT kv_TAP
     read_kv "$d/config"
@@ -157,6 +161,14 @@ vm_start_qemu() {
         -device "virtio-net-pci,netdev=ctl,mac=$kv_CTL_MAC,romfile="
         -fsdev "local,id=hostroot,path=$root,security_model=none,readonly=on,multidevs=remap"
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
+    local i=0 share
+    local IFS=:
+    for share in $kv_SHARES; do
+        qemu+=(-fsdev "local,id=share$i,path=$share,security_model=none,readonly=on,multidevs=remap"
+            -device "virtio-9p-pci,fsdev=share$i,mount_tag=share$i")
+        i=$((i + 1))
+    done
+    unset IFS
     # shellcheck disable=SC2016
     local wrap='set -e; r=$1; h=$2; shift 2
         mount --bind / "$r"
@@ -209,7 +221,7 @@ vm_wait_agents() {
 
 cmd_vm_up() {
     local n="" bridge=$VM_DEF_BRIDGE subnet=$VM_DEF_SUBNET dir=$VM_DEF_DIR mb=64 mem=512 cpus=1
-    local accel=auto kernel="" moddir="" kargs="" boot_timeout=300 beargs=()
+    local accel=auto kernel="" moddir="" kargs="" boot_timeout=300 beargs=() shares=
     while [ $# -gt 0 ]; do
         case $1 in
             -h|--help) usage_vm_up; return 0 ;;
@@ -224,6 +236,9 @@ cmd_vm_up() {
             --modules) moddir=${2:?}; shift 2 ;;
             --kernel-args) kargs=${2?}; shift 2 ;;
             --boot-timeout) boot_timeout=${2:?}; shift 2 ;;
+            --share)
+                [[ ${2:?} == /* && $2 != *:* && -d $2 ]] || die2 "--share: an existing directory, absolute path, no ':'"
+                shares+=${shares:+:}$2; shift 2 ;;
             --) shift; beargs=("$@"); break ;;
             -*) die2 "vm up: unknown option $1 (see --help)" ;;
             *) [ -z "$n" ] || die2 "vm up: one N only"; n=$1; shift ;;
@@ -278,6 +293,7 @@ cmd_vm_up() {
     fi
     printf '%s\n' "BRIDGE=$bridge" "SUBNET=$subnet" "DIR=$dir" "ACCEL=$accel" "N=$n" \
         "KERNEL=$kpath" "KERNEL_ARGS=$kargs" "MEM=$mem" "CPUS=$cpus" "REGION_MB=$mb" "BRIDGE_CREATED=$created" \
+        "SHARES=$shares" \
         >"$VM_STATE/config"
 
     local bport
@@ -286,7 +302,9 @@ cmd_vm_up() {
 
     local k d hosts="127.0.0.1 localhost"$'\n'"$net3.1 host"
     for ((k = 1; k <= n; k++)); do hosts+=$'\n'"$net3.$((10 + k)) vm$k"; done
-    local session=$OV_CLI_LIB/vm-session.sh
+    # the session script travels in the initramfs: the tool itself may live
+    # where the VMs cannot see (/tmp, another mount)
+    local session=/run/ompi-virt-vm/vm-session.sh
     for ((k = 1; k <= n; k++)); do
         d=$VM_STATE/vms/vm$k
         mkdir -p "$d"
@@ -297,10 +315,11 @@ cmd_vm_up() {
         printf '%s\n' "NAME=vm$k" "BR_MAC=52:54:00:ab:$(printf %02x $((k / 256))):$(printf %02x $((k % 256)))" \
             "BR_ADDR=$net3.$((10 + k))/$plen" \
             "CTL_MAC=52:54:00:ac:$(printf %02x $((k / 256))):$(printf %02x $((k % 256)))" \
-            "AGENT_PORT=7001" "BACKEND_URI=tcp:10.0.2.100:7000" "SESSION=$session" >"$d/config"
+            "AGENT_PORT=7001" "BACKEND_URI=tcp:10.0.2.100:7000" "SESSION=$session" "SHARES=$shares" >"$d/config"
         printf '%s\n' "$hosts" >"$d/hosts"
         od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$d/token"
-        vm_config_archive "$d" config hosts token
+        cp -- "$OV_CLI_LIB/vm-session.sh" "$d/vm-session.sh"
+        vm_config_archive "$d" config hosts token vm-session.sh
         vm_start_qemu "$k"
     done
     info "booting $n VM(s) (consoles: $VM_STATE/vms/vmK/console.log)"
