@@ -33,7 +33,7 @@ out=$(mktemp /tmp/vmshm-test.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
 "$HERE/run-integration.sh" --prog "$PROG" --placements 2guests,4ranks --timeout 300 --verbose \
-    -- --mca btl vmshm,vader,self,tcp --mca btl_vmshm_stats 1 2>&1 | tee "$out"
+    -- --mca btl vmshm,vader,self,tcp --mca btl_vmshm_stats 1 --mca btl_vmshm_single_copy 1 2>&1 | tee "$out"
 pass=$(grep -cE '^PASS (2guests|4ranks)' "$out")
 fail=$((2 - pass))
 
@@ -104,7 +104,7 @@ traffic_check container "$out"
 BW="$OMPI_VIRT_BUILDDIR/bench/osu_bw"
 if [ -x "$BW" ] && "$HERE/run-integration.sh" --prog "$BW" --prog-args "-W 64 -m 65536:65536" \
         --placements 2guests --timeout 180 --verbose \
-        -- --mca pml ob1 --mca btl vmshm,self --mca btl_vmshm_rdma_min 0 >"$out" 2>&1 &&
+        -- --mca pml ob1 --mca btl vmshm,self --mca btl_vmshm_single_copy 1 --mca btl_vmshm_rdma_min 0 >"$out" 2>&1 &&
         grep -qE '^ *2guests\| *65536 ' "$out"; then
     echo "PASS 64 gets in flight with 32 fragments per rank ($(grep -E '^ *2guests\| *65536 ' "$out" | awk '{print $NF}') MB/s)"
     pass=$((pass + 1))

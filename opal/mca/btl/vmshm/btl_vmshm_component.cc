@@ -93,11 +93,14 @@ int vmshm_register(void)
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
         &mca_btl_vmshm_component.stats);
 
-    mca_btl_vmshm_component.single_copy = 1;
+    /* Off by default: with it MPICH's pt2pt/manylmt (2 ranks in 2 guests)
+     * hangs (2026-12-07), and fragments measured faster at every size on
+     * the loaded test machine (docs/btl-vmshm.md). */
+    mca_btl_vmshm_component.single_copy = 0;
     (void) mca_base_component_var_register(
         v, "single_copy",
-        "1: offer put/get (ob1's RGET/RPUT) through the backend's single copy when it offers it; 0: send "
-        "large messages as a pipeline of fragments through the segment",
+        "1: offer put/get (ob1's RGET/RPUT) through the backend's single copy when it offers it; 0 (default): "
+        "send large messages as a pipeline of fragments through the segment",
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
         &mca_btl_vmshm_component.single_copy);
     mca_btl_vmshm_component.rdma_min = VMSHM_RDMA_DEFAULT_MIN;
