@@ -224,7 +224,29 @@ TEST(BtlFbox, FullBoxRefusesUntilRead)
     ov_bfbox_reader::message m;
     ASSERT_EQ(r.peek(&m), ov_bfbox_reader::MESSAGE);
     r.consume();
-    EXPECT_NE(w.reserve(100), nullptr);
+    /* The next entry wraps to offset 0 and the writer zeroes the 8 bytes
+     * after it (layout 2): with only the first entry read, that zero would
+     * land on the unread second one, so the box still refuses. */
+    EXPECT_EQ(w.reserve(100), nullptr);
+    ASSERT_EQ(r.peek(&m), ov_bfbox_reader::MESSAGE);
+    EXPECT_EQ(m.seq, 1u);
+    r.consume();
+    char *p = w.reserve(100);
+    ASSERT_NE(p, nullptr);
+    memset(p, 0xab, 100);
+    w.commit(100, 2, uint32_t(n));
+    /* the reader still sees every message in order, then the wrapped one */
+    for (int want = 2; want < n; ++want) {
+        ASSERT_EQ(r.peek(&m), ov_bfbox_reader::MESSAGE);
+        EXPECT_EQ(m.seq, uint32_t(want));
+        r.consume();
+    }
+    ASSERT_EQ(r.peek(&m), ov_bfbox_reader::MESSAGE);
+    EXPECT_EQ(m.seq, uint32_t(n));
+    EXPECT_EQ(m.tag, 2);
+    EXPECT_EQ(static_cast<unsigned char>(m.payload[99]), 0xab);
+    r.consume();
+    EXPECT_EQ(r.peek(&m), ov_bfbox_reader::EMPTY);
 }
 
 TEST(BtlFbox, HostileWriterIsCaughtAndTheBoxStaysShut)
@@ -233,39 +255,75 @@ TEST(BtlFbox, HostileWriterIsCaughtAndTheBoxStaysShut)
     ov_bfbox_ctl *ctl = ov_bseg_fbox_at(s.base, s.g, 0, 1);
     char *data = reinterpret_cast<char *>(ctl + 1);
     ov_bfbox_reader::message m;
-    {   /* head far beyond the ring */
+    auto put = [&](uint32_t off, ov_bfbox_entry e) { memcpy(data + off, &e, sizeof(e)); };
+    {   /* a skip at offset 0: an entry always fits there */
         ov_bfbox_reader r(ctl);
-        ctl->head.store(OV_BSEG_FBOX_DATA + 8);
+        put(0, ov_bfbox_entry{0, 0, OV_BFBOX_SKIP, 0});
         EXPECT_EQ(r.peek(&m), ov_bfbox_reader::CORRUPT);
-        ctl->head.store(0);
+        memset(data, 0, 8);
         EXPECT_EQ(r.peek(&m), ov_bfbox_reader::CORRUPT); /* sticky */
     }
     {   /* an entry longer than allowed */
         ov_bfbox_reader r(ctl);
-        ov_bfbox_entry e{uint16_t(OV_BSEG_FBOX_MAX + 8), 1, OV_BFBOX_MSG, 0};
-        memcpy(data, &e, sizeof(e));
-        ctl->head.store(ov_bfbox_entry_bytes(OV_BSEG_FBOX_MAX + 8));
+        put(0, ov_bfbox_entry{uint16_t(OV_BSEG_FBOX_MAX + 8), 1, OV_BFBOX_MSG, 0});
         EXPECT_EQ(r.peek(&m), ov_bfbox_reader::CORRUPT);
     }
-    {   /* an entry claiming more bytes than were published */
+    {   /* an entry running past the ring's end, reached through a skip the
+         * honest way: a writer fills the ring up to its last 512 bytes */
+        memset(data, 0, OV_BSEG_FBOX_DATA);
+        ctl->tail.store(0);
+        ov_bfbox_writer w(ctl);
         ov_bfbox_reader r(ctl);
-        ov_bfbox_entry e{64, 1, OV_BFBOX_MSG, 0};
-        memcpy(data, &e, sizeof(e));
-        ctl->head.store(16);
+        uint32_t n = 0;
+        while (n < (OV_BSEG_FBOX_DATA - OV_BSEG_FBOX_MAX) / 8) { /* 8-byte messages: 16 bytes each */
+            ASSERT_NE(w.reserve(8), nullptr);
+            w.commit(8, 1, n);
+            ASSERT_EQ(r.peek(&m), ov_bfbox_reader::MESSAGE);
+            ASSERT_EQ(m.seq, n++);
+            r.consume();
+            if (n * 16 >= OV_BSEG_FBOX_DATA - OV_BSEG_FBOX_MAX)
+                break;
+        }
+        const uint32_t off = n * 16; /* the reader's tail, 8-aligned, < 512 bytes from the end */
+        ASSERT_LT(OV_BSEG_FBOX_DATA - off, ov_bfbox_entry_bytes(OV_BSEG_FBOX_MAX));
+        put(off, ov_bfbox_entry{uint16_t(OV_BSEG_FBOX_MAX), 1, OV_BFBOX_MSG, n});
         EXPECT_EQ(r.peek(&m), ov_bfbox_reader::CORRUPT);
     }
     {   /* an unknown kind */
         ov_bfbox_reader r(ctl);
-        ov_bfbox_entry e{0, 1, 77, 0};
-        memcpy(data, &e, sizeof(e));
-        ctl->head.store(8);
+        put(0, ov_bfbox_entry{0, 1, 77, 0});
         EXPECT_EQ(r.peek(&m), ov_bfbox_reader::CORRUPT);
     }
-    {   /* a writer whose reader "consumed" more than was written */
-        ctl->head.store(0);
+    {   /* a skip whose entry at 0 is an unknown kind */
+        memset(data, 0, OV_BSEG_FBOX_DATA);
+        ov_bfbox_writer w(ctl);
+        ov_bfbox_reader r(ctl);
+        ASSERT_NE(w.reserve(8), nullptr);
+        w.commit(8, 1, 0);
+        ASSERT_EQ(r.peek(&m), ov_bfbox_reader::MESSAGE);
+        r.consume();
+        put(16, ov_bfbox_entry{0, 0, OV_BFBOX_SKIP, 0});
+        put(0, ov_bfbox_entry{8, 1, 9, 1});
+        EXPECT_EQ(r.peek(&m), ov_bfbox_reader::CORRUPT);
+    }
+    {   /* a writer whose reader "consumed" more than was written, then moved
+         * its tail backwards: the writer reads the tail only when its cached
+         * one leaves no room, and refuses both */
         ctl->tail.store(4096 * 3);
         ov_bfbox_writer w(ctl);
-        EXPECT_EQ(w.reserve(8), nullptr);
+        const uint32_t fit = OV_BSEG_FBOX_DATA / ov_bfbox_entry_bytes(64); /* before the first wrap */
+        uint32_t sent = 0;
+        for (char *p; sent <= fit && (p = w.reserve(64)) != nullptr; ++sent)
+            w.commit(64, 1, sent);
+        EXPECT_EQ(sent, fit);
+        EXPECT_EQ(w.reserve(64), nullptr);
+        ctl->tail.store(10 * ov_bfbox_entry_bytes(64)); /* an honest tail: room again */
+        ASSERT_NE(w.reserve(64), nullptr);
+        w.commit(64, 1, sent++);
+        ctl->tail.store(ov_bfbox_entry_bytes(64)); /* backwards */
+        for (uint32_t i = 0; i < fit && w.reserve(64) != nullptr; ++i)
+            w.commit(64, 1, sent++);
+        EXPECT_EQ(w.reserve(64), nullptr);
     }
 }
 
