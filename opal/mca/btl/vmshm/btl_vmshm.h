@@ -47,6 +47,11 @@
  *                corrupted segment can).
  *   free         a fragment still in flight is reclaimed when it comes back.
  *   progress     polls the fast boxes of this rank's peers, then its FIFO.
+ *                After btl_vmshm_idle_us of finding nothing while spinning,
+ *                each idle pass sleeps (nanosleep, outside the lock; the
+ *                only system call, and never while traffic flows) a nap
+ *                that grows from btl_vmshm_idle_nap_us to
+ *                btl_vmshm_idle_nap_max_us; traffic ends it at once.
  *   put/get      single copy by the backend (btl_vmshm_rdma.h): ob1's RGET
  *                for messages of at least btl_vmshm_rdma_min bytes.
  *
@@ -72,7 +77,13 @@
  *                          by single copy; smaller ones go through fragments
  *   btl_vmshm_stats        (int, default 0) 1: each rank prints its channel
  *                          counters at finalize (how tests prove vmshm carried
- *                          the messages)
+ *                          the messages) and its idle naps
+ *   btl_vmshm_idle_us      (int, default 1000) a rank whose progress found
+ *                          nothing of vmshm's for this long while spinning
+ *                          starts to nap (vmshm_idle.h); 0: never nap
+ *   btl_vmshm_idle_nap_us  (int, default 50) first nap; each nap doubles it
+ *   btl_vmshm_idle_nap_max_us (int, default 1000) longest nap: the most a
+ *                          message to an idle rank waits for it
  */
 #ifndef OPAL_BTL_VMSHM_H
 #define OPAL_BTL_VMSHM_H
@@ -96,6 +107,9 @@ struct mca_btl_vmshm_component_t {
     int stats;
     int single_copy;
     unsigned long rdma_min;
+    int idle_us;
+    int idle_nap_us;
+    int idle_nap_max_us;
     int output;
 };
 

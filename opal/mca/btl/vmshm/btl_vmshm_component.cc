@@ -51,6 +51,9 @@ __attribute__((visibility("default"))) mca_btl_vmshm_component_t mca_btl_vmshm_c
     .stats = 0,
     .single_copy = 1,
     .rdma_min = VMSHM_RDMA_DEFAULT_MIN,
+    .idle_us = 1000,
+    .idle_nap_us = 50,
+    .idle_nap_max_us = 1000,
     .output = -1,
 };
 
@@ -110,6 +113,26 @@ int vmshm_register(void)
         "go as a pipeline of fragments through the segment (each single copy costs a backend round trip)",
         MCA_BASE_VAR_TYPE_UNSIGNED_LONG, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4,
         MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.rdma_min);
+
+    /* The idle nap (vmshm_idle.h; measurements in docs/btl-vmshm.md). */
+    mca_btl_vmshm_component.idle_us = 1000;
+    (void) mca_base_component_var_register(
+        v, "idle_us",
+        "Microseconds a spinning rank finds no vmshm traffic before its progress starts to nap (0: never nap)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_btl_vmshm_component.idle_us);
+    mca_btl_vmshm_component.idle_nap_us = 50;
+    (void) mca_base_component_var_register(
+        v, "idle_nap_us", "First idle nap (microseconds); each nap nothing interrupted doubles it (0: never nap)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_btl_vmshm_component.idle_nap_us);
+    mca_btl_vmshm_component.idle_nap_max_us = 1000;
+    (void) mca_base_component_var_register(
+        v, "idle_nap_max_us",
+        "Longest idle nap (microseconds): the most a message to a napping rank waits (vmshm raises no event "
+        "to wake it)",
+        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
+        &mca_btl_vmshm_component.idle_nap_max_us);
 
     /* Defaults of the standard BTL parameters, read back by the base.  Above
      * tcp (exclusivity LOW), below vader: vader never reaches across guests,

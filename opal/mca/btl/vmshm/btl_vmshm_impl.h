@@ -13,6 +13,7 @@
 
 #include "ov_frontend_btl.h"
 #include "vmshm_channel.h"
+#include "vmshm_idle.h"
 
 /* ob1 hands this back on every call for a peer (opaque in btl.h). */
 struct mca_btl_base_endpoint_t {
@@ -55,6 +56,8 @@ struct vmshm_state {
     mca_btl_base_module_error_cb_fn_t error_cb = nullptr;
     vmshm_lock lock;
     uint32_t passes = 0;
+    vmshm_idle idle;            /* when progress naps (vmshm_idle.h) */
+    uint64_t naps = 0;          /* naps taken (btl_vmshm_stats) */
     bool failed = false; /* the backend shut the segment down: everything fails */
     vmshm_rdma *rdma = nullptr; /* nullptr: no single copy (btl_vmshm_rdma.h) */
 };

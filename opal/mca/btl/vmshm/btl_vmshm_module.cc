@@ -126,10 +126,11 @@ int vmshm_finalize(mca_btl_base_module_t *)
     if (nullptr != vmshm_g && 0 != mca_btl_vmshm_component.stats) {
         const vmshm_channel::counters &c = vmshm_g->ch.stats();
         opal_output(0, "btl vmshm: rank %u stats: fbox_sent %llu fifo_sent %llu fbox_recv %llu fifo_recv %llu "
-                       "returned %llu rejected %llu",
+                       "returned %llu naps %llu rejected %llu",
                     vmshm_g->me, (unsigned long long) c.fbox_sent, (unsigned long long) c.fifo_sent,
                     (unsigned long long) c.fbox_recv, (unsigned long long) c.fifo_recv,
-                    (unsigned long long) c.returned, (unsigned long long) c.rejected);
+                    (unsigned long long) c.returned, (unsigned long long) vmshm_g->naps,
+                    (unsigned long long) c.rejected);
     }
     close_state();
     return OPAL_SUCCESS;
@@ -196,6 +197,9 @@ int open_link(bool enable_mpi_threads)
         close_state();
         return OPAL_ERR_BAD_PARAM;
     }
+    g->idle = vmshm_idle(int64_t{mca_btl_vmshm_component.idle_us} * 1000,
+                         int64_t{mca_btl_vmshm_component.idle_nap_us} * 1000,
+                         int64_t{mca_btl_vmshm_component.idle_nap_max_us} * 1000);
     g->eps.assign(nranks, nullptr);
     g->frags.resize(g->seg.geom.frags_per_rank);
     for (uint32_t i = 0; i < g->seg.geom.frags_per_rank; ++i) {

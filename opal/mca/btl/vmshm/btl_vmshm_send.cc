@@ -1,7 +1,8 @@
 /*
  * btl_vmshm_send.cc — btl vmshm's data path: alloc/free/prepare_src/send/
  * sendi and progress, over vmshm_channel.  Contract: btl_vmshm.h.  None of
- * these makes a system call or throws.
+ * these throws or makes a system call, except progress's idle nap
+ * (vmshm_idle.h) and its liveness check every 2^16 passes.
  */
 #include "btl_vmshm_impl.h"
 #include "btl_vmshm_rdma.h"
@@ -12,6 +13,7 @@
 #include "opal/util/proc.h"
 
 #include <sys/uio.h>
+#include <time.h>
 
 namespace {
 
@@ -107,6 +109,7 @@ int vmshm_send(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, mca_btl_bas
     if (!vmshm_g->ch.post(f->index, ep->rank, tag, static_cast<uint32_t>(f->seg.seg_len))) {
         return OPAL_ERROR; /* the peer's FIFO refused it: the segment is corrupt */
     }
+    vmshm_g->idle.busy();
     f->state = vmshm_frag::FLYING;
     f->ep = ep;
     /* The data was copied into the fragment: ob1's buffer is free now.  A
@@ -154,6 +157,7 @@ int vmshm_sendi(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, opal_conve
                 return OPAL_ERROR;
             }
             ch.fbox_commit(ep->rank, tag, static_cast<uint32_t>(total));
+            vmshm_g->idle.busy();
             return OPAL_SUCCESS;
         }
     }
@@ -170,7 +174,16 @@ int vmshm_sendi(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, opal_conve
         return OPAL_ERROR;
     }
     f->state = vmshm_frag::FLYING; /* owned by us: freed when it comes back, no callback */
+    vmshm_g->idle.busy();
     return OPAL_SUCCESS;
+}
+
+/* CLOCK_MONOTONIC in ns (vDSO: no system call); read only by an idle pass. */
+int64_t monotonic_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
 /* The backend went away: every peer's messages fail from now on. */
@@ -227,13 +240,32 @@ int mca_btl_vmshm_progress(void)
     if (nullptr == vmshm_g || vmshm_g->failed) {
         return 0;
     }
-    vmshm_guard l;
-    if (0 == (++vmshm_g->passes & 0xffff) && OV_OK != ov_fe_btl_alive(vmshm_g->fe)) {
-        fail_all();
-        return 0;
+    int64_t nap = 0;
+    int n;
+    {
+        vmshm_guard l;
+        if (0 == (++vmshm_g->passes & 0xffff) && OV_OK != ov_fe_btl_alive(vmshm_g->fe)) {
+            fail_all();
+            return 0;
+        }
+        n = vmshm_g->ch.poll();
+        if (nullptr != vmshm_g->rdma) {
+            n += vmshm_rdma_progress(vmshm_g);
+        }
+        if (n > 0) {
+            vmshm_g->idle.busy();
+        } else if (vmshm_g->idle.idle()) {
+            nap = vmshm_g->idle.tick(monotonic_ns());
+        }
     }
-    const int n = vmshm_g->ch.poll();
-    return n + vmshm_rdma_progress(vmshm_g);
+    if (nap > 0) { /* outside the lock: other threads keep sending and polling */
+        const timespec ts{static_cast<time_t>(nap / 1000000000), static_cast<long>(nap % 1000000000)};
+        nanosleep(&ts, nullptr);
+        vmshm_guard l;
+        vmshm_g->idle.napped(monotonic_ns());
+        ++vmshm_g->naps;
+    }
+    return n;
 }
 
 void vmshm_init_data_ops(mca_btl_base_module_t *module)
