@@ -74,7 +74,8 @@ vm_mode() {
         # the vm-mode backend needs the guests' addresses before the run:
         # bring them up here (and down at exit) if nobody has
         timeout 60 "$tool" guests up 2 --auto --dir "${OMPI_VIRT_DIR:-/run/ompi-virt-integration}" >/dev/null 2>&1 &&
-            trap 'rm -f "$out"; timeout 60 "$tool" guests down >/dev/null 2>&1' EXIT
+            trap "rm -f $(printf %q "$out"); timeout 60 $(printf %q "$tool") guests down >/dev/null 2>&1" EXIT
+            # (expanded now: $tool is local to this function, gone by exit)
     fi
     vmdir=$(sed -n 's/^DIR=//p' "$OMPI_VIRT_GUESTS_STATE/config" 2>/dev/null)/vm-emul
     if ! started=$("$HERE/vm-emul-backend.sh" start "$vmdir"); then
