@@ -96,9 +96,9 @@ int vmshm_register(void)
         MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
         &mca_btl_vmshm_component.stats);
 
-    /* Off by default: with it MPICH's pt2pt/manylmt (2 ranks in 2 guests)
-     * hangs (2026-12-07), and fragments measured faster at every size on
-     * the loaded test machine (docs/btl-vmshm.md). */
+    /* Off by default: no size measured faster with it on the loaded test
+     * machine, and each get costs a backend round trip and a copy on the
+     * backend's event loop (docs/btl-vmshm.md, "Single copy on or off"). */
     mca_btl_vmshm_component.single_copy = 0;
     (void) mca_base_component_var_register(
         v, "single_copy",

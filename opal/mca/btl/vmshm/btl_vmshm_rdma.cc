@@ -16,6 +16,7 @@
 #include "ov_clock.h"
 #include "ov_entry.h"
 #include "ov_frontend_btl_rdma.h"
+#include "vmshm_rdma_backlog.h"
 
 #include "opal/util/output.h"
 
@@ -34,8 +35,12 @@ struct vmshm_rdma {
         mca_btl_base_rdma_completion_fn_t cb;
         void *cbcontext, *cbdata;
         bool get;
+        ov_btl_rdma_req req;
     };
     std::unordered_map<uint32_t, op> ops; /* by seq of the BTL_RDMA: each owes one reply */
+    /* Slots for ops (at most VMSHM_RDMA_MAX_OPS posted) and the ops that
+     * wait for one: ob1's put/gets are never refused for room. */
+    vmshm_rdma_backlog<op> backlog{VMSHM_RDMA_MAX_OPS};
     /* Registrations not yet written to the backend, and deregistrations of
      * written ones: flushed before anything leaves this process (a peer
      * can learn a handle only from a message we send), so a handle ob1
@@ -133,7 +138,7 @@ int vmshm_deregister_mem(mca_btl_base_module_t *, mca_btl_base_registration_hand
 
 /* Writes the queued (de)registrations and, if rdma, one BTL_RDMA after them,
  * with one send.  false: the connection failed. */
-bool flush(vmshm_rdma *r, ov_btl_rdma_req *rdma, uint32_t *rdma_seq)
+bool flush(vmshm_rdma *r, const ov_btl_rdma_req *rdma, uint32_t *rdma_seq)
 {
     const size_t n = r->reg_q.size() + r->dereg_q.size() + (rdma ? 1 : 0);
     if (0 == n)
@@ -155,6 +160,43 @@ bool flush(vmshm_rdma *r, ov_btl_rdma_req *rdma, uint32_t *rdma_seq)
     return true;
 }
 
+/* Sends o's BTL_RDMA (after the queued registrations); o holds a backlog
+ * slot.  false: not sent (connection failed or no memory). */
+bool post_op(vmshm_rdma *r, const vmshm_rdma::op &o)
+{
+    uint32_t seq = 0;
+    try {
+        r->ops.reserve(r->ops.size() + 1); /* no failure after the request is out */
+        if (!flush(r, &o.req, &seq))
+            return false;
+    } catch (...) {
+        return false;
+    }
+    r->ops.emplace(seq, o);
+    return true;
+}
+
+void complete(const vmshm_rdma::op &o, int status)
+{
+    o.cb(&mca_btl_vmshm_module, o.ep, o.local_address, o.local_handle, o.cbcontext, o.cbdata, status);
+}
+
+/* Posts the waiting ops that have a slot now, oldest first. */
+void post_waiting(vmshm_state *g)
+{
+    vmshm_rdma *r = g->rdma;
+    vmshm_rdma::op o{};
+    while (!g->failed && r->backlog.next(&o)) {
+        if (!post_op(r, o)) {
+            r->backlog.done();
+            BTL_VMSHM_VERBOSE(1, "posting a put/get: %s", ov_fe_last_error(g->fe));
+            complete(o, OPAL_ERR_UNREACH);
+            vmshm_rdma_fail_all(g);
+            return;
+        }
+    }
+}
+
 int post_rdma(uint32_t op, mca_btl_base_module_t *btl, mca_btl_base_endpoint_t *ep, void *local_address,
               uint64_t remote_address, mca_btl_base_registration_handle_t *local_handle,
               mca_btl_base_registration_handle_t *remote_handle, size_t size,
@@ -168,19 +210,19 @@ int post_rdma(uint32_t op, mca_btl_base_module_t *btl, mca_btl_base_endpoint_t *
     vmshm_rdma *r = vmshm_g->rdma;
     if (vmshm_g->failed)
         return OPAL_ERR_UNREACH;
-    if (r->ops.size() >= VMSHM_RDMA_MAX_OPS)
-        return OPAL_ERR_OUT_OF_RESOURCE;
-    ov_btl_rdma_req q{op, ep->rank, remote_handle->handle, 0, remote_handle->key, remote_address,
-                      reinterpret_cast<uintptr_t>(local_address), size};
-    uint32_t seq = 0;
+    const vmshm_rdma::op o{ep, local_address, local_handle, cb, cbcontext, cbdata, op == OV_BTL_GET,
+                           ov_btl_rdma_req{op, ep->rank, remote_handle->handle, 0, remote_handle->key,
+                                           remote_address, reinterpret_cast<uintptr_t>(local_address), size}};
     try {
-        r->ops.reserve(r->ops.size() + 1); /* no failure after the request is out */
-        if (!flush(r, &q, &seq))
-            return OPAL_ERR_UNREACH;
+        if (!r->backlog.admit(o))
+            return OPAL_SUCCESS; /* waits for a slot: posted by vmshm_rdma_progress */
     } catch (...) {
         return OPAL_ERR_OUT_OF_RESOURCE;
     }
-    r->ops.emplace(seq, vmshm_rdma::op{ep, local_address, local_handle, cb, cbcontext, cbdata, op == OV_BTL_GET});
+    if (!post_op(r, o)) {
+        r->backlog.done();
+        return OPAL_ERR_UNREACH;
+    }
     return OPAL_SUCCESS;
 }
 
@@ -220,6 +262,7 @@ void on_reply(void *ctx, uint16_t type, uint32_t seq, const ov_btl_rdma_rep &rep
     }
     const vmshm_rdma::op o = it->second;
     r->ops.erase(it);
+    r->backlog.done();
     if (OV_OK != rep.status) {
         r->failed++;
         BTL_VMSHM_VERBOSE(1, "single copy with rank %u failed: %s", o.ep->rank, ov_strerror(ov_status_t(rep.status)));
@@ -227,8 +270,7 @@ void on_reply(void *ctx, uint16_t type, uint32_t seq, const ov_btl_rdma_rep &rep
         (o.get ? r->gets : r->puts)++;
         r->bytes += rep.moved;
     }
-    o.cb(&mca_btl_vmshm_module, o.ep, o.local_address, o.local_handle, o.cbcontext, o.cbdata,
-         OV_OK == rep.status ? OPAL_SUCCESS : OPAL_ERROR);
+    complete(o, OV_OK == rep.status ? OPAL_SUCCESS : OPAL_ERROR);
     ++*n;
 }
 
@@ -269,7 +311,9 @@ int vmshm_rdma_progress(vmshm_state *g)
     if (ov_fe_btl_reap(g->fe, on_reply, &n) < 0) {
         BTL_VMSHM_VERBOSE(1, "put/get replies: %s", ov_fe_last_error(g->fe));
         vmshm_rdma_fail_all(g);
+        return n;
     }
+    post_waiting(g);
     return n;
 }
 
@@ -282,8 +326,10 @@ void vmshm_rdma_fail_all(vmshm_state *g)
         auto it = r->ops.begin();
         const vmshm_rdma::op o = it->second;
         r->ops.erase(it);
-        o.cb(&mca_btl_vmshm_module, o.ep, o.local_address, o.local_handle, o.cbcontext, o.cbdata, OPAL_ERR_UNREACH);
+        r->backlog.done();
+        complete(o, OPAL_ERR_UNREACH);
     }
+    r->backlog.drain([](const vmshm_rdma::op &o) { complete(o, OPAL_ERR_UNREACH); });
     r->reg_q.clear();
     r->dereg_q.clear();
 }
@@ -299,8 +345,9 @@ void vmshm_rdma_close(vmshm_state *g)
         int n = 0;
         if (ov_fe_btl_reap(g->fe, on_reply, &n) < 0)
             break;
+        post_waiting(g);
     }
-    if (!g->rdma->ops.empty())
+    if (!g->rdma->ops.empty() || 0 != g->rdma->backlog.waiting())
         vmshm_rdma_fail_all(g);
     if (0 != mca_btl_vmshm_component.stats) {
         const vmshm_rdma &r = *g->rdma;

@@ -18,9 +18,12 @@
  *
  * put/get: post BTL_RDMA and return OPAL_SUCCESS; completion is reported
  * through cbfunc from mca_btl_vmshm_progress (vmshm_rdma_progress), never
- * from inside put/get, and never by blocking.  OPAL_ERR_OUT_OF_RESOURCE
- * when VMSHM_RDMA_MAX_OPS are in flight (ob1 retries), OPAL_ERR_BAD_PARAM
- * above btl_get_limit/btl_put_limit, OPAL_ERR_UNREACH after a failure.
+ * from inside put/get, and never by blocking.  At most VMSHM_RDMA_MAX_OPS
+ * are posted to the backend; later ones wait in the BTL, in order, and are
+ * posted as replies come (vmshm_rdma_backlog.h says why a put/get is never
+ * refused for room).  OPAL_ERR_BAD_PARAM above btl_get_limit/btl_put_limit,
+ * OPAL_ERR_UNREACH after a failure, OPAL_ERR_OUT_OF_RESOURCE only when
+ * memory runs out.
  * A failed copy (peer gone, range refused) completes with OPAL_ERROR; ob1
  * aborts the job with its message.
  *
@@ -28,16 +31,17 @@
  * does not offer single copy here, e.g. vm mode or single copy off: the
  * module then has no PUT/GET flags and ob1 pipelines through fragments);
  * vmshm_rdma_close at finalize waits (bounded) for outstanding replies.
- * vmshm_rdma_fail_all completes every outstanding op with an error (the
- * backend went away).  All under the module's lock (vmshm_guard).
+ * vmshm_rdma_fail_all completes every outstanding or waiting op with an
+ * error (the backend went away).  All under the module's lock (vmshm_guard).
  */
 #ifndef OPAL_BTL_VMSHM_RDMA_H
 #define OPAL_BTL_VMSHM_RDMA_H
 
 #include "btl_vmshm.h"
 
-/* Put/gets in flight: each owes a reply the backend must be able to write
- * without blocking (a unix socket holds a few hundred small ones). */
+/* Put/gets posted to the backend at once: each owes a reply the backend
+ * must be able to write without blocking (a unix socket holds a few
+ * hundred small ones). */
 #define VMSHM_RDMA_MAX_OPS 64
 /* Default btl_vmshm_rdma_min: register_mem refuses smaller ranges, so ob1
  * sends those messages through fragments (docs/btl-vmshm.md, figures). */

@@ -15,6 +15,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include <cstdio>
+
 namespace {
 
 vmshm_frag *take_frag(mca_btl_base_endpoint_t *ep, uint8_t order, uint32_t flags)
@@ -195,7 +197,10 @@ void fail_all()
     if (nullptr == vmshm_g->error_cb) {
         return;
     }
-    char info[] = "btl vmshm: the ompi-virt backend shut this job's segment down";
+    /* What the user reads when ob1 aborts the job: name the backend and why. */
+    char info[256];
+    snprintf(info, sizeof(info), "btl vmshm: lost the ompi-virt backend, this job's segment is gone (%s)",
+             ov_fe_last_error(vmshm_g->fe));
     for (mca_btl_base_endpoint_t *ep : vmshm_g->eps) {
         if (nullptr != ep) {
             vmshm_g->error_cb(&mca_btl_vmshm_module, MCA_BTL_ERROR_FLAGS_FATAL, ep->proc, info);
