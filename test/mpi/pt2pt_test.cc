@@ -15,13 +15,20 @@
  *                 rank exchange messages at once, one tag per thread
  *                 (skipped, and said so, if the library gives less)
  *
+ *   pt2pt_test [--cases NAME,NAME...] [--max-size BYTES]
+ * runs only the cases named (default all) and ping-pongs only sizes up to
+ * BYTES (default all, 16 MiB); an unknown case or a bad option is a usage
+ * error (exit 2).
+ *
  * Prints "FAIL <case>: why" per failure and "pt2pt_test: N passed, N failed"
  * at the end (rank 0); exits 1 if anything failed.  run-integration.sh bounds
  * the run.
  */
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -31,6 +38,7 @@
 namespace {
 
 int g_rank = 0, g_size = 0, g_failed = 0, g_passed = 0;
+size_t g_max_size = SIZE_MAX; /* --max-size: largest ping-pong */
 
 unsigned char pattern(int src, int dst, size_t size, size_t i)
 {
@@ -75,6 +83,8 @@ bool pingpong()
     bool ok = true;
     for (int peer = 1; peer < g_size; ++peer) {
         for (size_t n : sizes) {
+            if (n > g_max_size)
+                continue;
             std::vector<unsigned char> out(n), in(n);
             if (g_rank == 0) {
                 fill(out, 0, peer);
@@ -309,23 +319,57 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    const struct {
+        const char *name;
+        bool (*run)();
+    } cases[] = {{"pingpong", pingpong},       {"anysource", anysource}, {"tags", tags},
+                 {"probe", probe},             {"nonblocking", nonblocking}, {"persistent", persistent},
+                 {"collectives", collectives}, {"threads", threads}};
+    std::string only; /* ",a,b," or "" for all */
+    for (int i = 1; i < argc; ++i) {
+        char *end = nullptr;
+        bool ok = i + 1 < argc;
+        if (ok && strcmp(argv[i], "--cases") == 0) {
+            only = std::string(",") + argv[++i] + ",";
+        } else if (ok && strcmp(argv[i], "--max-size") == 0) {
+            g_max_size = strtoull(argv[++i], &end, 10);
+            ok = *argv[i] >= '0' && *argv[i] <= '9' && *end == '\0';
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            if (g_rank == 0)
+                printf("usage: pt2pt_test [--cases NAME,NAME...] [--max-size BYTES]\n");
+            MPI_Finalize();
+            return 2;
+        }
+    }
+    /* every name in --cases must be a case: a typo must not pass by running nothing */
+    for (size_t pos = 1; pos < only.size(); pos = only.find(',', pos) + 1) {
+        const std::string name = only.substr(pos, only.find(',', pos) - pos);
+        if (std::none_of(std::begin(cases), std::end(cases), [&](const auto &c) { return name == c.name; })) {
+            if (g_rank == 0)
+                printf("pt2pt_test: unknown case '%s' in --cases\n", name.c_str());
+            MPI_Finalize();
+            return 2;
+        }
+    }
     if (g_size < 2) {
         if (g_rank == 0)
             printf("FAIL pt2pt_test needs at least 2 ranks\n");
         MPI_Finalize();
         return 1;
     }
-    report("pingpong", pingpong());
-    report("anysource", anysource());
-    report("tags", tags());
-    report("probe", probe());
-    report("nonblocking", nonblocking());
-    report("persistent", persistent());
-    report("collectives", collectives());
-    if (provided == MPI_THREAD_MULTIPLE)
-        report("threads", threads());
-    else if (g_rank == 0)
-        printf("skip threads: the library provides thread level %d, not MPI_THREAD_MULTIPLE\n", provided);
+    for (const auto &c : cases) {
+        if (!only.empty() && only.find(std::string(",") + c.name + ",") == std::string::npos)
+            continue;
+        if (c.run == threads && provided != MPI_THREAD_MULTIPLE) {
+            if (g_rank == 0)
+                printf("skip threads: the library provides thread level %d, not MPI_THREAD_MULTIPLE\n", provided);
+            continue;
+        }
+        report(c.name, c.run());
+    }
     if (g_rank == 0)
         printf("pt2pt_test: %d passed, %d failed\n", g_passed, g_failed);
     MPI_Finalize();
