@@ -13,6 +13,10 @@
 #            claims (the backend binds name vmK to that address); and host
 #            127.0.0.1:HOST_AGENT_PORT is forwarded to the VM's launcher
 #            agent, which no other VM can reach.
+#   monitor  -qmp unix:$VM_STATE/vms/vmK/qmp.sock: the backend is started
+#            with qmp= naming it in vmK's --vm, and hot-plugs each job's btl
+#            vmshm segment (one more ivshmem-plain device) through it into
+#            the job's VMs only; the guest never sees the socket
 #   root     the host's root file system (that one file system: no /proc,
 #            /sys, /dev, other mounts) read-only over 9p, with /run, /tmp,
 #            the state and backend directories hidden (empty tmpfs) in
@@ -106,6 +110,10 @@ vm_free_port() {
     return 1
 }
 
+# vm_qmp_socket K: vmK's QEMU monitor (QMP), a unix socket in the root-only
+# state directory that only the backend uses (to hot-plug btl segments)
+vm_qmp_socket() { echo "$VM_STATE/vms/vm$1/qmp.sock"; }
+
 # vm_start_backend N DIR REGION_MB ARGS...: the backend with one --vm per VM
 vm_start_backend() {
     local n=$1 dir=$2 mb=$3 bin k log=$VM_STATE/backend.log port pid ps_state ps_start
@@ -114,7 +122,10 @@ vm_start_backend() {
     local args=(--dir "$dir" --tcp tcp:127.0.0.1:0 --region-mb "$mb")
     mkdir -p "$VM_STATE/regions"
     for ((k = 1; k <= n; k++)); do
-        args+=(--vm "vm$k=$VM_STATE/regions/vm$k.region,peer=127.0.1.$k")
+        # qmp=: the monitor of vmK's QEMU (vm_start_qemu), through which the
+        # backend hot-plugs a job's btl vmshm segment; the mapping name ->
+        # source address -> monitor is this host's, never a guest's claim
+        args+=(--vm "vm$k=$VM_STATE/regions/vm$k.region,peer=127.0.1.$k,qmp=$(vm_qmp_socket "$k")")
     done
     ( close_fds; exec setsid "$bin" "${args[@]}" "$@" </dev/null >"$log" 2>&1 ) &
     pid=$!
@@ -151,6 +162,7 @@ vm_start_qemu() {
     local qemu=(qemu-system-x86_64 -name "$v" -machine pc -accel "$kv_ACCEL" -cpu "$cpu"
         -m "$kv_MEM" -smp "$kv_CPUS" -nodefaults -display none -no-reboot
         -serial "file:$d/console.log" -pidfile "$d/qemu.pid"
+        -qmp "unix:$(vm_qmp_socket "$k"),server=on,wait=off"
         -kernel "$kv_KERNEL" -initrd "$d/initrd.gz"
         -append "console=ttyS0 quiet panic=-1 tsc=reliable $kv_KERNEL_ARGS"
         -object "memory-backend-file,id=ovregion,share=on,mem-path=$VM_STATE/regions/$v.region,size=${kv_REGION_MB}M"
