@@ -91,8 +91,10 @@ vm_teardown() {
     kv_PID="" kv_START=""
     [ -f "$VM_STATE/backend" ] && read_kv "$VM_STATE/backend"
     [ -z "$kv_PID" ] || vm_stop_pid "$kv_PID" "$kv_START"
-    # the backend's directory, if it left it empty (never anything in it)
-    [ -z "$kv_DIR" ] || rmdir -- "$kv_DIR" 2>/dev/null || true
+    # the backend's directory and its vm-segments/ (btl vmshm's segment files,
+    # each removed by the backend with the job's last holder), if it left
+    # them empty (never anything in them)
+    [ -z "$kv_DIR" ] || rmdir -- "$kv_DIR/vm-segments" "$kv_DIR" 2>/dev/null || true
     if [ "$kv_BRIDGE_CREATED" = 1 ] && [ -n "$kv_BRIDGE" ]; then
         ip link del "$kv_BRIDGE" 2>/dev/null || true
     fi
