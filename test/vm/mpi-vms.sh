@@ -30,7 +30,8 @@
 #   vmshm-own-vms a job with both ranks in vm1: the same checks, and its
 #                 segment is plugged into vm1 only, never into vm2
 #   vmshm-unplug  afterwards QEMU lists no segment device in either VM
-#                 (QMP query-pci): the backend unplugged every one
+#                 (QMP query-pci): the backend unplugged every one; and no
+#                 memory backend of an earlier job (qom-list /objects)
 # Skips everything (exit 0, counted as skipped) only when QEMU cannot run
 # at all.  Whatever it starts ('vm up': QEMU, backend, bridge, taps) is
 # stopped on any exit.  Last line: "N passed, N failed, N skipped".
@@ -205,23 +206,32 @@ vmshm_case vmshm "vm1 vm2" vm1,vm2
 vmshm_case vmshm-own-vms vm1 vm1,vm1 --cases pingpong,anysource --max-size 65536
 # the jobs gone, no VM keeps a segment device: QEMU's own list of each VM's
 # PCI devices (QMP query-pci) has no ovbtl-* left.  device_del is an ACPI
-# eject the guest acknowledges, so give it a bounded while.
-qmp_devices() {
-    printf '{"execute":"qmp_capabilities"}\n{"execute":"query-pci"}\n' |
-        timeout 10 socat -t 5 - "UNIX-CONNECT:$state/vms/$1/qmp.sock" | grep -o '"qdev_id": "ovbtl-[^"]*"'
+# eject the guest acknowledges, so give it a bounded while.  And QEMU
+# deleted the segments' memory backends (qom-list /objects), all but at most
+# the last one plugged into each VM: QEMU refuses that object-del until the
+# guest has acknowledged, and the backend retries it at the VM's next plug
+# or unplug (backend/vm_plug.h), which the VM's last job never gets.
+qmp() {
+    printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" |
+        timeout 10 socat -t 5 - "UNIX-CONNECT:$state/vms/$1/qmp.sock" | tail -n 1
 }
 left=unknown
 for _ in $(seq 30); do
-    left=$(for v in vm1 vm2; do qmp_devices $v | sed "s/^/$v /"; done)
+    left=$(for v in vm1 vm2; do qmp $v '{"execute":"query-pci"}' | grep -o '"qdev_id": "ovbtl-[^"]*"' | sed "s/^/$v /"; done)
     [ -z "$left" ] && break
     sleep 1
 done
+stale=$(for v in vm1 vm2; do
+    last=$(plugs 0 | awk -v v=$v '$2 == v {print $1}' | sort -n | tail -n 1)
+    qmp $v '{"execute":"qom-list","arguments":{"path":"/objects"}}' | grep -o '"name": "ovbtl-[0-9]*"' |
+        grep -o '[0-9]*' | awk -v v=$v -v l="$last" '$1 != l {print v " ovbtl-" $1}'
+done)
 nplug=$(plugs 0 | wc -l)
-if [ -z "$left" ] && [ "$nplug" -ge 3 ]; then
-    ok "vmshm-unplug ($nplug plugs, $(grep -cE 'btl segment [0-9]+ unplugged from VM' "$blog") unplugs logged, no ovbtl device left in either VM)"
+if [ -z "$left" ] && [ -z "$stale" ] && [ "$nplug" -ge 3 ]; then
+    ok "vmshm-unplug ($nplug plugs, $(grep -cE 'btl segment [0-9]+ unplugged from VM' "$blog") unplugs logged, no ovbtl device left in either VM, no earlier job's memory backend)"
 else
     grep -E 'btl segment' "$blog" | tail -n 8
-    bad vmshm-unplug "after the jobs: $nplug plugs (want >= 3), devices left: ${left:-none} (log $blog)"
+    bad vmshm-unplug "after the jobs: $nplug plugs (want >= 3), devices left: ${left:-none}, earlier jobs' memory backends left: ${stale:-none} (log $blog)"
 fi
 
 echo "mpi-vms: $(( $(date +%s) - t0 )) s"
