@@ -28,7 +28,9 @@ usage: $PROG vm up N [options]
 
 Boot VMs vm1..vmN under QEMU (KVM when /dev/kvm is usable, else TCG, which
 is slow: it says which) and start a backend serving one ivshmem region per
-VM.  Waits until every VM's launcher agent answers.
+VM; the backend also hot-plugs each MPI job's btl vmshm segment into the
+job's VMs through their QEMU monitors.  Waits until every VM's launcher
+agent answers.
 
 options:
   --bridge NAME     private bridge of the VMs' MPI NICs (default $VM_DEF_BRIDGE)
