@@ -10,11 +10,20 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
 
 #include "log.h"
 #include "vm_qmp.h"
 
 namespace {
+
+/* Memory backends whose object-del QEMU refused while the guest had not yet
+ * acknowledged the eject, per monitor socket: retried by the VM's next
+ * session (vm_plug.h). */
+std::mutex g_deferred_mu;
+std::map<std::string, std::set<uint64_t>> g_deferred;
 
 std::string device_dir(const ov_vm_decl &vm, uint64_t id)
 {
@@ -37,8 +46,45 @@ std::string qmp_id(uint64_t id)
     return "ovbtl-" + std::to_string(id);
 }
 
+std::string object_del(uint64_t id)
+{
+    return "{\"execute\":\"object-del\",\"arguments\":{\"id\":\"" + qmp_id(id) + "\"}}";
+}
+
+/* Retry the object-del of every backend this VM's QEMU refused to delete
+ * before: one short session per id (a failed command ends a session). */
+void retry_deferred(const ov_vm_decl &vm)
+{
+    std::set<uint64_t> ids;
+    {
+        std::lock_guard<std::mutex> g(g_deferred_mu);
+        auto it = g_deferred.find(vm.qmp);
+        if (it == g_deferred.end())
+            return;
+        ids.swap(it->second);
+        g_deferred.erase(it);
+    }
+    std::set<uint64_t> still;
+    for (uint64_t id : ids) {
+        std::string err;
+        if (ov_qmp_run(vm.qmp, {object_del(id)}, OV_VM_QMP_TIMEOUT_MS, &err) == OV_OK)
+            OV_LOG_INFO("btl segment %llu unplugged from VM %s (QMP, deferred object-del)", (unsigned long long) id,
+                        vm.name.c_str());
+        else if (err.find("in use") != std::string::npos)
+            still.insert(id); /* the guest still has not let go */
+        else
+            OV_LOG_WARN("VM %s: deferred object-del of btl segment %llu dropped: %s", vm.name.c_str(),
+                        (unsigned long long) id, err.c_str());
+    }
+    if (!still.empty()) {
+        std::lock_guard<std::mutex> g(g_deferred_mu);
+        g_deferred[vm.qmp].insert(still.begin(), still.end());
+    }
+}
+
 ov_status_t qmp_plug(const ov_vm_decl &vm, uint64_t id, const std::string &file, uint64_t bar)
 {
+    retry_deferred(vm);
     const std::string obj = qmp_id(id);
     std::string err;
     ov_status_t s = ov_qmp_run(
@@ -53,8 +99,7 @@ ov_status_t qmp_plug(const ov_vm_decl &vm, uint64_t id, const std::string &file,
         OV_LOG_ERR("VM %s: hot-plug of btl segment %llu through %s failed: %s", vm.name.c_str(),
                    (unsigned long long) id, vm.qmp.c_str(), err.c_str());
         std::string ignored; /* the object may exist without its device */
-        ov_qmp_run(vm.qmp, {"{\"execute\":\"object-del\",\"arguments\":{\"id\":\"" + obj + "\"}}"},
-                   OV_VM_QMP_TIMEOUT_MS, &ignored);
+        ov_qmp_run(vm.qmp, {object_del(id)}, OV_VM_QMP_TIMEOUT_MS, &ignored);
         return OV_ERR_SYS;
     }
     OV_LOG_INFO("btl segment %llu plugged into VM %s (QMP %s)", (unsigned long long) id, vm.name.c_str(),
@@ -63,21 +108,23 @@ ov_status_t qmp_plug(const ov_vm_decl &vm, uint64_t id, const std::string &file,
 }
 
 /* device_del asks the guest to let go (ACPI eject); object-del then frees
- * the memory backend, or fails while the guest still holds the device,
- * which QEMU then frees with it. */
+ * the memory backend, or is refused while the guest still holds the device:
+ * remembered and retried by the VM's next session. */
 void qmp_unplug(const ov_vm_decl &vm, uint64_t id)
 {
+    retry_deferred(vm);
     const std::string obj = qmp_id(id);
     std::string err;
     if (ov_qmp_run(vm.qmp, {"{\"execute\":\"device_del\",\"arguments\":{\"id\":\"" + obj + "-dev\"}}"},
                    OV_VM_QMP_TIMEOUT_MS, &err) != OV_OK)
         OV_LOG_WARN("VM %s: device_del of btl segment %llu: %s", vm.name.c_str(), (unsigned long long) id,
                     err.c_str());
-    else if (ov_qmp_run(vm.qmp, {"{\"execute\":\"object-del\",\"arguments\":{\"id\":\"" + obj + "\"}}"},
-                        OV_VM_QMP_TIMEOUT_MS, &err) != OV_OK)
-        OV_LOG_INFO("VM %s: object-del of btl segment %llu deferred: %s", vm.name.c_str(), (unsigned long long) id,
-                    err.c_str());
-    else
+    else if (ov_qmp_run(vm.qmp, {object_del(id)}, OV_VM_QMP_TIMEOUT_MS, &err) != OV_OK) {
+        OV_LOG_INFO("VM %s: object-del of btl segment %llu deferred to the VM's next plug or unplug: %s",
+                    vm.name.c_str(), (unsigned long long) id, err.c_str());
+        std::lock_guard<std::mutex> g(g_deferred_mu);
+        g_deferred[vm.qmp].insert(id);
+    } else
         OV_LOG_INFO("btl segment %llu unplugged from VM %s (QMP)", (unsigned long long) id, vm.name.c_str());
 }
 

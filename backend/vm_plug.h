@@ -26,7 +26,16 @@
  * way to receive a device); OV_ERR_SYS (the directory could not be written,
  * or the monitor could not be reached, refused a command or did not answer
  * in time; logged with QEMU's reason).
- * unplug: best effort, never fails; unknown entries are ignored.
+ * unplug: best effort, never fails; unknown entries are ignored.  With
+ * qmp=, device_del only asks the guest to eject the device (ACPI); until the
+ * guest has acknowledged, QEMU refuses object-del ("in use"), and a memory
+ * backend never deleted stays in QEMU, mapping the segment file, for the
+ * VM's life.  So a refused object-del is remembered (per monitor socket) and
+ * retried at the start of that VM's next plug or unplug session; an id is
+ * forgotten once QEMU deleted it or answers anything but "in use" (the
+ * object unknown, the monitor gone: logged).
+ *
+ * Threads: callable from any thread (the remembered ids are locked).
  */
 #ifndef OMPI_VIRT_BACKEND_VM_PLUG_H
 #define OMPI_VIRT_BACKEND_VM_PLUG_H

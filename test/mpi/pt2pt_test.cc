@@ -21,14 +21,20 @@
  *                 64 KiB that is 160 gets at once, more than btl vmshm posts
  *                 to its backend at a time)
  *
- * usage: pt2pt_test [CASE...]   (default: every case)
+ *   pt2pt_test [--cases NAME,NAME...] [--max-size BYTES]
+ * runs only the cases named (default all) and ping-pongs only sizes up to
+ * BYTES (default all, 16 MiB); an unknown case or a bad option is a usage
+ * error (exit 2).
+ *
  * Prints "FAIL <case>: why" per failure and "pt2pt_test: N passed, N failed"
  * at the end (rank 0); exits 1 if anything failed.  run-integration.sh bounds
  * the run.
  */
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -38,6 +44,7 @@
 namespace {
 
 int g_rank = 0, g_size = 0, g_failed = 0, g_passed = 0;
+size_t g_max_size = SIZE_MAX; /* --max-size: largest ping-pong */
 
 unsigned char pattern(int src, int dst, size_t size, size_t i)
 {
@@ -82,6 +89,8 @@ bool pingpong()
     bool ok = true;
     for (int peer = 1; peer < g_size; ++peer) {
         for (size_t n : sizes) {
+            if (n > g_max_size)
+                continue;
             std::vector<unsigned char> out(n), in(n);
             if (g_rank == 0) {
                 fill(out, 0, peer);
@@ -347,31 +356,46 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    const test_case cases[] = {{"pingpong", pingpong},       {"anysource", anysource},     {"tags", tags},
+                               {"probe", probe},             {"nonblocking", nonblocking}, {"persistent", persistent},
+                               {"collectives", collectives}, {"threads", threads},         {"many_large", many_large}};
+    std::string only; /* ",a,b," or "" for all */
+    for (int i = 1; i < argc; ++i) {
+        char *end = nullptr;
+        bool ok = i + 1 < argc;
+        if (ok && strcmp(argv[i], "--cases") == 0) {
+            only = std::string(",") + argv[++i] + ",";
+        } else if (ok && strcmp(argv[i], "--max-size") == 0) {
+            g_max_size = strtoull(argv[++i], &end, 10);
+            ok = *argv[i] >= '0' && *argv[i] <= '9' && *end == '\0';
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            if (g_rank == 0)
+                printf("usage: pt2pt_test [--cases NAME,NAME...] [--max-size BYTES]\n");
+            MPI_Finalize();
+            return 2;
+        }
+    }
+    /* every name in --cases must be a case: a typo must not pass by running nothing */
+    for (size_t pos = 1; pos < only.size(); pos = only.find(',', pos) + 1) {
+        const std::string name = only.substr(pos, only.find(',', pos) - pos);
+        if (std::none_of(std::begin(cases), std::end(cases), [&](const auto &c) { return name == c.name; })) {
+            if (g_rank == 0)
+                printf("pt2pt_test: unknown case '%s' in --cases\n", name.c_str());
+            MPI_Finalize();
+            return 2;
+        }
+    }
     if (g_size < 2) {
         if (g_rank == 0)
             printf("FAIL pt2pt_test needs at least 2 ranks\n");
         MPI_Finalize();
         return 1;
     }
-    const test_case cases[] = {{"pingpong", pingpong},       {"anysource", anysource}, {"tags", tags},
-                               {"probe", probe},             {"nonblocking", nonblocking},
-                               {"persistent", persistent},   {"collectives", collectives},
-                               {"threads", threads},         {"many_large", many_large}};
-    for (int a = 1; a < argc; ++a) {
-        bool known = false;
-        for (const test_case &c : cases)
-            known = known || 0 == strcmp(argv[a], c.name);
-        if (!known) {
-            if (g_rank == 0)
-                printf("FAIL pt2pt_test: no case %s\n", argv[a]);
-            ++g_failed;
-        }
-    }
-    for (const test_case &c : cases) {
-        bool wanted = argc == 1;
-        for (int a = 1; a < argc; ++a)
-            wanted = wanted || 0 == strcmp(argv[a], c.name);
-        if (!wanted)
+    for (const auto &c : cases) {
+        if (!only.empty() && only.find(std::string(",") + c.name + ",") == std::string::npos)
             continue;
         if (c.run == threads && provided != MPI_THREAD_MULTIPLE) {
             if (g_rank == 0)

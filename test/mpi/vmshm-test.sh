@@ -121,7 +121,7 @@ fi
 # 64 KiB, 64 posted at a time): MPICH's manylmt/huge_anysrc hung so while
 # the BTL refused the excess (ob1 then fell back to send for messages split
 # into several gets, and the sender never completed).
-if "$HERE/run-integration.sh" --prog "$PROG" --prog-args many_large --placements 2guests --timeout 120 \
+if "$HERE/run-integration.sh" --prog "$PROG" --prog-args "--cases many_large" --placements 2guests --timeout 120 \
         -- --mca pml ob1 --mca btl vmshm,self --mca btl_vmshm_single_copy 1 --mca btl_vmshm_rdma_min 65536 \
         --mca btl_vmshm_get_limit 65536 >"$out" 2>&1; then
     echo "PASS 160 gets in flight, 32 messages each split into 5 gets, half received from MPI_ANY_SOURCE"

@@ -234,8 +234,10 @@ namespace {
 
 /* A stand-in QEMU monitor in a child process: greets, logs every command
  * line to `log`, answers each with an event then a return (or an error for
- * device_add when fail_device_add); serves sessions until killed (10 s cap). */
-pid_t fake_monitor(const std::string &sock, const std::string &log, bool fail_device_add)
+ * device_add when fail_device_add, and QEMU's "in use" error for the first
+ * refuse_object_del object-dels, as while a guest has not yet acknowledged
+ * an eject); serves sessions until killed (10 s cap). */
+pid_t fake_monitor(const std::string &sock, const std::string &log, bool fail_device_add, int refuse_object_del = 0)
 {
     ov_fd l(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un a{};
@@ -264,9 +266,12 @@ pid_t fake_monitor(const std::string &sock, const std::string &log, bool fail_de
             fprintf(out, "%s\n", buf.c_str());
             fflush(out);
             std::string rep = "{\"event\": \"RESUME\"}\r\n";
-            rep += fail_device_add && buf.find("device_add") != std::string::npos
-                       ? "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Bus 'pci.0' does not support hotplugging\"}}\r\n"
-                       : "{\"return\": {}}\r\n";
+            if (fail_device_add && buf.find("device_add") != std::string::npos)
+                rep += "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Bus 'pci.0' does not support hotplugging\"}}\r\n";
+            else if (buf.find("object-del") != std::string::npos && refuse_object_del-- > 0)
+                rep += "{\"error\": {\"class\": \"GenericError\", \"desc\": \"object 'ovbtl-7' is in use, can not be deleted\"}}\r\n";
+            else
+                rep += "{\"return\": {}}\r\n";
             (void) !write(c.get(), rep.data(), rep.size());
             buf.clear();
         }
@@ -304,6 +309,35 @@ TEST(BtlVmQmp, PlugAndUnplugAreTheMonitorsCommands)
               "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"ovbtl-7-dev\"}}\n"
               "{\"execute\":\"qmp_capabilities\"}\n"
               "{\"execute\":\"object-del\",\"arguments\":{\"id\":\"ovbtl-7\"}}\n");
+    unlink(sock.c_str());
+    unlink(log.c_str());
+}
+
+/* Under a real QEMU the guest acknowledges device_del's eject later, so the
+ * object-del right after it is refused ("in use"): the memory backend, and
+ * the segment file it maps, would stay in QEMU for the VM's life.  The
+ * VM's next session deletes it. */
+TEST(BtlVmQmp, AnObjectDelRefusedWhileTheGuestEjectsIsRetriedByTheNextSession)
+{
+    TempDir tmp;
+    const std::string sock = tmp.path + "/qmp.sock", log = tmp.path + "/qmp.log";
+    pid_t mon = fake_monitor(sock, log, false, 1);
+    ASSERT_GT(mon, 0);
+    ov_vm_decl d{"vm1", tmp.path + "/r", "", "", sock};
+    ASSERT_EQ(ov_vm_plug_segment(d, 7, "/seg7", 2u << 20), OV_OK);
+    ov_vm_unplug_segment(d, 7); /* object-del refused: deferred */
+    ASSERT_EQ(ov_vm_plug_segment(d, 8, "/seg8", 2u << 20), OV_OK);
+    ov_vm_unplug_segment(d, 8);
+    ov_vm_unplug_segment(d, 9); /* nothing deferred any more: no second retry of 7 */
+    kill(mon, SIGKILL);
+    waitpid(mon, nullptr, 0);
+    const std::string got = slurp(log);
+    const std::string del7 = "{\"execute\":\"object-del\",\"arguments\":{\"id\":\"ovbtl-7\"}}";
+    const size_t first = got.find(del7), retry = got.find(del7, first + 1);
+    ASSERT_NE(retry, std::string::npos) << "ovbtl-7's refused object-del is never retried:\n" << got;
+    EXPECT_LT(retry, got.find("\"id\":\"ovbtl-8\"")) << "retried before the next plug's commands:\n" << got;
+    EXPECT_EQ(got.find(del7, retry + 1), std::string::npos) << "deleted once, forgotten:\n" << got;
+    EXPECT_NE(got.find("{\"execute\":\"object-del\",\"arguments\":{\"id\":\"ovbtl-8\"}}"), std::string::npos);
     unlink(sock.c_str());
     unlink(log.c_str());
 }

@@ -20,8 +20,18 @@
 #                 virt: put/get/accumulate/lock/... cases PASS and the
 #                 windows' targets went through the backend (verbose log)
 #   tcp           pt2pt_test between the VMs over btl tcp
-#   vmshm         pt2pt_test over btl vmshm,self only: SKIPPED (loudly)
-#                 when vmshm cannot reach the peer VM (no vm mode yet)
+#   vmshm         all of pt2pt_test (ping-pong 0 B .. 16 MiB with every
+#                 byte checked, anysource, tags, probe, non-blocking,
+#                 persistent, collectives, threads), one rank per VM over
+#                 --mca btl vmshm,self (tcp not loaded: no fallback):
+#                 passes, both ranks received through the segment and
+#                 rejected nothing (btl_vmshm_stats), and the backend
+#                 hot-plugged the job's one segment into vm1 and vm2 (QMP)
+#   vmshm-own-vms a job with both ranks in vm1: the same checks, and its
+#                 segment is plugged into vm1 only, never into vm2
+#   vmshm-unplug  afterwards QEMU lists no segment device in either VM
+#                 (QMP query-pci): the backend unplugged every one; and no
+#                 memory backend of an earlier job (qom-list /objects)
 # Skips everything (exit 0, counted as skipped) only when QEMU cannot run
 # at all.  Whatever it starts ('vm up': QEMU, backend, bridge, taps) is
 # stopped on any exit.  Last line: "N passed, N failed, N skipped".
@@ -147,15 +157,81 @@ rc=$?
 tail -n 2 "$logs/tcp.log" | sed 's/^/  /'
 if [ $rc = 0 ]; then ok tcp; else bad tcp "pt2pt_test over tcp (exit $rc; log $logs/tcp.log)"; fi
 
-mpirun_vms 240 --mca btl vmshm,self "$build/test/mpi/pt2pt_test" >"$logs/vmshm.log" 2>&1
-rc=$?
-if [ $rc = 0 ]; then
-    ok vmshm
-elif grep -qiE 'unable to reach each other|unreachable' "$logs/vmshm.log"; then
-    skp vmshm "btl vmshm does not reach a peer VM (vm up does not yet give the backend the VMs' QMP monitors, so no job segment is plugged)"
+# ---- btl vmshm: the job's segment, hot-plugged by the backend into each of
+# the job's VMs through its QEMU monitor, carries every message; tcp is not
+# even loaded (--mca btl vmshm,self), so nothing can fall back to it.
+blog=$(sed -n 's/^LOG=//p' "$state/backend")
+vmshm_mca=(--mca btl vmshm,self --mca btl_vmshm_verbose 1 --mca btl_vmshm_stats 1)
+# vmshm_carried LOG: both ranks received through the segment, nothing rejected
+vmshm_carried() {
+    [ "$(grep -E 'btl vmshm: rank [01] stats:' "$1" |
+         awk '{for (i = 1; i < NF; i++) {if ($i == "fbox_recv" || $i == "fifo_recv") n += $(i + 1);
+                                          if ($i == "rejected") r = $(i + 1)}
+               if (n > 0 && r == 0) ok++; n = 0} END {print ok + 0}')" = 2 ]
+}
+# plugs SINCE: the "btl segment ID plugged into VM vmK" lines the backend
+# logged after line SINCE of its log, as "ID vmK" pairs
+plugs() { tail -n +"$(( $1 + 1 ))" "$blog" | sed -n 's/.*btl segment \([0-9]*\) plugged into VM \(vm[0-9]*\) .*/\1 \2/p' | sort -u; }
+# vmshm_case NAME PLUGGED-VMS HOSTS PT2PT-ARGS...: pt2pt_test over vmshm,self
+# passes, both ranks received through the segment, and the backend plugged
+# the job's one segment into exactly PLUGGED-VMS (e.g. "vm1 vm2")
+vmshm_case() {
+    local name=$1 want=$2 hosts=$3 since rc got ids
+    shift 3
+    since=$(wc -l <"$blog")
+    timeout 240 "$tool" vm mpirun -- -np 2 --host "$hosts" "${vmshm_mca[@]}" "$build/test/mpi/pt2pt_test" "$@" \
+        >"$logs/$name.log" 2>&1
+    rc=$?
+    tail -n 2 "$logs/$name.log" | sed 's/^/  /'
+    got=$(plugs "$since" | awk '{print $2}' | sort | xargs)
+    ids=$(plugs "$since" | awk '{print $1}' | sort -u | wc -l)
+    if [ $rc != 0 ] || ! grep -qE '^pt2pt_test: [1-9][0-9]* passed, 0 failed' "$logs/$name.log"; then
+        grep -E 'FAIL|btl vmshm|unreachable|error' "$logs/$name.log" | head -n 20
+        tail -n 5 "$blog"
+        bad "$name" "pt2pt_test over btl vmshm,self (exit $rc; log $logs/$name.log)"
+    elif ! vmshm_carried "$logs/$name.log"; then
+        grep 'btl vmshm: rank' "$logs/$name.log"
+        bad "$name" "a rank received nothing through the segment (log $logs/$name.log)"
+    elif [ "$got" != "$want" ] || [ "$ids" != 1 ]; then
+        bad "$name" "the backend plugged segment(s) into '$got' ($ids segments), want one into '$want' (log $blog)"
+    else
+        ok "$name ($(grep -E '^pt2pt_test:' "$logs/$name.log"); segment plugged into $want)"
+    fi
+}
+# all of the two-sided program (ping-pong 0 B .. 16 MiB, every byte checked,
+# anysource, tags, probe, non-blocking, persistent, collectives, threads),
+# one rank per VM
+vmshm_case vmshm "vm1 vm2" vm1,vm2
+# a job in vm1 alone: its segment reaches vm1 only, never vm2
+vmshm_case vmshm-own-vms vm1 vm1,vm1 --cases pingpong,anysource --max-size 65536
+# the jobs gone, no VM keeps a segment device: QEMU's own list of each VM's
+# PCI devices (QMP query-pci) has no ovbtl-* left.  device_del is an ACPI
+# eject the guest acknowledges, so give it a bounded while.  And QEMU
+# deleted the segments' memory backends (qom-list /objects), all but at most
+# the last one plugged into each VM: QEMU refuses that object-del until the
+# guest has acknowledged, and the backend retries it at the VM's next plug
+# or unplug (backend/vm_plug.h), which the VM's last job never gets.
+qmp() {
+    printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" |
+        timeout 10 socat -t 5 - "UNIX-CONNECT:$state/vms/$1/qmp.sock" | tail -n 1
+}
+left=unknown
+for _ in $(seq 30); do
+    left=$(for v in vm1 vm2; do qmp $v '{"execute":"query-pci"}' | grep -o '"qdev_id": "ovbtl-[^"]*"' | sed "s/^/$v /"; done)
+    [ -z "$left" ] && break
+    sleep 1
+done
+stale=$(for v in vm1 vm2; do
+    last=$(plugs 0 | awk -v v=$v '$2 == v {print $1}' | sort -n | tail -n 1)
+    qmp $v '{"execute":"qom-list","arguments":{"path":"/objects"}}' | grep -o '"name": "ovbtl-[0-9]*"' |
+        grep -o '[0-9]*' | awk -v v=$v -v l="$last" '$1 != l {print v " ovbtl-" $1}'
+done)
+nplug=$(plugs 0 | wc -l)
+if [ -z "$left" ] && [ -z "$stale" ] && [ "$nplug" -ge 3 ]; then
+    ok "vmshm-unplug ($nplug plugs, $(grep -cE 'btl segment [0-9]+ unplugged from VM' "$blog") unplugs logged, no ovbtl device left in either VM, no earlier job's memory backend)"
 else
-    tail -n 20 "$logs/vmshm.log"
-    bad vmshm "pt2pt_test over vmshm (exit $rc; log $logs/vmshm.log)"
+    grep -E 'btl segment' "$blog" | tail -n 8
+    bad vmshm-unplug "after the jobs: $nplug plugs (want >= 3), devices left: ${left:-none}, earlier jobs' memory backends left: ${stale:-none} (log $blog)"
 fi
 
 echo "mpi-vms: $(( $(date +%s) - t0 )) s"

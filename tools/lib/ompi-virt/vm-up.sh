@@ -13,6 +13,10 @@
 #            claims (the backend binds name vmK to that address); and host
 #            127.0.0.1:HOST_AGENT_PORT is forwarded to the VM's launcher
 #            agent, which no other VM can reach.
+#   monitor  -qmp unix:$VM_STATE/vms/vmK/qmp.sock: the backend is started
+#            with qmp= naming it in vmK's --vm, and hot-plugs each job's btl
+#            vmshm segment (one more ivshmem-plain device) through it into
+#            the job's VMs only; the guest never sees the socket
 #   root     the host's root file system (that one file system: no /proc,
 #            /sys, /dev, other mounts) read-only over 9p, with /run, /tmp,
 #            the state and backend directories hidden (empty tmpfs) in
@@ -24,7 +28,9 @@ usage: $PROG vm up N [options]
 
 Boot VMs vm1..vmN under QEMU (KVM when /dev/kvm is usable, else TCG, which
 is slow: it says which) and start a backend serving one ivshmem region per
-VM.  Waits until every VM's launcher agent answers.
+VM; the backend also hot-plugs each MPI job's btl vmshm segment into the
+job's VMs through their QEMU monitors.  Waits until every VM's launcher
+agent answers.
 
 options:
   --bridge NAME     private bridge of the VMs' MPI NICs (default $VM_DEF_BRIDGE)
@@ -87,8 +93,10 @@ vm_teardown() {
     kv_PID="" kv_START=""
     [ -f "$VM_STATE/backend" ] && read_kv "$VM_STATE/backend"
     [ -z "$kv_PID" ] || vm_stop_pid "$kv_PID" "$kv_START"
-    # the backend's directory, if it left it empty (never anything in it)
-    [ -z "$kv_DIR" ] || rmdir -- "$kv_DIR" 2>/dev/null || true
+    # the backend's directory and its vm-segments/ (btl vmshm's segment files,
+    # each removed by the backend with the job's last holder), if it left
+    # them empty (never anything in them)
+    [ -z "$kv_DIR" ] || rmdir -- "$kv_DIR/vm-segments" "$kv_DIR" 2>/dev/null || true
     if [ "$kv_BRIDGE_CREATED" = 1 ] && [ -n "$kv_BRIDGE" ]; then
         ip link del "$kv_BRIDGE" 2>/dev/null || true
     fi
@@ -106,6 +114,10 @@ vm_free_port() {
     return 1
 }
 
+# vm_qmp_socket K: vmK's QEMU monitor (QMP), a unix socket in the root-only
+# state directory that only the backend uses (to hot-plug btl segments)
+vm_qmp_socket() { echo "$VM_STATE/vms/vm$1/qmp.sock"; }
+
 # vm_start_backend N DIR REGION_MB ARGS...: the backend with one --vm per VM
 vm_start_backend() {
     local n=$1 dir=$2 mb=$3 bin k log=$VM_STATE/backend.log port pid ps_state ps_start
@@ -114,7 +126,10 @@ vm_start_backend() {
     local args=(--dir "$dir" --tcp tcp:127.0.0.1:0 --region-mb "$mb")
     mkdir -p "$VM_STATE/regions"
     for ((k = 1; k <= n; k++)); do
-        args+=(--vm "vm$k=$VM_STATE/regions/vm$k.region,peer=127.0.1.$k")
+        # qmp=: the monitor of vmK's QEMU (vm_start_qemu), through which the
+        # backend hot-plugs a job's btl vmshm segment; the mapping name ->
+        # source address -> monitor is this host's, never a guest's claim
+        args+=(--vm "vm$k=$VM_STATE/regions/vm$k.region,peer=127.0.1.$k,qmp=$(vm_qmp_socket "$k")")
     done
     ( close_fds; exec setsid "$bin" "${args[@]}" "$@" </dev/null >"$log" 2>&1 ) &
     pid=$!
@@ -151,6 +166,7 @@ vm_start_qemu() {
     local qemu=(qemu-system-x86_64 -name "$v" -machine pc -accel "$kv_ACCEL" -cpu "$cpu"
         -m "$kv_MEM" -smp "$kv_CPUS" -nodefaults -display none -no-reboot
         -serial "file:$d/console.log" -pidfile "$d/qemu.pid"
+        -qmp "unix:$(vm_qmp_socket "$k"),server=on,wait=off"
         -kernel "$kv_KERNEL" -initrd "$d/initrd.gz"
         -append "console=ttyS0 quiet panic=-1 tsc=reliable $kv_KERNEL_ARGS"
         -object "memory-backend-file,id=ovregion,share=on,mem-path=$VM_STATE/regions/$v.region,size=${kv_REGION_MB}M"

@@ -16,7 +16,8 @@
 #   regions/vmK.region the VM's region file (the backend's; QEMU maps it)
 #   vms/vmK/          config, token, hosts (the VM's own settings, packed in
 #                     its initramfs), host (HOST_AGENT_PORT QEMU_PID
-#                     QEMU_START TAP IP), console.log, qemu.log
+#                     QEMU_START TAP IP), console.log, qemu.log, qmp.sock
+#                     (QEMU's monitor, for the backend's btl segment plugs)
 #   complete          written when every VM's agent has answered
 
 VM_STATE=${OMPI_VIRT_VM_STATE:-/run/ompi-virt-vms}
