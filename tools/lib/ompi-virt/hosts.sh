@@ -59,9 +59,10 @@ usage: $PROG host up NAME... [--prefix P] [--mgmt A.B.C] [--fabric A.B.D] [--dir
               address beside the old one (before the guest is suspended) and
               prints it; --cutover deletes the old address (inside the
               blackout) and records the new host; --cutover-on-input does
-              all its set-up, prints "ready", and deletes the old address
-              when a line arrives on stdin (abandons the move after 60 s or
-              at end of input); --abort removes a prepared address
+              all its set-up, prints "ready", deletes the old address when
+              a line arrives on stdin and prints "cut" once it is gone
+              (abandons the move after 60 s or at end of input); --abort
+              removes a prepared address
 
 Needs root.  State: \$OMPI_VIRT_HOSTS_STATE (default /run/ompi-virt-hosts).
 A guest's processes run with 'ip netns exec PREFIX-gK CMD' and reach their
@@ -302,9 +303,10 @@ move_prepare() {
 # to it die, and record the pending host as its host; prints the new
 # address.  WAIT=1: everything is set up first (the 'ip' that deletes the
 # address runs already, reading its command from a pipe), then one line is
-# read from stdin and only then is the address deleted: a migration starts
-# this before it suspends the guest and writes the line inside its
-# blackout.  No line within 60 s, or end of input: the pending address is
+# read from stdin and only then is the address deleted, and "cut" printed
+# as soon as it is gone (before the record is rewritten): a migration starts
+# this before it suspends the guest, writes the line inside its blackout and
+# resumes at "cut".  No line within 60 s, or end of input: the pending address is
 # removed instead (the move is abandoned) and it fails.
 move_cutover() {
     local g=$1 wait=$2 h new old go ipfd st
@@ -330,6 +332,8 @@ move_cutover() {
     st=0
     wait "$ip_pid" || st=$?
     [ "$st" = 0 ] || die "guest $g: deleting $old from fab0 failed (ip: $st)"
+    # the waiting migration may resume now; the bookkeeping follows
+    [ "$wait" = 0 ] || echo "cut"
     guest_move_record "$g" "$h" "$new"
     vinfo "guest $g: $old (host $kv_HOST) -> $new (host $h)"
     echo "$new"
