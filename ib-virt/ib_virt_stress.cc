@@ -37,13 +37,14 @@
  * as a live migration does: while the mover still runs (and keeps answering),
  * `CMD HOSTNAME` (ompi-virt move --prepare GUEST) adds the new fabric address
  * beside the old one and prints it, the cutover command (ompi-virt move
- * --cutover-on-input GUEST) is started and says "ready", and the mover
- * connects to the new host's backend. Only then is the NIC suspended; at
- * READY the mover tells the cutover command to delete the old address (so
- * the old endpoint really dies), leaves the old backend, relocates, waits
- * until the cutover command has exited successfully (the old address is
- * gone) and only then publishes: nothing resumes while the old address
- * still exists. Checks: every message
+ * --cutover-on-input GUEST) is started and says "ready". Only then is the
+ * NIC suspended; at READY the mover tells the cutover command to delete the
+ * old address (so the old endpoint really dies), leaves the old backend and
+ * joins the new one (one backend connection at a time), relocates, waits
+ * until the cutover command says "cut" (the old address is gone) and only
+ * then publishes: nothing resumes while the old address still exists. The
+ * cutover command's successful exit is awaited after the resume, outside
+ * the blackout. Checks: every message
  * arrives once, in order; every RMA record checks. Prints the counts; the
  * last line is "N passed, N failed" (scripts/test-all counts it). Every wait
  * is bounded by --timeout.
@@ -78,7 +79,6 @@ extern char **environ;
 #include <cstring>
 #include <ctime>
 #include <deque>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -467,10 +467,11 @@ public:
 
     /* A move to host dest as a live migration does it: the destination is
      * made ready while this process still serves (prepare command: the new
-     * address beside the old; cutover command started and "ready"; the new
-     * host's backend joined); the blackout (suspend .. RUNNING) holds only the
-     * cutover's go line, leaving the old backend, the relocation, the wait
-     * for the cutover to have deleted the old address, and the publish.
+     * address beside the old; cutover command started and "ready"); the
+     * blackout (suspend .. RUNNING) holds the drain, the cutover's go line,
+     * leaving the old backend and joining the new one, the relocation, the
+     * wait for "cut" (the old address deleted), and the publish. The
+     * cutover command's exit (its bookkeeping) is awaited after the resume.
      * Records each phase in phases_. */
     bool live_move(const Host &dest)
     {
@@ -494,14 +495,6 @@ public:
             else if (!pump())
                 return false;
         ph.cutover_ready = lap(t);
-        ov_fe_t *old_fe = fe_;
-        fe_ = nullptr;
-        const bool joined = join(dest);
-        std::unique_ptr<ov_fe_t, void (*)(ov_fe_t *)> new_fe(fe_, ov_fe_close); /* closed if the move fails */
-        fe_ = old_fe;
-        if (!joined)
-            return false;
-        ph.join = lap(t);
 
         suspend_at_ = t;
         int rc = ibvirt_migrate_begin(nic_);
@@ -515,8 +508,13 @@ public:
         ph.drain = lap(t);
         if (!cut.write_line("go"))
             return fail("tell the cutover command to go", 0);
+        /* One connection per guest at a time: the new host's backend is joined
+         * only after the old one withdrew the mapping (a join takes well
+         * under a millisecond). */
         ov_fe_close(fe_); /* the old host's backend withdraws the mapping */
-        fe_ = new_fe.release();
+        fe_ = nullptr;
+        if (!join(dest))
+            return false;
         ph.leave = lap(t);
         if ((rc = ibvirt_relocate(nic_, addr.c_str(), nullptr)))
             return fail("relocate", rc);
@@ -557,9 +555,9 @@ public:
             return v[v.size() / 2];
         };
         std::printf("ib-virt-stress vid %u moves %zu, median ms per phase: before the blackout: prepare %.2f, "
-                    "cutover ready %.2f, join the new backend %.2f; blackout: drain %.2f, leave the old backend %.2f, relocate %.2f, "
+                    "cutover ready %.2f; blackout: drain %.2f, leave the old backend + join the new %.2f, relocate %.2f, "
                     "cutover (old address deleted) %.2f, publish + resume %.2f\n",
-                    self_, phases_.size(), med(&Phases::prepare), med(&Phases::cutover_ready), med(&Phases::join),
+                    self_, phases_.size(), med(&Phases::prepare), med(&Phases::cutover_ready),
                     med(&Phases::drain), med(&Phases::leave), med(&Phases::relocate), med(&Phases::cutover_wait), med(&Phases::resume));
     }
 
@@ -840,7 +838,7 @@ private:
     double suspend_at_ = 0;        /* mover: when the last move suspended the NIC */
     double resumed_at_ = 0;        /* mover: when it was RUNNING again */
     struct Phases {                /* mover, --prepare-cmd: seconds each phase of a live move took */
-        double prepare, cutover_ready, join, drain, leave, relocate, cutover_wait, resume;
+        double prepare, cutover_ready, drain, leave, relocate, cutover_wait, resume;
     };
     std::vector<Phases> phases_;
     /* seconds since t; t becomes now */
