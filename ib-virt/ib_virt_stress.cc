@@ -424,15 +424,9 @@ public:
     {
         if (dest && !o_.prepare_cmd.empty())
             return live_move(*dest);
-        suspend_at_ = now_s();
-        int rc = ibvirt_migrate_begin(nic_);
-        if (rc)
-            return fail("migrate_begin", rc);
-        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+        if (!suspend())
             return false;
-        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
-            if (!pump())
-                return false;
+        int rc;
         std::string addr = node;
         if (dest) { /* the guest moves to host dest: new fabric address, new backend */
             std::string cmd = o_.move_cmd + " " + dest->name;
@@ -462,6 +456,22 @@ public:
                 return false;
         resumed_at_ = now_s();
         ++moves_;
+        return true;
+    }
+
+    /* Suspend the NIC (posting a few more in stream mode: they are queued)
+     * and wait for READY (drained, the peer acknowledged). */
+    bool suspend()
+    {
+        suspend_at_ = now_s();
+        int rc = ibvirt_migrate_begin(nic_);
+        if (rc)
+            return fail("migrate_begin", rc);
+        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+            return false;
+        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
+            if (!pump())
+                return false;
         return true;
     }
 
@@ -496,15 +506,8 @@ public:
                 return false;
         ph.cutover_ready = lap(t);
 
-        suspend_at_ = t;
-        int rc = ibvirt_migrate_begin(nic_);
-        if (rc)
-            return fail("migrate_begin", rc);
-        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+        if (!suspend())
             return false;
-        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
-            if (!pump())
-                return false;
         ph.drain = lap(t);
         if (!cut.write_line("go"))
             return fail("tell the cutover command to go", 0);
@@ -516,7 +519,7 @@ public:
         if (!join(dest))
             return false;
         ph.leave = lap(t);
-        if ((rc = ibvirt_relocate(nic_, addr.c_str(), nullptr)))
+        if (int rc = ibvirt_relocate(nic_, addr.c_str(), nullptr))
             return fail("relocate", rc);
         ph.relocate = lap(t);
         /* not pump(): the new backend takes nothing before the publish */
