@@ -491,27 +491,30 @@ enum ov_dtype_kind : uint8_t {
                                * will do), so many small operations before one flush cost the
                                * rings no completion each.  OV_ERR_NOT_SUPPORTED unless HELLO
                                * reply features has OV_FEAT_QUIET. */
-#define OV_REQ_BATCH 0x0400u  /* PUT (also with QUIET) and GET only, nothing else set, to one
-                               * target window: the descriptor carries up to
-                               * OV_BATCH_ENTRIES_MAX small operations, not one.  Its
-                               * local_win/local_epoch/local_off name a block of `length`
-                               * bytes (a whole number of ov_batch_entry, at least one) in a
-                               * region window the caller owns; target_off must be 0; dtype
-                               * OV_DT_BYTES of size 1, acc_op and result_off 0.  The
-                               * backend copies the block out once and runs each entry, in
-                               * order, as the OV_REQ_INLINE PUT or GET of entry.length
-                               * bytes at target_off of the target window would run (same
-                               * checks, same errors), then writes each GET entry's result
-                               * bytes into that entry's data[] in the block.  The one
-                               * completion says OV_OK and the bytes moved, or the status of
-                               * the first entry that failed (the others still ran); result
-                               * bytes are only meaningful with OV_OK.  A malformed block
-                               * (bad length, an entry with reserved bits or a length above
-                               * the inline limits) fails whole, with nothing run.  So a
-                               * burst of small operations costs one ring slot, one doorbell
-                               * check and (GET, or PUT without QUIET) one completion.
+#define OV_REQ_BATCH 0x0400u  /* PUT and GET only, no other flag set, to one target window:
+                               * the descriptor carries up to OV_BATCH_ENTRIES_MAX small
+                               * operations, not one.  Its local_win/local_epoch/local_off
+                               * name a block of `length` bytes (a whole number of
+                               * ov_batch_entry, at least one) in a region window the caller
+                               * owns, not inside the target window; target_off must be 0;
+                               * dtype OV_DT_BYTES of size 1, acc_op and result_off 0.  The
+                               * backend copies the block out once and checks the copy whole
+                               * (backend/op_batch.h): reserved bits, lengths (1 up to the
+                               * inline limits) and, when the caller holds the target window,
+                               * every entry's bounds in it.  A malformed or misplaced batch
+                               * fails whole with that code and nothing runs.  Otherwise the
+                               * entries run in order, each as the OV_REQ_INLINE PUT or GET
+                               * of entry.length bytes at target_off of the target window
+                               * would (same checks, same errors), until one fails; each GET
+                               * entry's result bytes are written into its data[] in the
+                               * block.  The one completion says OV_OK and the bytes moved,
+                               * or the status of the entry that failed (the ones before it
+                               * ran, the ones after it did not); result bytes are only
+                               * meaningful with OV_OK.  So a burst of small operations costs
+                               * one ring slot, one doorbell check and one completion.
                                * OV_ERR_NOT_SUPPORTED unless HELLO reply features has
-                               * OV_FEAT_BATCH. */
+                               * OV_FEAT_BATCH.  Not in OV_REQ_FLAGS_ALL: execute() takes a
+                               * batch before the general validation sees it. */
 #define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM | OV_REQ_INLINE | OV_REQ_QUIET)
 
 /* Lock slots per window: a window's owner decides what a slot means (osc virt:

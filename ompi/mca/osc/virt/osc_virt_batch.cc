@@ -4,6 +4,7 @@
  */
 #include "osc_virt.h"
 #include "osc_virt_link.h"
+#include "ompi/constants.h"
 
 #include <cstring>
 #include <new>
