@@ -30,9 +30,11 @@
  *     (GetScatter), that is inside the flush, unlock, fence or complete
  *     that waits for it: never earlier than MPI allows them to be read.
  *   - An entry that fails in the backend makes the batch's completion carry
- *     that error (the others still ran, as separate requests would have);
- *     the window's next synchronization reports it, as for any request.
- *     A failed get batch copies no results.
+ *     that error (an entry out of the window's bounds fails the whole
+ *     batch before any runs; otherwise the entries before the failing one
+ *     ran, the ones after it did not); the window's next synchronization
+ *     reports it, as for any request.  A failed get batch copies no
+ *     results.
  *   - What is batched: puts of at most OV_INLINE_ORIGIN_MAX and gets of at
  *     most OV_INLINE_RESULT_MAX contiguous bytes, not request-based, to an
  *     MPI_Win_allocate window of a rank in another guest on this backend
