@@ -19,14 +19,19 @@ namespace ov::osc {
 struct GetScatter final : Finisher {
     explicit GetScatter(const ov_batch_entry *e) : entries(e) { parts = 0; }
     const ov_batch_entry *entries;
-    std::vector<std::pair<char *, uint32_t>> to; /* per entry, in order */
+    struct Dest {
+        char *at;
+        uint32_t n;
+    };
+    Dest to[OV_BATCH_ENTRIES_MAX]; /* per entry, in order: no allocation that could throw */
+    uint32_t count = 0;
     void finish(int st) override
     {
         if (OMPI_SUCCESS != st) {
             return; /* the window's tracker has the error; no result is valid */
         }
-        for (size_t i = 0; i < to.size(); ++i) {
-            memcpy(to[i].first, entries[i].data, to[i].second);
+        for (uint32_t i = 0; i < count; ++i) {
+            memcpy(to[i].at, entries[i].data, to[i].n);
         }
     }
 };
@@ -54,7 +59,6 @@ int BackendLink::batch_add(Tracker &tr, int t, uint32_t win_id, uint32_t win_epo
             if (nullptr == gets) {
                 return OMPI_ERR_OUT_OF_RESOURCE;
             }
-            gets->to.reserve(OV_BATCH_ENTRIES_MAX);
         }
         b = OpenBatch{&tr, t, win_id, win_epoch, put, static_cast<uint64_t>(off), 0, gets};
     }
@@ -65,7 +69,7 @@ int BackendLink::batch_add(Tracker &tr, int t, uint32_t win_id, uint32_t win_epo
     if (put) {
         memcpy(e->data, mine, n);
     } else {
-        b.gets->to.emplace_back(mine, n); /* reserved: does not throw */
+        b.gets->to[b.gets->count++] = GetScatter::Dest{mine, n}; /* b.n < OV_BATCH_ENTRIES_MAX */
     }
     b.n++;
     return OMPI_SUCCESS;
