@@ -260,6 +260,15 @@ private:
     conn *btl_conn_of(uint64_t job_key, uint32_t rank);
     bool has_unread(conn *c);
     void retry_btl_deferred();
+    /* op_batch.cc: an OV_REQ_BATCH descriptor (checks: op_batch.h); *cpl is
+     * its one completion.  batch_block: where its block lies in our mapping
+     * (a region window c owns), or nullptr with *why the error.
+     * batch_target: the quick path's entry for its target window when c
+     * holds the permission its op needs (every entry may then be a plain
+     * copy once checked against its size), else nullptr. */
+    void serve_batch(conn *c, const ov_req_desc &d, ov_completion *cpl);
+    char *batch_block(const conn *c, const ov_req_desc &d, ov_status_t *why) const;
+    const quick_window *batch_target(conn *c, const ov_req_desc &d);
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);

@@ -369,7 +369,7 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
      * identity checks and per-thread credentials (single_copy.h). */
     const bool single_copy = offer_single_copy(c);
     const uint32_t copy_feats = c->role == OV_ROLE_OSC ? OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS : OV_FEAT_BTL_RDMA;
-    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_FABRIC | (single_copy ? copy_feats : 0);
+    c->features = OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_BATCH | OV_FEAT_FABRIC | (single_copy ? copy_feats : 0);
     c->state = 1;
     c->guest_name = name;
     rep->proc_id = c->id;

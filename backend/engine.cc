@@ -82,6 +82,10 @@ private:
 
 void ov_backend::execute(conn *c, const ov_req_desc &d, ov_completion *cpl)
 {
+    if (d.flags & OV_REQ_BATCH) { /* many small puts or gets (op_batch.cc) */
+        serve_batch(c, d, cpl);
+        return;
+    }
     if (serve_quick(c, d, cpl)) /* small inline put/get (quick.cc) */
         return;
     const ov_requester who = requester(*c);

@@ -283,6 +283,7 @@ struct ov_hello_rep {
 #define OV_FEAT_FABRIC 0x10000u /* FABRIC_* accepted (below); a frontend sends them only if offered */
 #define OV_FEAT_INLINE 0x8u /* OV_REQ_INLINE accepted (same: set it only if offered) */
 #define OV_FEAT_QUIET 0x100000u /* OV_REQ_QUIET accepted (same: set it only if offered) */
+#define OV_FEAT_BATCH 0x800000u /* OV_REQ_BATCH accepted (same: set it only if offered) */
 #define OV_FEAT_BTL_RDMA 0x10u /* role BTL: BTL_REG/BTL_DEREG/BTL_RDMA accepted (the same
                                 * conditions and image pinning as OV_FEAT_SINGLE_COPY);
                                 * common/ov_btl_rdma_proto.h */
@@ -490,6 +491,30 @@ enum ov_dtype_kind : uint8_t {
                                * will do), so many small operations before one flush cost the
                                * rings no completion each.  OV_ERR_NOT_SUPPORTED unless HELLO
                                * reply features has OV_FEAT_QUIET. */
+#define OV_REQ_BATCH 0x0400u  /* PUT and GET only, no other flag set, to one target window:
+                               * the descriptor carries up to OV_BATCH_ENTRIES_MAX small
+                               * operations, not one.  Its local_win/local_epoch/local_off
+                               * name a block of `length` bytes (a whole number of
+                               * ov_batch_entry, at least one) in a region window the caller
+                               * owns, not inside the target window; target_off must be 0;
+                               * dtype OV_DT_BYTES of size 1, acc_op and result_off 0.  The
+                               * backend copies the block out once and checks the copy whole
+                               * (backend/op_batch.h): reserved bits, lengths (1 up to the
+                               * inline limits) and, when the caller holds the target window,
+                               * every entry's bounds in it.  A malformed or misplaced batch
+                               * fails whole with that code and nothing runs.  Otherwise the
+                               * entries run in order, each as the OV_REQ_INLINE PUT or GET
+                               * of entry.length bytes at target_off of the target window
+                               * would (same checks, same errors), until one fails; each GET
+                               * entry's result bytes are written into its data[] in the
+                               * block.  The one completion says OV_OK and the bytes moved,
+                               * or the status of the entry that failed (the ones before it
+                               * ran, the ones after it did not); result bytes are only
+                               * meaningful with OV_OK.  So a burst of small operations costs
+                               * one ring slot, one doorbell check and one completion.
+                               * OV_ERR_NOT_SUPPORTED unless HELLO reply features has
+                               * OV_FEAT_BATCH.  Not in OV_REQ_FLAGS_ALL: execute() takes a
+                               * batch before the general validation sees it. */
 #define OV_REQ_FLAGS_ALL (OV_REQ_LOCAL_VA | OV_REQ_EXCLUSIVE | OV_REQ_STREAM | OV_REQ_INLINE | OV_REQ_QUIET)
 
 /* Lock slots per window: a window's owner decides what a slot means (osc virt:
@@ -525,6 +550,16 @@ struct ov_completion {    /* one completion-ring slot; written by the backend on
                              * them out; status OV_OK only); else 0 */
 };
 
+/* One operation of an OV_REQ_BATCH block (written by the frontend, read
+ * once by the backend; GET: the backend writes data[] back). */
+struct ov_batch_entry {
+    uint64_t target_off;  /* byte offset inside the descriptor's target window */
+    uint32_t length;      /* PUT: at most OV_INLINE_ORIGIN_MAX, GET: OV_INLINE_RESULT_MAX */
+    uint32_t reserved;    /* must be 0 */
+    unsigned char data[OV_INLINE_ORIGIN_MAX]; /* PUT: the origin bytes; GET: the result */
+};
+#define OV_BATCH_ENTRIES_MAX 128u
+
 /* Where OV_REQ_INLINE's origin bytes live in a descriptor: the 16 bytes of
  * local_win, local_epoch and local_off. */
 inline unsigned char *ov_req_inline_origin(ov_req_desc *d) { return reinterpret_cast<unsigned char *>(&d->local_win); }
@@ -551,6 +586,7 @@ static_assert(offsetof(ov_req_desc, result_off) == 56, "wire offset");
 static_assert(offsetof(ov_req_desc, length) - offsetof(ov_req_desc, local_win) == OV_INLINE_ORIGIN_MAX,
               "inline origin bytes: local_win .. local_off");
 static_assert(sizeof(ov_completion) == 32, "two completions per cache line");
+static_assert(sizeof(ov_batch_entry) == 32 && std::is_trivially_copyable_v<ov_batch_entry>, "shm");
 static_assert(offsetof(ov_req_desc, stamp) == 0 && offsetof(ov_completion, stamp) == 0,
               "ring stamps come first (ov_ring.h)");
 static_assert(std::is_standard_layout_v<ov_req_desc> && std::is_trivially_copyable_v<ov_req_desc>, "shm");

@@ -310,9 +310,9 @@ TEST(SingleCopyOff, NeverOfferedOverTcp)
         ov_hello_rep rep{};
         ASSERT_EQ(r.call(OV_MSG_HELLO, &h, sizeof(h), &rep, sizeof(rep)), OV_OK);
         if (uri == be.opts.tcp) {
-            EXPECT_EQ(rep.features, OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_FABRIC) << "no pid over tcp: no single copy";
+            EXPECT_EQ(rep.features, OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_BATCH | OV_FEAT_FABRIC) << "no pid over tcp: no single copy";
         } else if (!ptrace_denied()) {
-            EXPECT_EQ(rep.features, OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_FABRIC | OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS)
+            EXPECT_EQ(rep.features, OV_FEAT_STREAM | OV_FEAT_INLINE | OV_FEAT_QUIET | OV_FEAT_BATCH | OV_FEAT_FABRIC | OV_FEAT_SINGLE_COPY | OV_FEAT_USER_WINDOWS)
                 << "unix peer with a pid";
         }
     }

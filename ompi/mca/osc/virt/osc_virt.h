@@ -88,6 +88,12 @@
  *                      cost no completion each; a flush waits for the
  *                      completion of a later request (a NOP if none).  0: a
  *                      completion per request, as before.
+ *   osc_virt_batch     (int, default 1) small puts and gets (inline, not
+ *                      request-based) to MPI_Win_allocate windows in another
+ *                      guest are gathered, up to OV_BATCH_ENTRIES_MAX, into
+ *                      one OV_REQ_BATCH request, sent when the next request
+ *                      of any other kind, a synchronization or a progress
+ *                      pass comes (osc_virt_batch.h).  0: one request each.
  *   osc_virt_yield     (int, default -1) -1: yield the CPU while waiting
  *                      (in our waits and in opal_progress) when the ranks
  *                      sharing this backend plus the backend's thread
@@ -142,6 +148,7 @@ struct ompi_osc_virt_component_t {
     int yield;            /* -1 auto, 0 never, 1 always: yield the CPU while waiting */
     int idle_nap_us;      /* when yielding: sleep up to this long per idle progress pass (-1: auto, 0: never) */
     int quiet;            /* 1: small puts/accumulates ask for no completion (OV_REQ_QUIET) */
+    int batch;            /* 1: small puts/gets to allocate windows go in OV_REQ_BATCH requests */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;

@@ -33,7 +33,10 @@ int BackendWindow::drain()
     if (nullptr == link_) {
         return take_error(); /* nothing was ever issued */
     }
-    int ret = link_->settle(tracker_.quiet_last);
+    int ret = link_->seal_batch(); /* before reading the tracker: it counts the batch */
+    if (OMPI_SUCCESS == ret) {
+        ret = link_->settle(tracker_.quiet_last);
+    }
     if (OMPI_SUCCESS == ret) {
         ret = link_->wait_until([&] { return 0 == tracker_.total; });
     }
@@ -43,7 +46,11 @@ int BackendWindow::drain()
 
 int BackendWindow::wait_target(int t)
 {
-    int ret = link_->settle(tracker_.quiet_seq[t]);
+    int ret = link_->seal_batch(); /* before reading the tracker: it counts the batch */
+    if (OMPI_SUCCESS != ret) {
+        return ret;
+    }
+    ret = link_->settle(tracker_.quiet_seq[t]);
     return OMPI_SUCCESS != ret ? ret : link_->wait_until([&] { return 0 == tracker_.outstanding[t]; });
 }
 

@@ -95,6 +95,7 @@ __attribute__((visibility("default"))) ompi_osc_virt_component_t mca_osc_virt_co
     .yield = -1,
     .idle_nap_us = -1,
     .quiet = 1,
+    .batch = 1,
     .output = -1,
     .enable_progress_threads = false,
     .enable_mpi_threads = false,
@@ -176,6 +177,10 @@ int component_register(void)
                  "1 = small puts and accumulates that nothing waits for one by one ask the backend "
                  "for no completion unless they fail (OV_REQ_QUIET), and a flush waits for the "
                  "completion of a later request; 0 = a completion for every request");
+    register_int("batch", &c.batch, 1, OPAL_INFO_LVL_5,
+                 "1 = small puts and gets to MPI_Win_allocate windows in other guests that nothing "
+                 "waits for one by one travel up to 128 in one request (OV_REQ_BATCH), sent at the "
+                 "next other request, synchronization or progress pass; 0 = one request each");
     register_int("yield", &c.yield, -1, OPAL_INFO_LVL_5,
                  "Yield the CPU while waiting (in osc virt's waits and in opal_progress): -1 = when "
                  "the ranks sharing this backend plus its thread outnumber the cores; 0 = never; "

@@ -81,6 +81,9 @@ int progress_callback()
         return 0;
     }
     const uint64_t before = link->requests_retired();
+    /* A rank blocked elsewhere (a receive, a barrier) may be waited for by
+     * a peer that reads what it put: its open batch goes now. */
+    (void) link->seal_batch();
     (void) link->progress();
     const int events = static_cast<int>(link->requests_retired() - before);
     const BackendLink::IdlePass pass = link->idle_pass(events);
@@ -244,6 +247,7 @@ int BackendLink::connect()
     stream_put_ = 0 != (ov_fe_features(fe) & OV_FEAT_STREAM);
     inline_ = 0 != (ov_fe_features(fe) & OV_FEAT_INLINE);
     quiet_ = inline_ && 0 != (ov_fe_features(fe) & OV_FEAT_QUIET) && c.quiet;
+    batch_on_ = inline_ && 0 != (ov_fe_features(fe) & OV_FEAT_BATCH) && c.batch;
     uint64_t staging_bytes = static_cast<uint64_t>(c.staging_kb) * 1024;
     chunk_ = staging_bytes / 4;
     s = ov_fe_win_create(fe, staging_bytes, &staging_);
@@ -264,6 +268,11 @@ int BackendLink::connect()
 
 int64_t BackendLink::stage(uint64_t len)
 {
+    /* Staging is freed in request order: an open batch's block, reserved
+     * earlier, must be published before anything reserved after it. */
+    if (const int sealed = seal_batch(); OMPI_SUCCESS != sealed) {
+        return sealed;
+    }
     const uint64_t cap = staging_.size;
     len = (len + 63) & ~uint64_t{63};
     if (len == 0) {
@@ -307,6 +316,10 @@ int BackendLink::push(ov_req_desc &d)
 {
     if (dead_) {
         return OMPI_ERR_UNREACH;
+    }
+    /* Program order: the open batch's operations came before d. */
+    if (const int sealed = seal_batch(); OMPI_SUCCESS != sealed) {
+        return sealed;
     }
     for (;;) {
         ov_status_t s = ov_fe_submit(fe_, &d);
@@ -403,6 +416,9 @@ int BackendLink::settle(uint64_t seq)
 
 void BackendLink::forget(Tracker &tr)
 {
+    if (batch_.tracker == &tr) {
+        (void) seal_batch(); /* not reached: the window drained before */
+    }
     if (0 != tr.quiet_id) {
         quiet_trackers_[tr.quiet_id] = nullptr;
         quiet_ids_.push_back(tr.quiet_id);

@@ -26,6 +26,7 @@
 #ifndef OMPI_OSC_VIRT_LINK_H
 #define OMPI_OSC_VIRT_LINK_H
 
+#include "osc_virt_batch.h"
 #include "osc_virt_fifo.h"
 #include "osc_virt_idle.h"
 #include "osc_virt_wake.h"
@@ -197,6 +198,17 @@ public:
      *  plain submit() instead.  Waits for room in the request ring
      *  (bounded).  OMPI_SUCCESS or OMPI_ERR_*. */
     int submit_quiet(ov_req_desc &d, Tracker &tr, int t);
+    /** Whether small puts and gets may be batched (OV_FEAT_BATCH offered,
+     *  osc_virt_batch 1; osc_virt_batch.h). */
+    bool can_batch() const { return batch_on_; }
+    /** Adds a put of n bytes from `from` (put) or a get of n bytes into
+     *  `into` (!put) at byte toff of target window (win_id, win_epoch), rank
+     *  t of `tr`, to the open batch (osc_virt_batch.h); n within the inline
+     *  limits.  OMPI_SUCCESS or OMPI_ERR_*. */
+    int batch_add(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put, char *mine,
+                  uint64_t toff, uint32_t n);
+    /** Publishes the open batch, if any.  OMPI_SUCCESS or OMPI_ERR_*. */
+    int seal_batch() { return 0 == batch_.n ? 0 : seal_open_batch(); }
     /** Waits until every request up to link sequence number `seq` has
      *  completed (0: none), submitting a NOP when no later request would say
      *  so.  OMPI_SUCCESS or the error that made the backend unusable. */
@@ -264,6 +276,7 @@ private:
     static constexpr size_t kQuietIds = 2048; /* ids 1..2047 */
     static constexpr uint32_t kQuietEvery = 64; /* 1 in 64 quiet requests gets a completion */
     int retire(const ov_completion &c);
+    int seal_open_batch();
     /** Marks the backend unusable (every later call fails) and says why, once. */
     int lost(const char *why);
 
@@ -279,6 +292,8 @@ private:
     uint64_t sent_ = 0;       /* sequence number of the last request published */
     uint64_t completed_ = 0;  /* every request up to this one has completed */
     uint32_t quiet_run_ = 0;  /* quiet requests asked for (submit_quiet) */
+    bool batch_on_ = false;   /* the backend offers OV_FEAT_BATCH and osc_virt_batch is 1 */
+    OpenBatch batch_;         /* osc_virt_batch.cc */
     std::vector<Tracker *> quiet_trackers_{nullptr}; /* index: quiet_id ([0] unused) */
     std::vector<uint32_t> quiet_ids_;                /* freed ids */
     ov_win_t staging_{};
