@@ -19,7 +19,10 @@
  * passes, a connection stalled mid-message for opts.stall_ms is closed,
  * a doorbell that brings no work buys no spin, and at the open-file limit
  * (EMFILE) pending connections are accepted and closed with a spare
- * descriptor and the listener rests (server.cc).
+ * descriptor and the listener rests (server.cc); a connection that would
+ * leave fewer than a few descriptors free is refused (OV_ERR_QUOTA naming
+ * OV_LIMIT_BACKEND_FDS), so the clients already connected can still get
+ * their doorbells (RINGS answers the same if one cannot be made).
  *   ~ov_backend marks every region SHUTDOWN, closes every connection,
  *               removes backend.sock and backend.lock.
  *
@@ -198,6 +201,8 @@ private:
     void reap_doomed();
     bool admit_conn(conn *c);         /* quota at accept; false: refused and closed */
     void accept_at_fd_limit(int lfd); /* EMFILE/ENFILE: spare fd, accept and close, rest */
+    void refuse_at_fd_limit(int fd);  /* accepted fd would leave too few free: refuse it, rest */
+    void rest_listeners();            /* out of the read set for kListenRestNs */
     void check_stalls(int64_t now);
     void set_stalled(conn *c, bool waiting); /* starts/stops c's stall clock; counts stalled_ */
     void resume_listeners(int64_t now);

@@ -74,6 +74,10 @@ public:
      * region of its own (a job of one process) */
     static constexpr uint32_t kFdsPerConn = 5;
     static constexpr uint32_t kFdReserve = 32; /* listeners, epoll, log, the spare fd ... */
+    /* descriptors left free whenever a connection is accepted (server.cc):
+     * what the clients already connected still need from the backend, and
+     * what its runtimes open behind its back */
+    static constexpr int kFdHeadroom = 8;
 
     explicit ov_quota(const ov_quota_limits &l) : lim_(l) {}
     bool clamp_to_fds(uint64_t nofile);

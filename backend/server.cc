@@ -43,6 +43,27 @@ static constexpr int64_t kListenRestNs = 100 * 1000 * 1000;
 /* How often stalled connections are looked for (and the longest an idle
  * backend with one sleeps). */
 static constexpr int64_t kStallCheckNs = 250 * 1000 * 1000;
+/* Descriptors left free whenever a connection is accepted (quota.h): what
+ * connected clients still need from us (a pidfd, a doorbell and the copy we
+ * pass, a region's memfd, a descriptor to punch a freed window with) and
+ * what the C++ and sanitizer runtimes open behind our back (UBSan checks a
+ * vtable through a pipe the first time it meets a type; without two free
+ * descriptors it reports a live object as having an invalid vptr).
+ * Accepting until EMFILE left the clients already served without them. */
+static constexpr int kFdHeadroom = ov_quota::kFdHeadroom;
+
+/* Whether `n` more descriptors can be opened now: probes with dups of fd,
+ * closed at once.  Only at accept, so the 2n system calls do not matter. */
+static bool fds_free(int fd, int n)
+{
+    int got[kFdHeadroom];
+    int k = 0;
+    while (k < n && k < kFdHeadroom && (got[k] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+        k++;
+    for (int i = 0; i < k; i++)
+        close(got[i]);
+    return k == n;
+}
 
 ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
 {
@@ -296,6 +317,10 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
                 OV_LOG_WARN("accept: %s", strerror(errno));
             return;
         }
+        if (!fds_free(fd, kFdHeadroom)) {
+            refuse_at_fd_limit(fd);
+            return;
+        }
         auto c = std::make_unique<conn>();
         c->id = next_conn_++;
         if (next_conn_ == 0)
@@ -367,6 +392,19 @@ bool ov_backend::admit_conn(conn *c)
     return false; /* c and its socket are dropped by the caller */
 }
 
+/* Fewer than kFdHeadroom descriptors would be left with fd accepted: it is
+ * told why (the refusal a quota gives at accept) and closed, and the
+ * listeners rest as at EMFILE. */
+void ov_backend::refuse_at_fd_limit(int fd)
+{
+    OV_LOG_WARN("fewer than %d open files left: refusing new connections for %lld ms", kFdHeadroom,
+                (long long) (kListenRestNs / 1000000));
+    ov_simple_rep rep{OV_ERR_QUOTA, OV_LIMIT_BACKEND_FDS};
+    (void) ov_msg_send(fd, OV_MSG_HELLO | OV_MSG_REPLY, 0, &rep, sizeof(rep), nullptr, 0, true);
+    close(fd);
+    rest_listeners();
+}
+
 /* accept() fails with EMFILE/ENFILE and would go on failing (level-triggered
  * listener: a busy loop, one log line per pass).  Close the spare
  * descriptor, accept the oldest pending connection and close it (its client
@@ -383,6 +421,11 @@ void ov_backend::accept_at_fd_limit(int lfd)
             close(fd);
         spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
     }
+    rest_listeners();
+}
+
+void ov_backend::rest_listeners()
+{
     epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, unix_lfd_.get(), nullptr);
     if (tcp_lfd_.valid())
         epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, tcp_lfd_.get(), nullptr);

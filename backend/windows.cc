@@ -36,14 +36,24 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
         reg.heap().free(off);
         return q;
     }
+    /* The doorbell and the copy passed to the client, both made before
+     * anything is committed: at the open-file limit the client is told so
+     * (it used to get its rings without a doorbell). */
     ov_fd bell(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (bell.valid() && ov_comm_can_pass_fds(c->kind))
+        *db = ov_fd(fcntl(bell.get(), F_DUPFD_CLOEXEC, 0));
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = OV_EV_BELL << 32 | c->id;
-    if (!bell.valid() || epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, bell.get(), &ev) != 0) {
-        OV_LOG_ERR("doorbell for conn %u: %s", c->id, strerror(errno));
+    const bool out_of_fds = !bell.valid() || (ov_comm_can_pass_fds(c->kind) && !db->valid());
+    if (out_of_fds || epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, bell.get(), &ev) != 0) {
+        const int err = errno;
+        db->reset();
         quota_.release_bytes(c->tenant, c->job_key, charged);
         reg.heap().free(off);
+        if (out_of_fds && (err == EMFILE || err == ENFILE))
+            return quota_error(OV_LIMIT_BACKEND_FDS, &rep->rq_slots, c, "doorbell");
+        OV_LOG_ERR("doorbell for conn %u: %s", c->id, strerror(err));
         return OV_ERR_SYS;
     }
     reg.claim(off, l.size); /* forget retired rings under it */
@@ -65,7 +75,6 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
     c->doorbell = std::move(bell);
     c->state = 3;
     ready_.push_back(c);
-    *db = ov_fd(dup(c->doorbell.get()));
     rep->rq_slots = r.rq_slots;
     rep->cq_slots = r.cq_slots;
     rep->ctl_off = off + l.ctl_off;
