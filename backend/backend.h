@@ -228,7 +228,9 @@ private:
     bool park_for_scrub(conn *c); /* true: c's message waits for pending scrubs */
     void on_reclaimed();
     ov_status_t do_win_register(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
-    bool charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit);
+    /* charges c's tenant and job one window (and `bytes` of region): OV_LIMIT_NONE,
+     * or the limit it would pass (nothing charged, nothing logged; *what names it) */
+    ov_limit admit_window(conn *c, uint64_t bytes, const char **what);
     window &new_window(conn *c); /* a live slot owned by c, fresh epoch, no grants */
     ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
     ov_status_t do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant);

@@ -95,10 +95,13 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     if (reg.heap().alloc(r.size, &off) != OV_OK)
         return park_for_scrub(c) ? OV_OK : OV_ERR_NOMEM;
     reg.claim(off, r.size); /* zero: free heap bytes are, but for retired rings */
-    ov_status_t q = OV_OK;
-    if (!charge_window(c, reg.heap().block_size(off), &q, &rep->win_id)) {
+    const char *what = nullptr;
+    const ov_limit l = admit_window(c, reg.heap().block_size(off), &what);
+    if (l != OV_LIMIT_NONE) {
         reg.heap().free(off);
-        return park_for_scrub(c) ? OV_OK : q;
+        /* logged only if it fails: a parked request is answered when the
+         * scrub it waits for is done, and then most often succeeds */
+        return park_for_scrub(c) ? OV_OK : quota_error(l, &rep->win_id, c, what);
     }
     window &w = new_window(c);
     w.info.mem = OV_MEM_REGION;
@@ -127,8 +130,8 @@ ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len,
     char probe; /* mapped now?  (it must stay so until WIN_FREE; requests re-check) */
     if (c->peer_mem.read(r.addr, &probe, 1) != OV_OK || c->peer_mem.read(r.addr + r.size - 1, &probe, 1) != OV_OK)
         return OV_ERR_BAD_ARG;
-    ov_status_t q = OV_OK;
-    if (!charge_window(c, 0, &q, &rep->win_id)) /* the owner's own memory: no region bytes */
+    const char *what = nullptr; /* the owner's own memory: no region bytes */
+    if (ov_status_t q = quota_error(admit_window(c, 0, &what), &rep->win_id, c, what); q != OV_OK)
         return q;
     window &w = new_window(c);
     w.info.mem = OV_MEM_OWNER;
@@ -147,19 +150,16 @@ ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len,
 /* One window and `bytes` of region memory for c's guest and job (the
  * window table is bounded by the backend-wide window quota).  False: not
  * charged, *why = OV_ERR_QUOTA and *limit the limit. */
-bool ov_backend::charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit)
+ov_limit ov_backend::admit_window(conn *c, uint64_t bytes, const char **what)
 {
-    *why = quota_error(quota_.admit_window(c->tenant, c->job_key), limit, c, "window");
-    if (*why != OV_OK)
-        return false;
-    if (bytes) {
-        *why = quota_error(quota_.admit_bytes(c->tenant, c->job_key, bytes), limit, c, "window memory");
-        if (*why != OV_OK) {
-            quota_.release_window(c->tenant, c->job_key);
-            return false;
-        }
-    }
-    return true;
+    *what = "window";
+    ov_limit l = quota_.admit_window(c->tenant, c->job_key);
+    if (l != OV_LIMIT_NONE || bytes == 0)
+        return l;
+    *what = "window memory";
+    if ((l = quota_.admit_bytes(c->tenant, c->job_key, bytes)) != OV_LIMIT_NONE)
+        quota_.release_window(c->tenant, c->job_key);
+    return l;
 }
 
 ov_backend::window &ov_backend::new_window(conn *c)
