@@ -54,6 +54,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -298,6 +299,11 @@ private:
     std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
     std::map<std::string, std::pair<std::string, uint32_t>> ns_bind_; /* guest name -> (ns, refs) */
     std::unordered_map<uint64_t, job> jobs_;           /* public key -> job */
+    /* A process as the quotas count it: its guest (kernel identity), the job
+     * it proved, its rank and, for a unix peer, its pid (SO_PEERCRED; 0 over
+     * tcp).  Its osc and btl vmshm (role BTL) connections share one charge. */
+    using proc_identity = std::tuple<std::string, uint64_t, uint32_t, uint32_t>;
+    std::map<proc_identity, uint32_t> proc_conns_;     /* -> connections past HELLO */
     std::vector<window> wins_;                         /* index = id; [0] unused */
     uint64_t tables_gen_ = 1;                          /* tables_changed() */
     std::vector<uint32_t> free_win_ids_;

@@ -346,9 +346,17 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
             return OV_ERR_DENIED;
         }
     }
-    ov_status_t q = quota_error(quota_.admit_proc(c->tenant, key), &rep->proc_id, c, "process");
-    if (q != OV_OK)
-        return q;
+    /* A process counts once, however many connections it holds (osc's and
+     * btl vmshm's): the first one of its identity is charged. */
+    auto held = proc_conns_.find(proc_identity{c->tenant, key, r.rank, c->peer_pid});
+    if (held == proc_conns_.end()) {
+        ov_status_t q = quota_error(quota_.admit_proc(c->tenant, key), &rep->proc_id, c, "process");
+        if (q != OV_OK)
+            return q;
+        proc_conns_.emplace(proc_identity{c->tenant, key, r.rank, c->peer_pid}, 1u);
+    } else {
+        held->second++;
+    }
     if (c->kind == OV_COMM_UNIX) {
         auto it = ns_bind_.find(name);
         if (it == ns_bind_.end())

@@ -366,6 +366,10 @@ void ov_backend::release_process(conn *c)
         guests_.erase({c->g->name, c->g->job_key});
     }
     c->g = nullptr;
-    quota_.release_proc(c->tenant, c->job_key);
+    auto held = proc_conns_.find(proc_identity{c->tenant, c->job_key, c->rank, c->peer_pid});
+    if (held != proc_conns_.end() && --held->second == 0) { /* its last connection */
+        proc_conns_.erase(held);
+        quota_.release_proc(c->tenant, c->job_key);
+    }
     c->state = 0;
 }
