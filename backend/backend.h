@@ -32,9 +32,11 @@
  * this thread waits inside that request.  It spins over all request rings while
  * there is work and for opts.spin_us after the last request, then sets
  * backend_sleeping in every process block, re-checks, and blocks in
- * epoll_wait(-1): an idle backend uses no CPU.  Fairness: at most
- * OV_BATCH descriptors per process per pass; copies are bounded by
- * opts.max_request; a client that does not read its replies is dropped.
+ * epoll_wait(-1): an idle backend uses no CPU.  Fairness: each process
+ * gets at most kPassBudget units of work per pass (a descriptor, plus its
+ * bytes in kUnitBytes), the pass starting one process further each time;
+ * copies are bounded by opts.max_request; a client that does not read its
+ * replies is dropped.
  *
  * Faults: a closed connection (process died or detached), or for a unix
  * peer the exit of the process that connected (pidfd, even if a forked
@@ -100,6 +102,14 @@ struct ov_backend_options {
 constexpr uint64_t kVmRegionDefault = uint64_t(1024) << 20;
 
 #define OV_BATCH 32
+
+/* The backend work one process gets per pass over the rings (engine.cc):
+ * a descriptor costs one unit, and one more per kUnitBytes it moved.  At
+ * most OV_BATCH small requests, or one 2 MiB copy, before the next process
+ * has its turn: a guest posting NOPs or 16 MiB copies as fast as it can
+ * delays another guest's request by one budget, not by its whole ring. */
+constexpr uint64_t kPassBudget = OV_BATCH;
+constexpr uint64_t kUnitBytes = uint64_t(64) << 10;
 
 /* epoll tags: kind << 32 | id */
 enum : uint64_t {
@@ -295,6 +305,7 @@ private:
     std::unordered_map<uint32_t, std::unique_ptr<conn>> conns_;
     size_t doomed_ = 0; /* conns closed since the last reap_doomed() */
     std::vector<conn *> ready_;                        /* processes with rings */
+    size_t pass_start_ = 0;                            /* poll_rings' round robin: ready_ index served first */
     std::map<std::pair<std::string, uint64_t>, std::unique_ptr<guest>> guests_;
     std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
     std::map<std::string, std::pair<std::string, uint32_t>> ns_bind_; /* guest name -> (ns, refs) */
