@@ -20,9 +20,11 @@
  * a doorbell that brings no work buys no spin, and at the open-file limit
  * (EMFILE) pending connections are accepted and closed with a spare
  * descriptor and the listener rests (server.cc); a connection that would
- * leave fewer than a few descriptors free is refused (OV_ERR_QUOTA naming
- * OV_LIMIT_BACKEND_FDS), so the clients already connected can still get
- * their doorbells (RINGS answers the same if one cannot be made).
+ * leave fewer than ov_quota::kFdHeadroom descriptors free is refused
+ * (OV_ERR_QUOTA naming OV_LIMIT_BACKEND_FDS), so the clients already
+ * connected can still get their doorbells, and a HELLO, ATTACH or RINGS
+ * that would leave fewer than ov_quota::kFdFloor gets the same answer: the
+ * backend itself never runs out.
  *   ~ov_backend marks every region SHUTDOWN, closes every connection,
  *               removes backend.sock and backend.lock.
  *
@@ -213,6 +215,11 @@ private:
     bool admit_conn(conn *c);         /* quota at accept; false: refused and closed */
     void accept_at_fd_limit(int lfd); /* EMFILE/ENFILE: spare fd, accept and close, rest */
     void refuse_at_fd_limit(int fd);  /* accepted fd would leave too few free: refuse it, rest */
+    bool fds_free(int n) const;       /* n more descriptors can be opened now (n <= 16) */
+    /* OV_OK, or OV_ERR_QUOTA naming OV_LIMIT_BACKEND_FDS (in *limit, logged
+     * as `what`) if taking `taking` descriptors for c would leave fewer
+     * than ov_quota::kFdFloor free */
+    ov_status_t fds_for_client(conn *c, int taking, uint32_t *limit, const char *what);
     void rest_listeners();            /* out of the read set for kListenRestNs */
     void check_stalls(int64_t now);
     void set_stalled(conn *c, bool waiting); /* starts/stops c's stall clock; counts stalled_ */

@@ -333,6 +333,9 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     std::memset(r.job_secret, 0, sizeof(r.job_secret));
     if (ov_status_t s = check_job_claim(c, r, key, digest); s != OV_OK)
         return s;
+    /* single copy holds /proc/PID/mem */
+    if (ov_status_t s = fds_for_client(c, 1, &rep->proc_id, "process (open files)"); s != OV_OK)
+        return s;
     std::string name(r.guest);
     if (c->kind == OV_COMM_UNIX) {
         if (c->ns_key.empty()) {

@@ -43,26 +43,32 @@ static constexpr int64_t kListenRestNs = 100 * 1000 * 1000;
 /* How often stalled connections are looked for (and the longest an idle
  * backend with one sleeps). */
 static constexpr int64_t kStallCheckNs = 250 * 1000 * 1000;
-/* Descriptors left free whenever a connection is accepted (quota.h): what
- * connected clients still need from us (a pidfd, a doorbell and the copy we
- * pass, a region's memfd, a descriptor to punch a freed window with) and
- * what the C++ and sanitizer runtimes open behind our back (UBSan checks a
- * vtable through a pipe the first time it meets a type; without two free
- * descriptors it reports a live object as having an invalid vptr).
- * Accepting until EMFILE left the clients already served without them. */
+/* Descriptors kept free (quota.h): accepting until EMFILE left the clients
+ * already served without a doorbell, and the backend itself without the
+ * pipe UBSan opens to check a vtable. */
 static constexpr int kFdHeadroom = ov_quota::kFdHeadroom;
+static constexpr int kFdProbeMax = 16;
 
-/* Whether `n` more descriptors can be opened now: probes with dups of fd,
- * closed at once.  Only at accept, so the 2n system calls do not matter. */
-static bool fds_free(int fd, int n)
+/* Probes with dups of the epoll descriptor, closed at once: only at accept
+ * and in HELLO, ATTACH and RINGS, so the 2n system calls do not matter. */
+bool ov_backend::fds_free(int n) const
 {
-    int got[kFdHeadroom];
+    int got[kFdProbeMax];
     int k = 0;
-    while (k < n && k < kFdHeadroom && (got[k] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+    while (k < n && k < kFdProbeMax && (got[k] = fcntl(epfd_.get(), F_DUPFD_CLOEXEC, 0)) >= 0)
         k++;
     for (int i = 0; i < k; i++)
         close(got[i]);
     return k == n;
+}
+
+/* OV_ERR_QUOTA naming OV_LIMIT_BACKEND_FDS unless `taking` descriptors
+ * for c leave ov_quota::kFdFloor free. */
+ov_status_t ov_backend::fds_for_client(conn *c, int taking, uint32_t *limit, const char *what)
+{
+    if (fds_free(taking + ov_quota::kFdFloor))
+        return OV_OK;
+    return quota_error(OV_LIMIT_BACKEND_FDS, limit, c, what);
 }
 
 ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
@@ -317,7 +323,7 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
                 OV_LOG_WARN("accept: %s", strerror(errno));
             return;
         }
-        if (!fds_free(fd, kFdHeadroom)) {
+        if (!fds_free(kFdHeadroom + (kind == OV_COMM_UNIX))) { /* and its pidfd */
             refuse_at_fd_limit(fd);
             return;
         }

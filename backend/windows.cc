@@ -25,6 +25,9 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
     if (!ov_is_pow2(r.rq_slots) || !ov_is_pow2(r.cq_slots) || r.rq_slots < OV_RING_MIN_SLOTS ||
         r.cq_slots > OV_RING_MAX_SLOTS || r.cq_slots < r.rq_slots)
         return OV_ERR_BAD_ARG;
+    /* the doorbell, and the copy passed with the reply */
+    if (ov_status_t s = fds_for_client(c, 2, &rep->rq_slots, "doorbell"); s != OV_OK)
+        return s;
     ov_proc_block_layout l = ov_proc_block(r.rq_slots, r.cq_slots);
     uint64_t off;
     ov_region &reg = *c->g->region;
@@ -37,8 +40,9 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
         return q;
     }
     /* The doorbell and the copy passed to the client, both made before
-     * anything is committed: at the open-file limit the client is told so
-     * (it used to get its rings without a doorbell). */
+     * anything is committed: should they fail all the same (ENFILE, the
+     * system's table), the client is told so (it used to get its rings
+     * without a doorbell). */
     ov_fd bell(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (bell.valid() && ov_comm_can_pass_fds(c->kind))
         *db = ov_fd(fcntl(bell.get(), F_DUPFD_CLOEXEC, 0));
