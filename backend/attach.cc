@@ -30,6 +30,9 @@ ov_status_t ov_backend::do_attach(conn *c, const uint8_t *p, uint32_t len, ov_at
                     c->peer_pid, c->guest_name.c_str());
         return OV_ERR_DENIED;
     }
+    /* a new region's memfd, and the copy passed with the reply */
+    if (ov_status_t s = fds_for_client(c, 2, &rep->map_mode, "region (open files)"); s != OV_OK)
+        return s;
     guest *g = find_guest(c->guest_name, c->job_key);
     if (!g) {
         auto ng = std::make_unique<guest>();

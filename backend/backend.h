@@ -19,7 +19,12 @@
  * passes, a connection stalled mid-message for opts.stall_ms is closed,
  * a doorbell that brings no work buys no spin, and at the open-file limit
  * (EMFILE) pending connections are accepted and closed with a spare
- * descriptor and the listener rests (server.cc).
+ * descriptor and the listener rests (server.cc); a connection that would
+ * leave fewer than ov_quota::kFdHeadroom descriptors free is refused
+ * (OV_ERR_QUOTA naming OV_LIMIT_BACKEND_FDS), so the clients already
+ * connected can still get their doorbells, and a HELLO, ATTACH or RINGS
+ * that would leave fewer than ov_quota::kFdFloor gets the same answer: the
+ * backend itself never runs out.
  *   ~ov_backend marks every region SHUTDOWN, closes every connection,
  *               removes backend.sock and backend.lock.
  *
@@ -29,9 +34,11 @@
  * this thread waits inside that request.  It spins over all request rings while
  * there is work and for opts.spin_us after the last request, then sets
  * backend_sleeping in every process block, re-checks, and blocks in
- * epoll_wait(-1): an idle backend uses no CPU.  Fairness: at most
- * OV_BATCH descriptors per process per pass; copies are bounded by
- * opts.max_request; a client that does not read its replies is dropped.
+ * epoll_wait(-1): an idle backend uses no CPU.  Fairness: each process
+ * gets at most kPassBudget units of work per pass (a descriptor, plus its
+ * bytes in kUnitBytes), the pass starting one process further each time;
+ * copies are bounded by opts.max_request; a client that does not read its
+ * replies is dropped.
  *
  * Faults: a closed connection (process died or detached), or for a unix
  * peer the exit of the process that connected (pidfd, even if a forked
@@ -51,6 +58,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -96,6 +104,14 @@ struct ov_backend_options {
 constexpr uint64_t kVmRegionDefault = uint64_t(1024) << 20;
 
 #define OV_BATCH 32
+
+/* The backend work one process gets per pass over the rings (engine.cc):
+ * a descriptor costs one unit, and one more per kUnitBytes it moved.  At
+ * most OV_BATCH small requests, or one 2 MiB copy, before the next process
+ * has its turn: a guest posting NOPs or 16 MiB copies as fast as it can
+ * delays another guest's request by one budget, not by its whole ring. */
+constexpr uint64_t kPassBudget = OV_BATCH;
+constexpr uint64_t kUnitBytes = uint64_t(64) << 10;
 
 /* epoll tags: kind << 32 | id */
 enum : uint64_t {
@@ -198,6 +214,13 @@ private:
     void reap_doomed();
     bool admit_conn(conn *c);         /* quota at accept; false: refused and closed */
     void accept_at_fd_limit(int lfd); /* EMFILE/ENFILE: spare fd, accept and close, rest */
+    void refuse_at_fd_limit(int fd);  /* accepted fd would leave too few free: refuse it, rest */
+    bool fds_free(int n) const;       /* n more descriptors can be opened now (n <= 16) */
+    /* OV_OK, or OV_ERR_QUOTA naming OV_LIMIT_BACKEND_FDS (in *limit, logged
+     * as `what`) if taking `taking` descriptors for c would leave fewer
+     * than ov_quota::kFdFloor free */
+    ov_status_t fds_for_client(conn *c, int taking, uint32_t *limit, const char *what);
+    void rest_listeners();            /* out of the read set for kListenRestNs */
     void check_stalls(int64_t now);
     void set_stalled(conn *c, bool waiting); /* starts/stops c's stall clock; counts stalled_ */
     void resume_listeners(int64_t now);
@@ -223,7 +246,9 @@ private:
     bool park_for_scrub(conn *c); /* true: c's message waits for pending scrubs */
     void on_reclaimed();
     ov_status_t do_win_register(conn *c, const uint8_t *p, uint32_t len, ov_win_create_rep *rep);
-    bool charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit);
+    /* charges c's tenant and job one window (and `bytes` of region): OV_LIMIT_NONE,
+     * or the limit it would pass (nothing charged, nothing logged; *what names it) */
+    ov_limit admit_window(conn *c, uint64_t bytes, const char **what);
     window &new_window(conn *c); /* a live slot owned by c, fresh epoch, no grants */
     ov_status_t do_win_free(conn *c, const uint8_t *p, uint32_t len);
     ov_status_t do_grant(conn *c, const uint8_t *p, uint32_t len, bool grant);
@@ -296,10 +321,16 @@ private:
     std::unordered_map<uint32_t, std::unique_ptr<conn>> conns_;
     size_t doomed_ = 0; /* conns closed since the last reap_doomed() */
     std::vector<conn *> ready_;                        /* processes with rings */
+    size_t pass_start_ = 0;                            /* poll_rings' round robin: ready_ index served first */
     std::map<std::pair<std::string, uint64_t>, std::unique_ptr<guest>> guests_;
     std::unordered_map<uint32_t, guest *> regions_;    /* handle -> guest */
     std::map<std::string, std::pair<std::string, uint32_t>> ns_bind_; /* guest name -> (ns, refs) */
     std::unordered_map<uint64_t, job> jobs_;           /* public key -> job */
+    /* A process as the quotas count it: its guest (kernel identity), the job
+     * it proved, its rank and, for a unix peer, its pid (SO_PEERCRED; 0 over
+     * tcp).  Its osc and btl vmshm (role BTL) connections share one charge. */
+    using proc_identity = std::tuple<std::string, uint64_t, uint32_t, uint32_t>;
+    std::map<proc_identity, uint32_t> proc_conns_;     /* -> connections past HELLO */
     std::vector<window> wins_;                         /* index = id; [0] unused */
     uint64_t tables_gen_ = 1;                          /* tables_changed() */
     std::vector<uint32_t> free_win_ids_;

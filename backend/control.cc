@@ -333,6 +333,9 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
     std::memset(r.job_secret, 0, sizeof(r.job_secret));
     if (ov_status_t s = check_job_claim(c, r, key, digest); s != OV_OK)
         return s;
+    /* single copy holds /proc/PID/mem */
+    if (ov_status_t s = fds_for_client(c, 1, &rep->proc_id, "process (open files)"); s != OV_OK)
+        return s;
     std::string name(r.guest);
     if (c->kind == OV_COMM_UNIX) {
         if (c->ns_key.empty()) {
@@ -346,9 +349,17 @@ ov_status_t ov_backend::do_hello(conn *c, const uint8_t *p, uint32_t len, ov_hel
             return OV_ERR_DENIED;
         }
     }
-    ov_status_t q = quota_error(quota_.admit_proc(c->tenant, key), &rep->proc_id, c, "process");
-    if (q != OV_OK)
-        return q;
+    /* A process counts once, however many connections it holds (osc's and
+     * btl vmshm's): the first one of its identity is charged. */
+    auto held = proc_conns_.find(proc_identity{c->tenant, key, r.rank, c->peer_pid});
+    if (held == proc_conns_.end()) {
+        ov_status_t q = quota_error(quota_.admit_proc(c->tenant, key), &rep->proc_id, c, "process");
+        if (q != OV_OK)
+            return q;
+        proc_conns_.emplace(proc_identity{c->tenant, key, r.rank, c->peer_pid}, 1u);
+    } else {
+        held->second++;
+    }
     if (c->kind == OV_COMM_UNIX) {
         auto it = ns_bind_.find(name);
         if (it == ns_bind_.end())

@@ -134,7 +134,9 @@ void ov_backend::yield_to_waiter_here(uint32_t fe_cpu)
     dodger_.shared(cpu, ov_now_ns());
 }
 
-/* Returns descriptors served, or -1 if the process's rings are corrupt. */
+/* Returns descriptors served, or -1 if the process's rings are corrupt.
+ * Serves at most kPassBudget units of work (backend.h): a process that
+ * posts as fast as it can waits for the next pass like everyone else. */
 int ov_backend::serve_process(conn *c)
 {
     /* The cached count: re-reading the frontend's head index on every pass
@@ -143,7 +145,8 @@ int ov_backend::serve_process(conn *c)
     if (space < 0)
         return -1;
     int done = 0;
-    while (done < OV_BATCH && space > 0) {
+    uint64_t spent = 0;
+    while (spent < kPassBudget && space > 0) {
         ov_req_desc d;
         ov_ring_result r = c->rq.pop(&d); /* the one copy out of shared memory */
         if (r == OV_RING_EMPTY)
@@ -152,6 +155,7 @@ int ov_backend::serve_process(conn *c)
             return -1;
         space--;
         done++;
+        spent++;
         /* Small puts to a registered window wait to be written together;
          * anything else first completes them (put_batch.cc). */
         const int batched = batch_put(c, d);
@@ -163,6 +167,7 @@ int ov_backend::serve_process(conn *c)
             return -1;
         ov_completion cpl;
         execute(c, d, &cpl);
+        spent += cpl.bytes / kUnitBytes;
         if (!quiet_success(d, cpl) && c->cq.push(cpl) != OV_RING_OK)
             return -1;
     }
@@ -180,12 +185,21 @@ int ov_backend::serve_process(conn *c)
     return done;
 }
 
+/* One pass over every process with rings, each with its budget; the pass
+ * starts one process further each time (round robin), so none is always
+ * served first, nor always after the same busy one. */
 int ov_backend::poll_rings()
 {
     int total = 0;
     conn *bad[8];
     int nbad = 0;
-    for (conn *c : ready_) {
+    const size_t n_ready = ready_.size();
+    if (n_ready == 0)
+        return 0;
+    if (++pass_start_ >= n_ready)
+        pass_start_ = 0;
+    for (size_t k = 0; k < n_ready; k++) {
+        conn *c = ready_[(pass_start_ + k) % n_ready];
         int n = serve_process(c);
         if (n < 0) {
             if (nbad < 8)

@@ -74,6 +74,16 @@ public:
      * region of its own (a job of one process) */
     static constexpr uint32_t kFdsPerConn = 5;
     static constexpr uint32_t kFdReserve = 32; /* listeners, epoll, log, the spare fd ... */
+    /* Descriptors kept free (server.cc fds_free).  A connection is accepted
+     * only if kFdHeadroom stay free after it (and its pidfd): room for what
+     * the clients already connected still ask for.  A connected client's
+     * HELLO, ATTACH or RINGS is answered only if kFdFloor stay free after
+     * the descriptors it takes: those are never given to a client, they are
+     * the backend's own (the sanitizer runtime checks a vtable through a
+     * pipe: with no descriptor free it reports a live object as having an
+     * invalid vptr; a punch's dup, a log line's fopen). */
+    static constexpr int kFdHeadroom = 8;
+    static constexpr int kFdFloor = 4;
 
     explicit ov_quota(const ov_quota_limits &l) : lim_(l) {}
     bool clamp_to_fds(uint64_t nofile);

@@ -43,6 +43,33 @@ static constexpr int64_t kListenRestNs = 100 * 1000 * 1000;
 /* How often stalled connections are looked for (and the longest an idle
  * backend with one sleeps). */
 static constexpr int64_t kStallCheckNs = 250 * 1000 * 1000;
+/* Descriptors kept free (quota.h): accepting until EMFILE left the clients
+ * already served without a doorbell, and the backend itself without the
+ * pipe UBSan opens to check a vtable. */
+static constexpr int kFdHeadroom = ov_quota::kFdHeadroom;
+static constexpr int kFdProbeMax = 16;
+
+/* Probes with dups of the epoll descriptor, closed at once: only at accept
+ * and in HELLO, ATTACH and RINGS, so the 2n system calls do not matter. */
+bool ov_backend::fds_free(int n) const
+{
+    int got[kFdProbeMax];
+    int k = 0;
+    while (k < n && k < kFdProbeMax && (got[k] = fcntl(epfd_.get(), F_DUPFD_CLOEXEC, 0)) >= 0)
+        k++;
+    for (int i = 0; i < k; i++)
+        close(got[i]);
+    return k == n;
+}
+
+/* OV_ERR_QUOTA naming OV_LIMIT_BACKEND_FDS unless `taking` descriptors
+ * for c leave ov_quota::kFdFloor free. */
+ov_status_t ov_backend::fds_for_client(conn *c, int taking, uint32_t *limit, const char *what)
+{
+    if (fds_free(taking + ov_quota::kFdFloor))
+        return OV_OK;
+    return quota_error(OV_LIMIT_BACKEND_FDS, limit, c, what);
+}
 
 ov_backend::ov_backend(const ov_backend_options &o) : opts_(o)
 {
@@ -296,6 +323,10 @@ void ov_backend::accept_all(int lfd, ov_comm_kind kind)
                 OV_LOG_WARN("accept: %s", strerror(errno));
             return;
         }
+        if (!fds_free(kFdHeadroom + (kind == OV_COMM_UNIX))) { /* and its pidfd */
+            refuse_at_fd_limit(fd);
+            return;
+        }
         auto c = std::make_unique<conn>();
         c->id = next_conn_++;
         if (next_conn_ == 0)
@@ -367,6 +398,19 @@ bool ov_backend::admit_conn(conn *c)
     return false; /* c and its socket are dropped by the caller */
 }
 
+/* Fewer than kFdHeadroom descriptors would be left with fd accepted: it is
+ * told why (the refusal a quota gives at accept) and closed, and the
+ * listeners rest as at EMFILE. */
+void ov_backend::refuse_at_fd_limit(int fd)
+{
+    OV_LOG_WARN("fewer than %d open files left: refusing new connections for %lld ms", kFdHeadroom,
+                (long long) (kListenRestNs / 1000000));
+    ov_simple_rep rep{OV_ERR_QUOTA, OV_LIMIT_BACKEND_FDS};
+    (void) ov_msg_send(fd, OV_MSG_HELLO | OV_MSG_REPLY, 0, &rep, sizeof(rep), nullptr, 0, true);
+    close(fd);
+    rest_listeners();
+}
+
 /* accept() fails with EMFILE/ENFILE and would go on failing (level-triggered
  * listener: a busy loop, one log line per pass).  Close the spare
  * descriptor, accept the oldest pending connection and close it (its client
@@ -383,6 +427,11 @@ void ov_backend::accept_at_fd_limit(int lfd)
             close(fd);
         spare_fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
     }
+    rest_listeners();
+}
+
+void ov_backend::rest_listeners()
+{
     epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, unix_lfd_.get(), nullptr);
     if (tcp_lfd_.valid())
         epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, tcp_lfd_.get(), nullptr);

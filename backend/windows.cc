@@ -25,6 +25,9 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
     if (!ov_is_pow2(r.rq_slots) || !ov_is_pow2(r.cq_slots) || r.rq_slots < OV_RING_MIN_SLOTS ||
         r.cq_slots > OV_RING_MAX_SLOTS || r.cq_slots < r.rq_slots)
         return OV_ERR_BAD_ARG;
+    /* the doorbell, and the copy passed with the reply */
+    if (ov_status_t s = fds_for_client(c, 2, &rep->rq_slots, "doorbell"); s != OV_OK)
+        return s;
     ov_proc_block_layout l = ov_proc_block(r.rq_slots, r.cq_slots);
     uint64_t off;
     ov_region &reg = *c->g->region;
@@ -36,14 +39,25 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
         reg.heap().free(off);
         return q;
     }
+    /* The doorbell and the copy passed to the client, both made before
+     * anything is committed: should they fail all the same (ENFILE, the
+     * system's table), the client is told so (it used to get its rings
+     * without a doorbell). */
     ov_fd bell(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (bell.valid() && ov_comm_can_pass_fds(c->kind))
+        *db = ov_fd(fcntl(bell.get(), F_DUPFD_CLOEXEC, 0));
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = OV_EV_BELL << 32 | c->id;
-    if (!bell.valid() || epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, bell.get(), &ev) != 0) {
-        OV_LOG_ERR("doorbell for conn %u: %s", c->id, strerror(errno));
+    const bool out_of_fds = !bell.valid() || (ov_comm_can_pass_fds(c->kind) && !db->valid());
+    if (out_of_fds || epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, bell.get(), &ev) != 0) {
+        const int err = errno;
+        db->reset();
         quota_.release_bytes(c->tenant, c->job_key, charged);
         reg.heap().free(off);
+        if (out_of_fds && (err == EMFILE || err == ENFILE))
+            return quota_error(OV_LIMIT_BACKEND_FDS, &rep->rq_slots, c, "doorbell");
+        OV_LOG_ERR("doorbell for conn %u: %s", c->id, strerror(err));
         return OV_ERR_SYS;
     }
     reg.claim(off, l.size); /* forget retired rings under it */
@@ -65,7 +79,6 @@ ov_status_t ov_backend::do_rings(conn *c, const uint8_t *p, uint32_t len, ov_rin
     c->doorbell = std::move(bell);
     c->state = 3;
     ready_.push_back(c);
-    *db = ov_fd(dup(c->doorbell.get()));
     rep->rq_slots = r.rq_slots;
     rep->cq_slots = r.cq_slots;
     rep->ctl_off = off + l.ctl_off;
@@ -86,10 +99,13 @@ ov_status_t ov_backend::do_win_create(conn *c, const uint8_t *p, uint32_t len, o
     if (reg.heap().alloc(r.size, &off) != OV_OK)
         return park_for_scrub(c) ? OV_OK : OV_ERR_NOMEM;
     reg.claim(off, r.size); /* zero: free heap bytes are, but for retired rings */
-    ov_status_t q = OV_OK;
-    if (!charge_window(c, reg.heap().block_size(off), &q, &rep->win_id)) {
+    const char *what = nullptr;
+    const ov_limit l = admit_window(c, reg.heap().block_size(off), &what);
+    if (l != OV_LIMIT_NONE) {
         reg.heap().free(off);
-        return park_for_scrub(c) ? OV_OK : q;
+        /* logged only if it fails: a parked request is answered when the
+         * scrub it waits for is done, and then most often succeeds */
+        return park_for_scrub(c) ? OV_OK : quota_error(l, &rep->win_id, c, what);
     }
     window &w = new_window(c);
     w.info.mem = OV_MEM_REGION;
@@ -118,8 +134,8 @@ ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len,
     char probe; /* mapped now?  (it must stay so until WIN_FREE; requests re-check) */
     if (c->peer_mem.read(r.addr, &probe, 1) != OV_OK || c->peer_mem.read(r.addr + r.size - 1, &probe, 1) != OV_OK)
         return OV_ERR_BAD_ARG;
-    ov_status_t q = OV_OK;
-    if (!charge_window(c, 0, &q, &rep->win_id)) /* the owner's own memory: no region bytes */
+    const char *what = nullptr; /* the owner's own memory: no region bytes */
+    if (ov_status_t q = quota_error(admit_window(c, 0, &what), &rep->win_id, c, what); q != OV_OK)
         return q;
     window &w = new_window(c);
     w.info.mem = OV_MEM_OWNER;
@@ -138,19 +154,16 @@ ov_status_t ov_backend::do_win_register(conn *c, const uint8_t *p, uint32_t len,
 /* One window and `bytes` of region memory for c's guest and job (the
  * window table is bounded by the backend-wide window quota).  False: not
  * charged, *why = OV_ERR_QUOTA and *limit the limit. */
-bool ov_backend::charge_window(conn *c, uint64_t bytes, ov_status_t *why, uint32_t *limit)
+ov_limit ov_backend::admit_window(conn *c, uint64_t bytes, const char **what)
 {
-    *why = quota_error(quota_.admit_window(c->tenant, c->job_key), limit, c, "window");
-    if (*why != OV_OK)
-        return false;
-    if (bytes) {
-        *why = quota_error(quota_.admit_bytes(c->tenant, c->job_key, bytes), limit, c, "window memory");
-        if (*why != OV_OK) {
-            quota_.release_window(c->tenant, c->job_key);
-            return false;
-        }
-    }
-    return true;
+    *what = "window";
+    ov_limit l = quota_.admit_window(c->tenant, c->job_key);
+    if (l != OV_LIMIT_NONE || bytes == 0)
+        return l;
+    *what = "window memory";
+    if ((l = quota_.admit_bytes(c->tenant, c->job_key, bytes)) != OV_LIMIT_NONE)
+        quota_.release_window(c->tenant, c->job_key);
+    return l;
 }
 
 ov_backend::window &ov_backend::new_window(conn *c)
@@ -357,6 +370,10 @@ void ov_backend::release_process(conn *c)
         guests_.erase({c->g->name, c->g->job_key});
     }
     c->g = nullptr;
-    quota_.release_proc(c->tenant, c->job_key);
+    auto held = proc_conns_.find(proc_identity{c->tenant, c->job_key, c->rank, c->peer_pid});
+    if (held != proc_conns_.end() && --held->second == 0) { /* its last connection */
+        proc_conns_.erase(held);
+        quota_.release_proc(c->tenant, c->job_key);
+    }
     c->state = 0;
 }

@@ -58,26 +58,44 @@ extern "C" ov_status_t ov_fe_default_uri(char *buf, size_t len) noexcept
     return n < 0 || size_t(n) >= len ? OV_ERR_BAD_ARG : OV_OK;
 }
 
+/* The unsolicited reply of a connection refused at accept (ov_protocol.h
+ * "quotas"): the backend has closed the socket. */
+static bool refused_at_accept(const ov_msg_hdr &h)
+{
+    return h.seq == 0 && h.type == (OV_MSG_HELLO | OV_MSG_REPLY) && h.len == sizeof(ov_simple_rep);
+}
+
+static ov_status_t refused(ov_fe *fe, const void *rep)
+{
+    ov_simple_rep refusal;
+    std::memcpy(&refusal, rep, sizeof(refusal));
+    fe->gone = true;
+    return ov_fe_fail(fe, ov_status_t(refusal.status), "backend refused the connection (limit: %s)",
+                      ov_limit_name(refusal.reserved));
+}
+
 ov_status_t ov_fe_call(ov_fe *fe, uint16_t type, const void *req, uint32_t reqlen, void *rep, uint32_t replen,
                        ov_fd *fds, int *nfds, uint32_t *got) noexcept
 {
     if (fe->gone)
         return ov_fe_fail(fe, OV_ERR_BACKEND_GONE, "control call");
     uint32_t seq = ++fe->seq;
-    ov_status_t s = ov_msg_send(fe->ctl.get(), type, seq, req, reqlen, nullptr, 0, false);
-    if (s != OV_OK)
-        return ov_fe_fail(fe, s == OV_ERR_SYS ? OV_ERR_BACKEND_GONE : s, "sending message %u", type);
     ov_msg_hdr h;
+    ov_status_t s = ov_msg_send(fe->ctl.get(), type, seq, req, reqlen, nullptr, 0, false);
+    if (s != OV_OK) {
+        /* Refused at accept, the socket may have closed before our message
+         * went out: the refusal still waits to be read. */
+        ov_simple_rep refusal{};
+        if (ov_msg_recv(fe->ctl.get(), &h, &refusal, sizeof(refusal), nullptr, nullptr, 100) == OV_OK &&
+            refused_at_accept(h))
+            return refused(fe, &refusal);
+        return ov_fe_fail(fe, s == OV_ERR_SYS ? OV_ERR_BACKEND_GONE : s, "sending message %u", type);
+    }
     s = ov_msg_recv(fe->ctl.get(), &h, rep, replen, fds, nfds, int(fe->params.timeout_ms));
     if (s != OV_OK)
         return ov_fe_fail(fe, s, "waiting for the reply to message %u", type);
-    if (h.seq == 0 && h.type == (OV_MSG_HELLO | OV_MSG_REPLY) && h.len == sizeof(ov_simple_rep)) {
-        ov_simple_rep refusal; /* refused at accept (ov_protocol.h "quotas"); the socket is closed */
-        std::memcpy(&refusal, rep, sizeof(refusal));
-        fe->gone = true;
-        return ov_fe_fail(fe, ov_status_t(refusal.status), "backend refused the connection (limit: %s)",
-                          ov_limit_name(refusal.reserved));
-    }
+    if (refused_at_accept(h))
+        return refused(fe, rep);
     const bool len_ok = got ? h.len >= sizeof(ov_simple_rep) && h.len <= replen : h.len == replen;
     if (got)
         *got = h.len;
@@ -337,6 +355,13 @@ extern "C" ov_status_t ov_fe_rings(ov_fe_t *fe) noexcept
     uint64_t rsz = fe->region.size();
     auto blk = ov_proc_block(rep.rq_slots, rep.cq_slots);
     bool want_bell = ov_comm_can_pass_fds(fe->kind); /* tcp: KICK instead */
+    if (want_bell && !fds[0].valid()) {
+        /* The kernel drops a passed descriptor the receiver has no room for. */
+        ov_fd probe(fcntl(fe->ctl.get(), F_DUPFD_CLOEXEC, 0));
+        if (!probe.valid() && (errno == EMFILE || errno == ENFILE))
+            return ov_fe_fail(fe, OV_ERR_SYS, "rings: no room for the doorbell descriptor: this process is at its "
+                                              "open-file limit (RLIMIT_NOFILE, ulimit -n)");
+    }
     if (want_bell != fds[0].valid() || rep.rq_off != rep.ctl_off + blk.rq_off ||
         rep.cq_off != rep.ctl_off + blk.cq_off || rep.ctl_off > rsz || blk.size > rsz - rep.ctl_off)
         return ov_fe_fail(fe, OV_ERR_PROTO, "rings reply inconsistent");

@@ -83,7 +83,11 @@
  * connection stays usable.  A connection over its guest's or the
  * backend's connection limit is answered at accept, before it sent
  * anything, by one unsolicited reply (type HELLO | OV_MSG_REPLY, seq 0,
- * an ov_simple_rep {OV_ERR_QUOTA, limit}) and closed.  A connection that
+ * an ov_simple_rep {OV_ERR_QUOTA, limit}) and closed.  The backend's own
+ * open files are such a limit too (OV_LIMIT_BACKEND_FDS): a connection that
+ * would leave it fewer than a few free descriptors is refused at accept
+ * the same way, and a RINGS whose doorbell it cannot make is answered
+ * OV_ERR_QUOTA naming it.  A connection that
  * stops in the middle of a message, or sends no HELLO, for the backend's
  * stall timeout (--stall-ms) is closed.  `ompi-virt status` shows usage
  * against every limit.
@@ -207,6 +211,8 @@ enum ov_limit : uint32_t {
     OV_LIMIT_JOB_PROCS, OV_LIMIT_JOB_WINDOWS, OV_LIMIT_JOB_REGION_BYTES,
     OV_LIMIT_CONNS, OV_LIMIT_PROCS, OV_LIMIT_WINDOWS, OV_LIMIT_REGION_BYTES,
     OV_LIMIT_JOB_FABRIC_MAPPINGS = 32, OV_LIMIT_JOB_FABRIC_QUEUE, /* fabric mappings (backend/fabric_mappings.h) */
+    OV_LIMIT_BACKEND_FDS = 40, /* the backend's open files (RLIMIT_NOFILE): a connection refused at accept,
+                                  or RINGS whose doorbell could not be made (backend/server.cc) */
     OV_LIMIT_MAX,
 };
 extern "C" const char *ov_limit_name(uint32_t limit) noexcept;

@@ -56,6 +56,7 @@ extern "C" const char *ov_limit_name(uint32_t limit) noexcept
     case OV_LIMIT_REGION_BYTES: return "region memory of the backend (--max-region-mb)";
     case OV_LIMIT_JOB_FABRIC_MAPPINGS: return "fabric mappings per job (--max-job-fabric-mappings)";
     case OV_LIMIT_JOB_FABRIC_QUEUE: return "undelivered fabric control bytes per job (--max-job-fabric-queue-kb)";
+    case OV_LIMIT_BACKEND_FDS: return "open files of the backend (its RLIMIT_NOFILE: LimitNOFILE= in its unit)";
     }
     return "unknown limit";
 }

@@ -119,3 +119,42 @@ TEST_F(BtlBackend, BackendShutdownIsSeen)
     EXPECT_EQ(ov_fe_btl_alive(b0), OV_ERR_BACKEND_GONE);
     ov_fe_close(b0);
 }
+
+/* A process that uses osc virt and btl vmshm holds two connections of one
+ * (job, rank) from one pid: the process quotas count it once.  Before, the
+ * BTL connection was charged as a second process: with a guest allowed one
+ * process, a rank could not use both. */
+TEST(BtlQuota, ProcessWithBothRolesCountsOnce)
+{
+    TempDir tmp;
+    BackendChild be(tmp.path);
+    be.opts.quota.guest_procs = 1;
+    ASSERT_TRUE(be.start());
+    ov_fe_t *osc = connect_fe(be.uri(), "g1", 9, 0);
+    ASSERT_NE(osc, nullptr);
+    ov_fe_t *btl = open_fe(be.uri(), "g1", 9, 0, OV_ROLE_BTL);
+    EXPECT_NE(btl, nullptr) << "the same process's second connection is not a second process";
+
+    /* another rank is another process: over the guest's one */
+    ov_fe_params_t p = fe_params(be.uri(), "g1", 9, 1);
+    ov_fe_t *other = nullptr;
+    EXPECT_EQ(ov_fe_open(&p, &other), OV_ERR_QUOTA);
+    ov_fe_close(other);
+
+    /* the charge lasts while either connection does */
+    ov_fe_close(osc);
+    other = nullptr;
+    EXPECT_EQ(ov_fe_open(&p, &other), OV_ERR_QUOTA) << "the BTL connection still holds the process";
+    ov_fe_close(other);
+    ov_fe_close(btl);
+    for (int i = 0; i < 100; i++) { /* the backend sees the detach */
+        other = nullptr;
+        if (ov_fe_open(&p, &other) == OV_OK)
+            break;
+        ov_fe_close(other);
+        other = nullptr;
+        usleep(10000);
+    }
+    EXPECT_NE(other, nullptr) << "released with its last connection";
+    ov_fe_close(other);
+}

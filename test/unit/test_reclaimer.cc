@@ -13,6 +13,7 @@
 
 #include <cstring>
 
+#include "harness.h"
 #include "reclaimer.h"
 
 namespace {
@@ -103,4 +104,58 @@ TEST(Reclaimer, DisposedRegionIsDestroyedAndQueuedWorkFinishesBeforeTheJoin)
         r.punch(m.dup(), 0, 4 * kMiB, 1);
     } /* the destructor finishes the queue, then joins */
     EXPECT_EQ(m.map.data()[4 * kMiB - 1], 0);
+}
+
+/* A WIN_CREATE over its job's region quota while a freed window of the job
+ * is still being punched waits for it (parked) and then succeeds: nothing
+ * was refused, so nothing is logged as refused.  Before, the backend logged
+ * "quota: window memory refused" for the create it then granted. */
+TEST(ReclaimerPark, ParkedCreateLogsNoRefusal)
+{
+    TempDir tmp;
+    BackendChild be(tmp.path);
+    be.log_path = tmp.path + "/backend.log";
+    be.opts.region_size = 256 * kMiB;
+    be.opts.quota.job_region_bytes = 100 * kMiB; /* one 64 MiB window, not two */
+    ASSERT_TRUE(be.start());
+    Raw r;
+    ASSERT_TRUE(r.connect(be.uri()));
+    ASSERT_EQ(r.hello("parker", 0x7401, 0), OV_OK);
+    ASSERT_EQ(r.attach(), OV_OK);
+    ov_mapping region;
+    ASSERT_TRUE(r.nfds >= 1 && region.map(r.fds[0].get(), size_t(be.opts.region_size)));
+    ASSERT_EQ(r.rings(), OV_OK);
+    ov_win_create_req w{64 * kMiB, 0};
+    ov_win_create_rep wr{};
+    ASSERT_EQ(r.call(OV_MSG_WIN_CREATE, &w, sizeof(w), &wr, sizeof(wr)), OV_OK);
+    std::memset(region.data() + wr.offset, 0x5a, w.size); /* touched: its punch takes a while */
+
+    /* the free and the next create in one write: the create is handled
+     * while the reclaimer punches */
+    ov_win_ref_req f{wr.win_id, wr.win_epoch};
+    ov_msg_hdr hf{OV_MSG_MAGIC, OV_PROTOCOL_VERSION, OV_MSG_WIN_FREE, sizeof(f), ++r.seq};
+    ov_msg_hdr hc{OV_MSG_MAGIC, OV_PROTOCOL_VERSION, OV_MSG_WIN_CREATE, sizeof(w), ++r.seq};
+    std::vector<char> burst;
+    for (auto [p, n] : {std::pair<const void *, size_t>{&hf, sizeof(hf)}, {&f, sizeof(f)}, {&hc, sizeof(hc)},
+                        {&w, sizeof(w)}})
+        burst.insert(burst.end(), static_cast<const char *>(p), static_cast<const char *>(p) + n);
+    ASSERT_EQ(write(r.fd.get(), burst.data(), burst.size()), ssize_t(burst.size()));
+    ov_msg_hdr h;
+    ov_simple_rep fr{};
+    ASSERT_EQ(ov_msg_recv(r.fd.get(), &h, &fr, sizeof(fr), nullptr, nullptr, 20000), OV_OK);
+    EXPECT_EQ(fr.status, OV_OK);
+    ov_win_create_rep cr{};
+    ASSERT_EQ(ov_msg_recv(r.fd.get(), &h, &cr, sizeof(cr), nullptr, nullptr, 20000), OV_OK);
+    EXPECT_EQ(cr.status, OV_OK) << "the create waits for the freed bytes, it does not fail";
+
+    be.stop();
+    std::string log;
+    if (FILE *lf = fopen(be.log_path.c_str(), "r")) {
+        char buf[4096];
+        for (size_t n; (n = fread(buf, 1, sizeof(buf), lf)) > 0;)
+            log.append(buf, n);
+        fclose(lf);
+    }
+    unlink(be.log_path.c_str());
+    EXPECT_EQ(log.find("refused"), std::string::npos) << log;
 }
