@@ -63,17 +63,24 @@ namespace {
 
 char g_default_dir[] = "/run/ompi-virt";
 
+/* Registers one int parameter of btl vmshm with its default. */
+void register_int(mca_base_component_t *v, const char *name, const char *help, int def, mca_base_var_info_lvl_t level,
+                  mca_base_var_scope_t scope, int *var)
+{
+    *var = def;
+    (void) mca_base_component_var_register(v, name, help, MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{},
+                                           level, scope, var);
+}
+
 int vmshm_register(void)
 {
     mca_base_component_t *v = &mca_btl_vmshm_component.super.btl_version;
     (void) mca_base_var_group_component_register(
         v, "BTL for co-located guests (shared-memory rings granted by the ompi-virt backend)");
 
-    mca_btl_vmshm_component.verbose = 0;
-    (void) mca_base_component_var_register(
-        v, "verbose", "Verbosity of btl vmshm: 1 says why there is no module, 10 traces reachability decisions",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
-        &mca_btl_vmshm_component.verbose);
+    register_int(v, "verbose",
+                 "Verbosity of btl vmshm: 1 says why there is no module, 10 traces reachability decisions", 0,
+                 OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL, &mca_btl_vmshm_component.verbose);
 
     const char *env_dir = getenv("OMPI_VIRT_DIR");
     mca_btl_vmshm_component.backend_dir =
@@ -85,27 +92,18 @@ int vmshm_register(void)
         MCA_BASE_VAR_TYPE_STRING, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
         &mca_btl_vmshm_component.backend_dir);
 
-    mca_btl_vmshm_component.fbox_max = 256;
-    (void) mca_base_component_var_register(
-        v, "fbox_max", "Largest message (ob1 header + payload, bytes) sendi copies into a fast box (0..512)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_btl_vmshm_component.fbox_max);
-    mca_btl_vmshm_component.stats = 0;
-    (void) mca_base_component_var_register(
-        v, "stats", "1: print each rank's channel counters at finalize (messages by fast box and FIFO)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL,
-        &mca_btl_vmshm_component.stats);
+    register_int(v, "fbox_max", "Largest message (ob1 header + payload, bytes) sendi copies into a fast box (0..512)",
+                 256, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.fbox_max);
+    register_int(v, "stats", "1: print each rank's channel counters at finalize (messages by fast box and FIFO)", 0,
+                 OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_LOCAL, &mca_btl_vmshm_component.stats);
 
     /* Off by default: no size measured faster with it on the loaded test
      * machine, and each get costs a backend round trip and a copy on the
      * backend's event loop (docs/btl-vmshm.md, "Single copy on or off"). */
-    mca_btl_vmshm_component.single_copy = 0;
-    (void) mca_base_component_var_register(
-        v, "single_copy",
-        "1: offer put/get (ob1's RGET/RPUT) through the backend's single copy when it offers it; 0 (default): "
-        "send large messages as a pipeline of fragments through the segment",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_btl_vmshm_component.single_copy);
+    register_int(v, "single_copy",
+                 "1: offer put/get (ob1's RGET/RPUT) through the backend's single copy when it offers it; 0 "
+                 "(default): send large messages as a pipeline of fragments through the segment",
+                 0, OPAL_INFO_LVL_4, MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.single_copy);
     mca_btl_vmshm_component.rdma_min = VMSHM_RDMA_DEFAULT_MIN;
     (void) mca_base_component_var_register(
         v, "rdma_min",
@@ -115,24 +113,16 @@ int vmshm_register(void)
         MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.rdma_min);
 
     /* The idle nap (vmshm_idle.h; measurements in docs/btl-vmshm.md). */
-    mca_btl_vmshm_component.idle_us = 1000;
-    (void) mca_base_component_var_register(
-        v, "idle_us",
-        "Microseconds a spinning rank finds no vmshm traffic before its progress starts to nap (0: never nap)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_btl_vmshm_component.idle_us);
-    mca_btl_vmshm_component.idle_nap_us = 50;
-    (void) mca_base_component_var_register(
-        v, "idle_nap_us", "First idle nap (microseconds); each nap nothing interrupted doubles it (0: never nap)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_btl_vmshm_component.idle_nap_us);
-    mca_btl_vmshm_component.idle_nap_max_us = 1000;
-    (void) mca_base_component_var_register(
-        v, "idle_nap_max_us",
-        "Longest idle nap (microseconds): the most a message to a napping rank waits (vmshm raises no event "
-        "to wake it)",
-        MCA_BASE_VAR_TYPE_INT, nullptr, 0, mca_base_var_flag_t{}, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY,
-        &mca_btl_vmshm_component.idle_nap_max_us);
+    register_int(v, "idle_us",
+                 "Microseconds a spinning rank finds no vmshm traffic before its progress starts to nap (0: never nap)",
+                 1000, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.idle_us);
+    register_int(v, "idle_nap_us",
+                 "First idle nap (microseconds); each nap nothing interrupted doubles it (0: never nap)", 50,
+                 OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.idle_nap_us);
+    register_int(v, "idle_nap_max_us",
+                 "Longest idle nap (microseconds): the most a message to a napping rank waits (vmshm raises no "
+                 "event to wake it)",
+                 1000, OPAL_INFO_LVL_5, MCA_BASE_VAR_SCOPE_READONLY, &mca_btl_vmshm_component.idle_nap_max_us);
 
     /* Defaults of the standard BTL parameters, read back by the base.  Above
      * tcp (exclusivity LOW), below vader: vader never reaches across guests,
