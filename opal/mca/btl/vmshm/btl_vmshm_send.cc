@@ -6,6 +6,7 @@
  */
 #include "btl_vmshm_impl.h"
 #include "btl_vmshm_rdma.h"
+#include "ov_clock.h"
 #include "ov_entry.h"
 
 #include "opal/datatype/opal_convertor.h"
@@ -180,14 +181,6 @@ int vmshm_sendi(mca_btl_base_module_t *, mca_btl_base_endpoint_t *ep, opal_conve
     return OPAL_SUCCESS;
 }
 
-/* CLOCK_MONOTONIC in ns (vDSO: no system call); read only by an idle pass. */
-int64_t monotonic_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 /* The backend went away: every peer's messages fail from now on. */
 void fail_all()
 {
@@ -260,14 +253,14 @@ int mca_btl_vmshm_progress(void)
         if (n > 0) {
             vmshm_g->idle.busy();
         } else if (vmshm_g->idle.idle()) {
-            nap = vmshm_g->idle.tick(monotonic_ns());
+            nap = vmshm_g->idle.tick(ov_now_ns());
         }
     }
     if (nap > 0) { /* outside the lock: other threads keep sending and polling */
         const timespec ts{static_cast<time_t>(nap / 1000000000), static_cast<long>(nap % 1000000000)};
         nanosleep(&ts, nullptr);
         vmshm_guard l;
-        vmshm_g->idle.napped(monotonic_ns());
+        vmshm_g->idle.napped(ov_now_ns());
         ++vmshm_g->naps;
     }
     return n;
