@@ -537,56 +537,66 @@ TEST_F(Flood, FreeingTouchedMemoryDoesNotStallOthers)
     be.opts.region_size = uint64_t(600) << 20;
     ASSERT_TRUE(be.start());
     ASSERT_TRUE(connect_victim());
-    Attacker a;
-    ASSERT_TRUE(a.start([this](uint64_t *out) {
-        static std::vector<Raw> keep;
-        uint32_t limit;
-        if (raw_hello(be.uri(), "atk", 0xd11d, 0, &keep, &limit) != OV_OK || keep.back().attach() != OV_OK)
-            return;
-        Raw &r = keep.back();
-        ov_mapping region; /* the region fd came with the ATTACH reply */
-        if (r.nfds < 1 || !region.map(r.fds[0].get(), size_t(be.opts.region_size)) || r.rings() != OV_OK)
-            return;
-        const uint64_t big = uint64_t(512) << 20;
-        auto create = [&r](uint64_t size, ov_win_create_rep *wr) {
-            ov_win_create_req w{size, 0};
-            return r.call(OV_MSG_WIN_CREATE, &w, sizeof(w), wr, sizeof(*wr)) == OV_OK;
-        };
-        ov_win_create_rep wr{};
-        if (!create(big, &wr))
-            return;
-        usleep(200 * 1000); /* the victim is measuring by now */
+    /* Up to three attacks: on a heavily loaded machine the victim itself can
+     * go unscheduled for a whole free (0 round trips once in a while, also
+     * before the reclaimer existed); a backend that frees on its own thread
+     * serves nobody during any of the frees, so it still fails all three. */
+    size_t least_during = 0;
+    for (int attempt = 1; attempt <= 3 && least_during < 20; attempt++) {
+        Attacker a;
+        ASSERT_TRUE(a.start([this](uint64_t *out) {
+            static std::vector<Raw> keep;
+            uint32_t limit;
+            if (raw_hello(be.uri(), "atk", 0xd11d, 0, &keep, &limit) != OV_OK || keep.back().attach() != OV_OK)
+                return;
+            Raw &r = keep.back();
+            ov_mapping region; /* the region fd came with the ATTACH reply */
+            if (r.nfds < 1 || !region.map(r.fds[0].get(), size_t(be.opts.region_size)) || r.rings() != OV_OK)
+                return;
+            const uint64_t big = uint64_t(512) << 20;
+            auto create = [&r](uint64_t size, ov_win_create_rep *wr) {
+                ov_win_create_req w{size, 0};
+                return r.call(OV_MSG_WIN_CREATE, &w, sizeof(w), wr, sizeof(*wr)) == OV_OK;
+            };
+            ov_win_create_rep wr{};
+            if (!create(big, &wr))
+                return;
+            usleep(200 * 1000); /* the victim is measuring by now */
+            for (int k = 0; k < 2; k++) {
+                char *p = region.data() + wr.offset;
+                std::memset(p, 0x5a, big); /* every page */
+                const int64_t t0 = ov_now_ns();
+                ov_win_ref_req f{wr.win_id, wr.win_epoch};
+                ov_simple_rep fr{};
+                if (r.call(OV_MSG_WIN_FREE, &f, sizeof(f), &fr, sizeof(fr)) != OV_OK || !create(big, &wr))
+                    return; /* the create needs the freed bytes: it waits for them, it does not fail */
+                const int64_t t1 = ov_now_ns();
+                p = region.data() + wr.offset;
+                if (p[0] != 0 || p[big / 2] != 0 || p[big - 1] != 0)
+                    return; /* a new window over punched bytes reads zeros */
+                out[2 * k] = uint64_t(t0);
+                out[2 * k + 1] = uint64_t(t1);
+            }
+            usleep(200 * 1000);
+        }));
+        std::vector<int64_t> done_at;
+        Latency l = measure(1000, [&a] { return a.done(); }, &done_at);
+        ASSERT_TRUE(a.report());
+        printf("[ flood ] attempt %d\n", attempt);
+        check("2 touched 512 MiB windows freed by another guest", l);
+        least_during = SIZE_MAX;
         for (int k = 0; k < 2; k++) {
-            char *p = region.data() + wr.offset;
-            std::memset(p, 0x5a, big); /* every page */
-            const int64_t t0 = ov_now_ns();
-            ov_win_ref_req f{wr.win_id, wr.win_epoch};
-            ov_simple_rep fr{};
-            if (r.call(OV_MSG_WIN_FREE, &f, sizeof(f), &fr, sizeof(fr)) != OV_OK || !create(big, &wr))
-                return; /* the create needs the freed bytes: it waits for them, it does not fail */
-            const int64_t t1 = ov_now_ns();
-            p = region.data() + wr.offset;
-            if (p[0] != 0 || p[big / 2] != 0 || p[big - 1] != 0)
-                return; /* a new window over punched bytes reads zeros */
-            out[2 * k] = uint64_t(t0);
-            out[2 * k + 1] = uint64_t(t1);
+            const int64_t t0 = int64_t(a.result[2 * k]), t1 = int64_t(a.result[2 * k + 1]);
+            ASSERT_GT(t1, t0) << "round " << k << ": the free and create failed, or the new window was not zero";
+            const size_t during = size_t(std::count_if(done_at.begin(), done_at.end(),
+                                                       [=](int64_t t) { return t > t0 && t < t1; }));
+            printf("[ flood ] round %d: the attacker's free + create took %.1f ms; the victim completed %zu round "
+                   "trips meanwhile\n", k, double(t1 - t0) / 1e6, during);
+            least_during = std::min(least_during, during);
         }
-        usleep(200 * 1000);
-    }));
-    std::vector<int64_t> done_at;
-    Latency l = measure(1000, [&a] { return a.done(); }, &done_at);
-    ASSERT_TRUE(a.report());
-    check("2 touched 512 MiB windows freed by another guest", l);
-    for (int k = 0; k < 2; k++) {
-        const int64_t t0 = int64_t(a.result[2 * k]), t1 = int64_t(a.result[2 * k + 1]);
-        ASSERT_GT(t1, t0) << "round " << k << ": the free and create failed, or the new window was not zero";
-        const size_t during = size_t(std::count_if(done_at.begin(), done_at.end(),
-                                                   [=](int64_t t) { return t > t0 && t < t1; }));
-        printf("[ flood ] round %d: the attacker's free + create took %.1f ms; the victim completed %zu round trips "
-               "meanwhile\n", k, double(t1 - t0) / 1e6, during);
-        EXPECT_GE(during, 20u) << "round " << k << ": the victim waited for the attacker's pages to be freed";
+        a.stop();
     }
-    a.stop();
+    EXPECT_GE(least_during, 20u) << "the victim waited for the attacker's pages to be freed, in three attacks of three";
 }
 
 /* A guest that rings its doorbell every 250 us with nothing queued.  Each
