@@ -46,7 +46,9 @@ usage: $PROG host up NAME... [--prefix P] [--mgmt A.B.C] [--fabric A.B.D] [--dir
   host list   hosts (namespace, backend directory, pid, fabric range) and
               guests (host, fabric and management address)
   host down   stop the backends, remove every namespace, veth and bridge
-              'host up' and 'host guest' made, and the state
+              'host up' and 'host guest' made, the state, the backends'
+              directories and their logs (a log is kept if its backend had
+              exited on its own, or with OMPI_VIRT_KEEP_LOGS=1)
   move        move GUEST to HOST: a new fabric address from HOST's range, the
               old one deleted; prints the new address on its last line
 
@@ -229,7 +231,13 @@ cmd_host_down() {
         if proc_alive "$kv_BACKEND_PID" "$kv_BACKEND_START"; then
             kill -TERM "$kv_BACKEND_PID" 2>/dev/null || true
             wait_exit "$kv_BACKEND_PID" "$kv_BACKEND_START" 5000000 || kill -KILL "$kv_BACKEND_PID" 2>/dev/null || true
+            # the backend's socket and state go with it; so does its log,
+            # unless asked to keep it
+            [ "${OMPI_VIRT_KEEP_LOGS:-0}" = 1 ] || rm -f "$kv_DIR.log"
+        else
+            info "host ${f##*/host-}: its backend had exited before 'host down'; its log is kept: $kv_DIR.log"
         fi
+        case $kv_DIR in /?*) rm -rf -- "$kv_DIR" ;; esac
         ip netns del "$kv_NS" 2>/dev/null || true
     done
     for k in $(seq "$nguests"); do
