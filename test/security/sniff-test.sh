@@ -22,6 +22,7 @@
 #                     true MAC (sampled before and after the job)
 #   spoof-not-received the host received none of the spoofed datagrams
 #   guard-dropped     the bridge's nftables table dropped the attacker's frames
+#   guard-removed     'guests down' removed the bridge and its table
 #
 # Against a bridge without the guard (OMPI_VIRT_TOOL=an older tools/ompi-virt)
 # the key, poisoning and spoof checks fail: that is what this test is for.
@@ -189,5 +190,12 @@ dropped=$(nft list chain bridge "$BR" "from_$BR-3" 2>/dev/null |
           awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") s += $(i+1) } END { print s + 0 }')
 if [ "$dropped" -gt 0 ]; then pass guard-dropped; echo "# the guard dropped $dropped frame(s) from the attacker"
 else fail guard-dropped "no nftables guard dropped the attacker's frames (table 'bridge $BR' missing?)"; fi
+
+timeout 60 "$TOOL" guests down --bridge "$BR" >"$TMPD/down.log" 2>&1
+if ! nft list table bridge "$BR" >/dev/null 2>&1 && ! ip link show "$BR" >/dev/null 2>&1; then
+    pass guard-removed
+else
+    fail guard-removed "bridge $BR or its nftables table is left after 'guests down': $(tr '\n' ' ' <"$TMPD/down.log")"
+fi
 
 finish

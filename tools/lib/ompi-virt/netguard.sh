@@ -92,11 +92,18 @@ netguard_rules() {
     echo "}"
 }
 
+# netguard_ours BR: table 'bridge BR' exists and netguard_load made it
+# (not a pipe into grep -q: under pipefail nft's SIGPIPE would fail the test)
+netguard_ours() {
+    local table
+    table=$(nft list table bridge "$1" 2>/dev/null) || return 1
+    [[ $table == *"comment \"$NETGUARD_COMMENT $1\""* ]]
+}
+
 netguard_load() {
     local br=$1 err; shift
     netguard_need
-    if nft list table bridge "$br" >/dev/null 2>&1 &&
-       ! nft list table bridge "$br" 2>/dev/null | grep -qF "$NETGUARD_COMMENT $br\""; then
+    if nft list table bridge "$br" >/dev/null 2>&1 && ! netguard_ours "$br"; then
         die "an nftables table 'bridge $br' exists and was not made by $PROG; remove it or choose another bridge name"
     fi
     if ! err=$(netguard_rules "$br" "$@" | nft -f - 2>&1); then
@@ -115,7 +122,7 @@ netguard_port() {
 
 netguard_unload() {
     command -v nft >/dev/null 2>&1 || return 0
-    nft list table bridge "$1" 2>/dev/null | grep -qF "$NETGUARD_COMMENT $1\"" || return 0
+    netguard_ours "$1" || return 0
     nft delete table bridge "$1" >/dev/null 2>&1 || true
 }
 
