@@ -22,6 +22,12 @@ down'.  Its log is in the state directory (log/backend.log).
   --bridge NAME   bridge name (default $DEF_BRIDGE; at most 12 characters)
   --no-backend    do not start a backend (see '$PROG backend --help')
 
+The bridge is guarded by the nftables table 'bridge NAME' (needs nft, package
+nftables): a guest sends only with its own MAC (02:00 + its address in hex),
+ARP sender and IPv4 source, and receives only frames for its MAC or broadcast,
+so no guest reads or redirects another's (or the host's) traffic; 'nft list
+table bridge NAME' shows what it dropped.
+
 The backend directory is bind-mounted when the guest starts: do not delete and
 re-create it on the host while guests are up (they would keep the old one).
 /tmp and the rest of the host file system are shared with the host.
@@ -38,7 +44,8 @@ usage_down() {
 usage: $PROG guests down [--bridge NAME]
 
 Remove everything 'guests up' made: holder processes (and every process still
-running inside the guests), network namespaces, veths, the bridge, the backend
+running inside the guests), network namespaces, veths, the bridge and its
+nftables table, the backend
 'guests up' started (SIGTERM, then SIGKILL after 5 s; a backend that someone
 else started is left alone) and the state directory. Idempotent: succeeds
 when nothing exists. --bridge is only needed
