@@ -13,10 +13,11 @@
 # management bridge PREFIXm, address MGMT.(100+K), which it keeps (Open MPI's
 # out-of-band channel, as a VM's virtual NIC keeps its address when it
 # migrates; that bridge is guarded like the guests' one, netguard.sh, so no
-# guest reads another's out-of-band traffic and the job key in it); and fab0 on the fabric bridge, one address from its host's
-# range.  'move GUEST HOST' gives fab0 a free address of HOST's range and
-# deletes the old one, so endpoints bound to it really die, and records the
-# guest's new host (whose backend the guest's processes then use).
+# guest reads another's out-of-band traffic and the job key in it); and fab0
+# on the fabric bridge, one address from its host's range.  'move GUEST
+# HOST' gives fab0 a free address of HOST's range and deletes the old one,
+# so endpoints bound to it really die, and records the guest's new host
+# (whose backend the guest's processes then use).
 #
 # State (KEY=VALUE records): $OMPI_VIRT_HOSTS_STATE (default
 # /run/ompi-virt-hosts): config, host-NAME, guest-NAME.  Every name and
