@@ -108,7 +108,7 @@ timeout $((JOB_TIMEOUT + 60)) "$TOOL" guests exec vg3 -- python3 "$ATTACKER" --h
     --spoof-port "$SPOOF_PORT" --ready "$TMPD/ready" --stop-file "$TMPD/stop" \
     >"$TMPD/attacker.out" 2>&1 &
 ATK=$!
-for _ in $(seq 150); do [ -s "$TMPD/ready" ] || ! kill -0 "$ATK" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$TMPD/ready" ] || ! kill -0 "$ATK" 2>/dev/null && break; sleep 0.1; done
 [ -s "$TMPD/ready" ] || { fail attacker "did not start: $(tr '\n' ' ' <"$TMPD/attacker.out")"; finish; }
 sleep 2   # a few rounds of poison before the job starts
 
