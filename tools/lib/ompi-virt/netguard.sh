@@ -33,7 +33,8 @@
 #   netguard_mac IPV4             the MAC given to the holder of IPV4 (locally
 #                                 administered, 02:00 + the address in hex)
 #   netguard_load BR SPEC...      (re)load table 'bridge BR'; SPEC is
-#                                 "PORT MAC IPV4" per guest port; dies on error
+#                                 "PORT MAC IPV4" per guest port; dies when nft
+#                                 fails or a table of that name is not ours
 #   netguard_port BR PORT MAC     make PORT (already enslaved to BR, still
 #                                 down) a guarded port: no learning, no
 #                                 flooding, static fdb entry for MAC
