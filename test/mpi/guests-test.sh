@@ -123,18 +123,24 @@ check refuse-not-root "rc=$rc out=$out" \
     bash -c '[ "$1" = 2 ] && grep -qi "root" <<<"$2"' _ "$rc" "$out"
 
 # a PATH without 'ip' (everything else present)
-mkdir -p "$TMPD/bin-noip" "$TMPD/bin-nompirun"
+mkdir -p "$TMPD/bin-noip" "$TMPD/bin-nompirun" "$TMPD/bin-nonft"
 for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
     [ -d "$d" ] || continue
     for f in "$d"/*; do
         b=${f##*/}
         [ -e "$TMPD/bin-noip/$b" ] || [ "$b" = ip ] || ln -s "$f" "$TMPD/bin-noip/$b"
         [ -e "$TMPD/bin-nompirun/$b" ] || [ "$b" = mpirun ] || ln -s "$f" "$TMPD/bin-nompirun/$b"
+        [ -e "$TMPD/bin-nonft/$b" ] || [ "$b" = nft ] || ln -s "$f" "$TMPD/bin-nonft/$b"
     done
 done
 run env PATH="$TMPD/bin-noip" "$TOOL" guests up 1 "${UPARGS[@]}"
 check refuse-missing-ip "rc=$rc out=$out" \
     bash -c '[ "$1" != 0 ] && grep -q "apt-get install -y iproute2" <<<"$2"' _ "$rc" "$out"
+# the bridge guard (netguard.sh) needs nft: no unguarded bridge without it
+run env PATH="$TMPD/bin-nonft" "$TOOL" guests up 1 "${UPARGS[@]}"
+check refuse-missing-nft "rc=$rc out=$out" \
+    bash -c '[ "$1" != 0 ] && grep -q "apt-get install -y nftables" <<<"$2" && ! ip link show "$3" >/dev/null 2>&1' \
+    _ "$rc" "$out" "$BR"
 run env PATH="$TMPD/bin-nompirun" "$TOOL" guests mpirun -- -np 1 true
 check refuse-missing-mpirun "rc=$rc out=$out" \
     bash -c '[ "$1" != 0 ] && grep -q "apt-get install -y openmpi-bin" <<<"$2"' _ "$rc" "$out"

@@ -1,6 +1,6 @@
 # guests-up.sh — 'ompi-virt guests up' and 'guests down': making and
 # removing namespace guests, their veths and bridge.
-# Needs common.sh, backend.sh and guests.sh.
+# Needs common.sh, backend.sh, guests.sh and netguard.sh.
 
 usage_up() {
     cat <<EOF
@@ -22,6 +22,12 @@ down'.  Its log is in the state directory (log/backend.log).
   --bridge NAME   bridge name (default $DEF_BRIDGE; at most 12 characters)
   --no-backend    do not start a backend (see '$PROG backend --help')
 
+The bridge is guarded by the nftables table 'bridge NAME' (needs nft, package
+nftables): a guest sends only with its own MAC (02:00 + its address in hex),
+ARP sender and IPv4 source, and receives only frames for its MAC or broadcast,
+so no guest reads or redirects another's (or the host's) traffic; 'nft list
+table bridge NAME' shows what it dropped.
+
 The backend directory is bind-mounted when the guest starts: do not delete and
 re-create it on the host while guests are up (they would keep the old one).
 /tmp and the rest of the host file system are shared with the host.
@@ -38,7 +44,8 @@ usage_down() {
 usage: $PROG guests down [--bridge NAME]
 
 Remove everything 'guests up' made: holder processes (and every process still
-running inside the guests), network namespaces, veths, the bridge, the backend
+running inside the guests), network namespaces, veths, the bridge and its
+nftables table, the backend
 'guests up' started (SIGTERM, then SIGKILL after 5 s; a backend that someone
 else started is left alone) and the state directory. Idempotent: succeeds
 when nothing exists. --bridge is only needed
@@ -118,6 +125,8 @@ teardown() {
                 ip link delete "$bridge" 2>/dev/null || true
             fi
         fi
+        # its guard (netguard_unload leaves a table it did not make alone)
+        ip link show "$bridge" >/dev/null 2>&1 || netguard_unload "$bridge"
     done
     # 5. the backend, only if 'guests up' started it (never someone else's)
     if [ -f "$STATE/backend/record" ]; then
@@ -188,6 +197,7 @@ cmd_up() {
     [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die2 "N must be an integer in 1..200 (got '$n')"
     need_root up
     need_base_tools
+    netguard_need
 
     # validate arguments
     [[ $bridge =~ ^[A-Za-z][A-Za-z0-9_]{0,11}$ ]] ||
@@ -292,27 +302,42 @@ EOF
         done
     } >"$STATE/hosts"
 
-    # bridge
-    ip link add "$bridge" type bridge
+    # bridge, with its own MAC fixed (a bridge otherwise takes the lowest of
+    # its ports' and changes it as ports come and go)
+    ip link add "$bridge" address "$(netguard_mac "$host_ip")" type bridge
     ip link set dev "$bridge" alias "$BRIDGE_ALIAS"
     ip addr add "$host_ip/$prefix" dev "$bridge"
+    netguard_no_ipv6 "$bridge"
     ip link set dev "$bridge" up
     vinfo "bridge $bridge $host_ip/$prefix"
 
-    local i name ns veth upid pid ready log k
+    # guard every port before any of them exists (netguard.sh: no guest can
+    # take another's or the host's addresses, or see frames not meant for it)
+    local i specs=()
+    for i in $(seq 1 "$n"); do
+        guest_ip=$(int2ip $((netint + 1 + i)))
+        specs+=("$bridge-$i $(netguard_mac "$guest_ip") $guest_ip")
+    done
+    netguard_load "$bridge" "${specs[@]}"
+
+    local name ns veth mac upid pid ready log k
     for i in $(seq 1 "$n"); do
         name=vg$i
         ns=$bridge-$name
         veth=$bridge-$i
         guest_ip=$(int2ip $((netint + 1 + i)))
+        mac=$(netguard_mac "$guest_ip")
         ready=$STATE/log/$name.ready
         log=$STATE/log/$name.log
         : >"$ready"
-        printf 'NAME=%s\nIP=%s\nNETNS=%s\nVETH=%s\n' "$name" "$guest_ip" "$ns" "$veth" >"$STATE/guests/$name"
+        printf 'NAME=%s\nIP=%s\nMAC=%s\nNETNS=%s\nVETH=%s\n' "$name" "$guest_ip" "$mac" "$ns" "$veth" >"$STATE/guests/$name"
 
         ip netns add "$ns"
-        ip link add "$veth" type veth peer name eth0 netns "$ns"
+        ip link add "$veth" type veth peer name eth0 address "$mac" netns "$ns"
         ip link set dev "$veth" master "$bridge"
+        netguard_port "$bridge" "$veth" "$mac"
+        netguard_no_ipv6 "$veth"
+        netguard_no_ipv6 "$ns" eth0
         ip link set dev "$veth" up
         ip -n "$ns" link set dev lo up
         ip -n "$ns" addr add "$guest_ip/$prefix" dev eth0

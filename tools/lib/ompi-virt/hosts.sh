@@ -1,6 +1,6 @@
 # hosts.sh — 'host up|guest|list|down' and 'move': emulated fabric hosts for
 # ib-virt (docs/ib-virt.md), each with its own backend.
-# Sourced by tools/ompi-virt; uses common.sh.
+# Sourced by tools/ompi-virt; uses common.sh and netguard.sh.
 #
 # A host is a network namespace PREFIX-NAME with its own ompi-virt-backend
 # (directory DIRPREFIX-NAME) and its own address FABRIC.I on the fabric
@@ -12,10 +12,12 @@
 # A guest is a network namespace PREFIX-gK with two veths: eth0 on the
 # management bridge PREFIXm, address MGMT.(100+K), which it keeps (Open MPI's
 # out-of-band channel, as a VM's virtual NIC keeps its address when it
-# migrates); and fab0 on the fabric bridge, one address from its host's
-# range.  'move GUEST HOST' gives fab0 a free address of HOST's range and
-# deletes the old one, so endpoints bound to it really die, and records the
-# guest's new host (whose backend the guest's processes then use).
+# migrates; that bridge is guarded like the guests' one, netguard.sh, so no
+# guest reads another's out-of-band traffic and the job key in it); and fab0
+# on the fabric bridge, one address from its host's range.  'move GUEST
+# HOST' gives fab0 a free address of HOST's range and deletes the old one,
+# so endpoints bound to it really die, and records the guest's new host
+# (whose backend the guest's processes then use).
 #
 # State (KEY=VALUE records): $OMPI_VIRT_HOSTS_STATE (default
 # /run/ompi-virt-hosts): config, host-NAME, guest-NAME.  Every name and
@@ -111,6 +113,7 @@ cmd_host_up() {
         esac
     done
     hosts_need_root "host up"
+    netguard_need
     [ ${#names[@]} -ge 1 ] && [ ${#names[@]} -le 9 ] || die2 "host up wants 1 to 9 host names"
     [[ $prefix =~ ^[a-z0-9]{1,6}$ ]] || die2 "bad --prefix '$prefix' ([a-z0-9], at most 6)"
     valid_net "$mgmt"; valid_net "$fabric"
@@ -178,9 +181,24 @@ cmd_host_guest() {
     host_record "$h"
     local addr ns=$prefix-g$k
     addr=$(free_fabric_addr "$kv_INDEX") || die "host $h has no free fabric address"
+    # the management bridge's guard (netguard.sh) names every guest, this one too
+    local mgmt_ip=$kv_MGMT.$((100 + k)) mac f specs=()
+    mac=$(netguard_mac "$mgmt_ip")
+    for f in "$HOSTS_STATE"/guest-*; do
+        [ -e "$f" ] || continue
+        local kv_NS="" kv_MGMT_ADDR=""
+        read_kv "$f"
+        specs+=("$prefix-m${kv_NS#"$prefix"-g} $(netguard_mac "$kv_MGMT_ADDR") $kv_MGMT_ADDR")
+    done
+    specs+=("$prefix-m$k $mac $mgmt_ip")
+    netguard_load "${prefix}m" "${specs[@]}"
     ip netns add "$ns"
-    ip link add "$prefix-m$k" type veth peer name eth0 netns "$ns"
-    ip link set "$prefix-m$k" master "${prefix}m" up
+    ip link add "$prefix-m$k" type veth peer name eth0 address "$mac" netns "$ns"
+    ip link set "$prefix-m$k" master "${prefix}m"
+    netguard_port "${prefix}m" "$prefix-m$k" "$mac"
+    netguard_no_ipv6 "$prefix-m$k"
+    netguard_no_ipv6 "$ns" eth0
+    ip link set "$prefix-m$k" up
     ip link add "$prefix-f$k" type veth peer name fab0 netns "$ns"
     ip link set "$prefix-f$k" master "${prefix}f" up
     ip -n "$ns" link set lo up
@@ -189,7 +207,7 @@ cmd_host_guest() {
     # deleting the old (primary) address on a move would take the new,
     # secondary one with it: promote it instead
     ip netns exec "$ns" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/fab0/promote_secondaries'
-    ip -n "$ns" addr add "$kv_MGMT.$((100 + k))/24" dev eth0
+    ip -n "$ns" addr add "$mgmt_ip/24" dev eth0
     ip -n "$ns" addr add "$addr/24" dev fab0
     sed -i "s/^NGUESTS=.*/NGUESTS=$k/" "$HOSTS_STATE/config"
     printf 'NS=%s\nHOST=%s\nFABRIC_ADDR=%s\nMGMT_ADDR=%s\n' "$ns" "$h" "$addr" "$kv_MGMT.$((100 + k))" \
@@ -248,6 +266,7 @@ cmd_host_down() {
     for k in $(seq "$nhosts"); do ip link del "$prefix-h$k" 2>/dev/null || true; done
     ip link del "${prefix}m" 2>/dev/null || true
     ip link del "${prefix}f" 2>/dev/null || true
+    netguard_unload "${prefix}m"
     rm -f "$HOSTS_STATE"/config "$HOSTS_STATE"/host-* "$HOSTS_STATE"/guest-*
     rmdir "$HOSTS_STATE" 2>/dev/null || true
     info "hosts removed"

@@ -1,11 +1,12 @@
 # vm-up.sh — 'ompi-virt vm up|down'.  Needs common.sh, backend.sh,
-# vm.sh, vm-image.sh.
+# vm.sh, vm-image.sh, netguard.sh.
 #
 # How a VM is wired (one QEMU per VM):
 #   region   -object memory-backend-file,share=on,mem-path=REGION
 #            -device ivshmem-plain: REGION is the file the backend made for
 #            this VM (--vm vmK=REGION,peer=127.0.1.K)
-#   MPI NIC  virtio-net on tap ${BRIDGE}tK, a port of the private bridge
+#   MPI NIC  virtio-net on tap ${BRIDGE}tK, a port of the private bridge,
+#            guarded (netguard.sh: it sends only as its MAC and address)
 #   control  virtio-net with QEMU user networking (restrict=on: no way out)
 #            that carries exactly two things: 10.0.2.100:7000 in the VM is
 #            forwarded by QEMU to the backend, from source address 127.0.1.K,
@@ -79,6 +80,9 @@ vm_stop_pid() {
     wait_exit "$1" "$2" 2000000 || true
 }
 
+# vm_br_mac K: the MAC of VM K's MPI NIC (on the private bridge)
+vm_br_mac() { printf '52:54:00:ab:%02x:%02x\n' $(($1 / 256)) $(($1 % 256)); }
+
 # vm_teardown: stop whatever the state records, remove the state
 vm_teardown() {
     local v kv_QEMU_PID kv_QEMU_START kv_TAP kv_PID kv_START kv_BRIDGE="" kv_BRIDGE_CREATED="" kv_DIR=""
@@ -100,6 +104,8 @@ vm_teardown() {
     if [ "$kv_BRIDGE_CREATED" = 1 ] && [ -n "$kv_BRIDGE" ]; then
         ip link del "$kv_BRIDGE" 2>/dev/null || true
     fi
+    # the bridge's guard goes with it
+    [ -z "$kv_BRIDGE" ] || ip link show "$kv_BRIDGE" >/dev/null 2>&1 || netguard_unload "$kv_BRIDGE"
     rm -rf -- "$VM_STATE"
 }
 
@@ -273,6 +279,7 @@ cmd_vm_up() {
     need_tool socat socat
     need_tool busybox busybox-static
     need_tool ip iproute2
+    netguard_need
     need_tool unshare util-linux
     need_tool flock util-linux
     case $accel in
@@ -316,7 +323,11 @@ cmd_vm_up() {
     bport=$(vm_start_backend "$n" "$dir" "$mb" "${beargs[@]}") || exit 1
     echo "BACKEND_PORT=$bport" >>"$VM_STATE/config"
 
-    local k d hosts="127.0.0.1 localhost"$'\n'"$net3.1 host"
+    # guard the bridge (netguard.sh) before any tap is on it: a VM sends only
+    # as its MPI NIC's MAC and address, and sees only frames for it
+    local k d specs=() hosts="127.0.0.1 localhost"$'\n'"$net3.1 host"
+    for ((k = 1; k <= n; k++)); do specs+=("${bridge}t$k $(vm_br_mac "$k") $net3.$((10 + k))"); done
+    netguard_load "$bridge" "${specs[@]}"
     for ((k = 1; k <= n; k++)); do hosts+=$'\n'"$net3.$((10 + k)) vm$k"; done
     # the session script travels in the initramfs: the tool itself may live
     # where the VMs cannot see (/tmp, another mount)
@@ -325,10 +336,12 @@ cmd_vm_up() {
         d=$VM_STATE/vms/vm$k
         mkdir -p "$d"
         local tap=${bridge}t$k
-        ip tuntap add dev "$tap" mode tap && ip link set "$tap" master "$bridge" && ip link set "$tap" up ||
-            die "cannot create tap $tap"
+        ip tuntap add dev "$tap" mode tap && ip link set "$tap" master "$bridge" || die "cannot create tap $tap"
+        netguard_port "$bridge" "$tap" "$(vm_br_mac "$k")"
+        netguard_no_ipv6 "$tap"
+        ip link set "$tap" up || die "cannot bring up tap $tap"
         printf 'TAP=%s\nIP=%s\n' "$tap" "$net3.$((10 + k))" >"$d/host"
-        printf '%s\n' "NAME=vm$k" "BR_MAC=52:54:00:ab:$(printf %02x $((k / 256))):$(printf %02x $((k % 256)))" \
+        printf '%s\n' "NAME=vm$k" "BR_MAC=$(vm_br_mac "$k")" \
             "BR_ADDR=$net3.$((10 + k))/$plen" \
             "CTL_MAC=52:54:00:ac:$(printf %02x $((k / 256))):$(printf %02x $((k % 256)))" \
             "AGENT_PORT=7001" "BACKEND_URI=tcp:10.0.2.100:7000" "SESSION=$session" "SHARES=$shares" >"$d/config"
