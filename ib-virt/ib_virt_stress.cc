@@ -6,7 +6,8 @@
  *   ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP]
  *                  [--peer-addr IP] [--provider P] [--timeout S]
  *                  [--peer-netns NAME] [--move-hook CMD]
- *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD]
+ *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD
+ *                   | --prepare-cmd CMD --cutover-cmd CMD]
  *                  [--downtime REGIONS]
  *
  * --peer-netns: the child joins network namespace NAME (/run/netns/NAME)
@@ -30,26 +31,46 @@
  * leaves the old host's backend (which withdraws the mapping), relocates to
  * the new address and publishes there. The socketpair then carries only the
  * end-of-run handshake (Open MPI's out-of-band channel, on the management
- * network that stays). Checks: every message
+ * network that stays).
+ *
+ * --prepare-cmd CMD --cutover-cmd CMD (instead of --move-cmd) split the move
+ * as a live migration does: while the mover still runs (and keeps answering),
+ * `CMD HOSTNAME` (ompi-virt move --prepare GUEST) adds the new fabric address
+ * beside the old one and prints it, the cutover command (ompi-virt move
+ * --cutover-on-input GUEST) is started and says "ready". Only then is the
+ * NIC suspended; at READY the mover tells the cutover command to delete the
+ * old address (so the old endpoint really dies), leaves the old backend and
+ * joins the new one (one backend connection at a time), relocates, waits
+ * until the cutover command says "cut" (the old address is gone) and only
+ * then publishes: nothing resumes while the old address still exists. The
+ * cutover command's successful exit is awaited after the resume, outside
+ * the blackout. Checks: every message
  * arrives once, in order; every RMA record checks. Prints the counts; the
  * last line is "N passed, N failed" (scripts/test-all counts it). Every wait
  * is bounded by --timeout.
  *
  * --downtime REGIONS: instead of the streams, the peer ping-pongs 8 B with the
  * mover (which has REGIONS registered regions) and reports, per move, the
- * longest gap between its pongs from the last before the move to the first
- * after it, the move's total time, and how much of it the move command took.
+ * longest gap between its pongs from the last before the move (its prepare
+ * step included) to the first after it, the move's total time (start to
+ * resume) and blackout (suspend to resume), and how much of the blackout the
+ * move command took; the mover prints where its moves' time went (medians
+ * per phase).
  */
 #include "ib_virt.h"
 #include "ov_frontend_fabric.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include <algorithm>
 #include <cerrno>
@@ -75,12 +96,125 @@ struct Opts {
     uint32_t moves = 20, per_move = 20;
     std::string addr_a = "127.0.0.1", addr_b = "127.0.0.2", peer_addr = "127.0.0.1";
     std::string provider = "tcp;ofi_rxm";
-    std::string peer_netns, move_hook, move_cmd;
+    std::string peer_netns, move_hook, move_cmd, prepare_cmd, cutover_cmd;
     Host host_a, host_b;
     unsigned char job_secret[OV_JOB_SECRET_BYTES] = {};
     double timeout_s = 120;
     uint32_t downtime_regions = 0; /* --downtime R: ping-pong and measure, R registered regions */
     bool backends() const { return !host_a.dir.empty(); }
+};
+
+double now_s()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+/* A command run by /bin/sh -c with its stdin and stdout on pipes, read
+ * without blocking so the caller keeps serving while it runs. */
+class Command {
+public:
+    ~Command() { finish(); }
+    bool start(const std::string &cmd)
+    {
+        int in[2], out[2];
+        if (pipe2(in, O_CLOEXEC) != 0)
+            return false;
+        if (pipe2(out, O_CLOEXEC) != 0) {
+            close(in[0]);
+            close(in[1]);
+            return false;
+        }
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        const char *argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+        int rc = posix_spawn(&pid_, "/bin/sh", &fa, nullptr, const_cast<char **>(argv), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(in[0]);
+        close(out[1]);
+        in_ = in[1];
+        out_ = out[0];
+        fcntl(out_, F_SETFL, O_NONBLOCK);
+        if (rc != 0)
+            pid_ = -1;
+        return rc == 0;
+    }
+    /* Reads what is there; true once the command closed its stdout. */
+    bool read_some()
+    {
+        char b[256];
+        ssize_t n;
+        while ((n = read(out_, b, sizeof b)) > 0)
+            text_.append(b, size_t(n));
+        return n == 0;
+    }
+    /* Blocks until its output holds the line `line` or it closed its stdout
+     * (true if it said it), or `deadline` (now_s) passed (false). */
+    bool wait_for(const char *line, double deadline)
+    {
+        for (;;) {
+            const bool ended = read_some();
+            if (said(line))
+                return true;
+            const double left = deadline - now_s();
+            if (ended || left <= 0)
+                return false;
+            if (left <= 0)
+                return false;
+            pollfd p{out_, POLLIN, 0};
+            poll(&p, 1, int(left * 1e3) + 1);
+        }
+        return true;
+    }
+    /* Whether the output holds a complete line `line`. */
+    bool said(const char *line) const { return text_.find(std::string(line) + "\n") != std::string::npos; }
+    bool write_line(const char *line)
+    {
+        std::string l = std::string(line) + "\n";
+        return write(in_, l.data(), l.size()) == ssize_t(l.size());
+    }
+    /* Closes the pipes (end of input: a cutover command abandons its move)
+     * and reaps it, killing it after bound_s seconds; its exit status (-1:
+     * killed, never started). */
+    int finish(double bound_s = 90)
+    {
+        if (in_ >= 0)
+            close(in_);
+        if (out_ >= 0)
+            close(out_);
+        in_ = out_ = -1;
+        if (pid_ <= 0)
+            return -1;
+        int st = 0;
+        const double end = now_s() + bound_s;
+        while (waitpid(pid_, &st, WNOHANG) == 0) {
+            if (now_s() > end) {
+                kill(pid_, SIGKILL);
+                waitpid(pid_, &st, 0);
+                break;
+            }
+            usleep(1000);
+        }
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    /* The last non-empty line of its output. */
+    std::string last_line() const
+    {
+        std::string t = text_;
+        while (!t.empty() && (t.back() == '\n' || t.back() == ' '))
+            t.pop_back();
+        size_t nl = t.rfind('\n');
+        return nl == std::string::npos ? t : t.substr(nl + 1);
+    }
+
+private:
+    pid_t pid_ = -1;
+    int in_ = -1, out_ = -1;
+    std::string text_;
 };
 
 /* Runs `cmd`; its last line of output is the guest's new fabric address. */
@@ -98,13 +232,6 @@ std::string run_move_cmd(const std::string &cmd)
     while (!last.empty() && (last.back() == '\n' || last.back() == ' '))
         last.pop_back();
     return last;
-}
-
-double now_s()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 uint64_t fnv(const void *p, size_t n)
@@ -213,12 +340,13 @@ public:
     }
     bool pp_move(const char *from, const char *node, const Host *dest)
     {
-        double t[3];
+        double t[4]; /* began, suspended, RUNNING again, command time inside the blackout */
         t[0] = now_s();
         if (!move(from, node, dest))
             return false;
-        t[1] = now_s();
-        t[2] = last_cmd_s_;
+        t[1] = suspend_at_;
+        t[2] = resumed_at_;
+        t[3] = last_cmd_s_;
         return send_sock(kMove, t, sizeof(t));
     }
     /* peer: the gap each move cost, from its last pong before the move began
@@ -228,7 +356,7 @@ public:
         while (!peer_done_)
             if (!pump())
                 return false;
-        std::vector<double> down, total, cmd, down_net;
+        std::vector<double> down, total, blackout, cmd, down_net;
         for (auto &w : windows_) {
             auto first = std::upper_bound(pongs_.begin(), pongs_.end(), w.end);
             auto last = std::upper_bound(pongs_.begin(), pongs_.end(), w.begin);
@@ -239,6 +367,7 @@ public:
                 gap = std::max(gap, *(p + 1) - *p);
             down.push_back(gap * 1e3);
             total.push_back((w.end - w.begin) * 1e3);
+            blackout.push_back((w.end - w.suspend) * 1e3);
             cmd.push_back(w.cmd * 1e3);
             down_net.push_back((gap - w.cmd) * 1e3);
         }
@@ -249,10 +378,10 @@ public:
             return v[v.size() / 2];
         };
         std::printf("ib-virt-stress downtime regions %u moves %zu: median peer-seen gap %.2f ms (max %.2f), "
-                    "median total %.2f ms (max %.2f), pongs %zu\n",
+                    "median total migration %.2f ms (max %.2f), median blackout %.2f ms, pongs %zu\n",
                     o_.downtime_regions, down.size(), med(down), *std::max_element(down.begin(), down.end()),
-                    med(total), *std::max_element(total.begin(), total.end()), pongs_.size());
-        std::printf("ib-virt-stress downtime regions %u: of which the address move (move command) median %.2f ms; "
+                    med(total), *std::max_element(total.begin(), total.end()), med(blackout), pongs_.size());
+        std::printf("ib-virt-stress downtime regions %u: of which the address move (move command in the blackout) median %.2f ms; "
                     "peer-seen gap without it median %.2f ms (max %.2f)\n",
                     o_.downtime_regions, med(cmd), med(down_net), *std::max_element(down_net.begin(), down_net.end()));
         return send_sock(kDone, nullptr, 0);
@@ -293,14 +422,11 @@ public:
      * nullptr and node is the new address (the hook moves it). */
     bool move(const char *from, const char *node, const Host *dest)
     {
-        int rc = ibvirt_migrate_begin(nic_);
-        if (rc)
-            return fail("migrate_begin", rc);
-        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+        if (dest && !o_.prepare_cmd.empty())
+            return live_move(*dest);
+        if (!suspend())
             return false;
-        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
-            if (!pump())
-                return false;
+        int rc;
         std::string addr = node;
         if (dest) { /* the guest moves to host dest: new fabric address, new backend */
             std::string cmd = o_.move_cmd + " " + dest->name;
@@ -328,8 +454,114 @@ public:
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
             if (!pump())
                 return false;
+        resumed_at_ = now_s();
         ++moves_;
         return true;
+    }
+
+    /* Suspend the NIC (posting a few more in stream mode: they are queued)
+     * and wait for READY (drained, the peer acknowledged). */
+    bool suspend()
+    {
+        suspend_at_ = now_s();
+        int rc = ibvirt_migrate_begin(nic_);
+        if (rc)
+            return fail("migrate_begin", rc);
+        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+            return false;
+        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
+            if (!pump())
+                return false;
+        return true;
+    }
+
+    /* A move to host dest as a live migration does it: the destination is
+     * made ready while this process still serves (prepare command: the new
+     * address beside the old; cutover command started and "ready"); the
+     * blackout (suspend .. RUNNING) holds the drain, the cutover's go line,
+     * leaving the old backend and joining the new one, the relocation, the
+     * wait for "cut" (the old address deleted), and the publish. The
+     * cutover command's exit (its bookkeeping) is awaited after the resume.
+     * Records each phase in phases_. */
+    bool live_move(const Host &dest)
+    {
+        Phases ph{};
+        double t = now_s();
+        Command prep, cut;
+        if (!prep.start(o_.prepare_cmd + " " + dest.name))
+            return fail("start the prepare command", 0);
+        while (!prep.read_some())
+            if (!pump())
+                return false;
+        const std::string addr = prep.last_line();
+        if (prep.finish() != 0 || addr.empty())
+            return fail(("prepare command failed: " + o_.prepare_cmd + " " + dest.name).c_str(), 0);
+        ph.prepare = lap(t);
+        if (!cut.start(o_.cutover_cmd))
+            return fail("start the cutover command", 0);
+        while (!cut.said("ready"))
+            if (cut.read_some())
+                return fail(("cutover command ended before it was ready: " + o_.cutover_cmd).c_str(), 0);
+            else if (!pump())
+                return false;
+        ph.cutover_ready = lap(t);
+
+        if (!suspend())
+            return false;
+        ph.drain = lap(t);
+        if (!cut.write_line("go"))
+            return fail("tell the cutover command to go", 0);
+        /* One connection per guest at a time: the new host's backend is joined
+         * only after the old one withdrew the mapping (a join takes well
+         * under a millisecond). */
+        ov_fe_close(fe_); /* the old host's backend withdraws the mapping */
+        fe_ = nullptr;
+        if (!join(dest))
+            return false;
+        ph.leave = lap(t);
+        if (int rc = ibvirt_relocate(nic_, addr.c_str(), nullptr))
+            return fail("relocate", rc);
+        ph.relocate = lap(t);
+        /* not pump(): the new backend takes nothing before the publish */
+        if (!cut.wait_for("cut", deadline_))
+            return fail(("the cutover command did not delete the old address: " + o_.cutover_cmd).c_str(), 0);
+        ph.cutover_wait = lap(t);
+        last_cmd_s_ = ph.cutover_wait;
+        if (!publish_mapping())
+            return false;
+        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
+            if (!pump())
+                return false;
+        ph.resume = lap(t);
+        resumed_at_ = t;
+        /* after the blackout: its bookkeeping (the guest's new host) done */
+        while (!cut.read_some())
+            if (!pump())
+                return false;
+        if (cut.finish() != 0)
+            return fail(("cutover command failed: " + o_.cutover_cmd).c_str(), 0);
+        phases_.push_back(ph);
+        ++moves_;
+        return true;
+    }
+
+    /* Medians of each live move's phases (mover, --prepare-cmd). */
+    void report_phases() const
+    {
+        if (phases_.empty())
+            return;
+        auto med = [&](double Phases::*f) {
+            std::vector<double> v;
+            for (auto &p : phases_)
+                v.push_back(p.*f * 1e3);
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        std::printf("ib-virt-stress vid %u moves %zu, median ms per phase: before the blackout: prepare %.2f, "
+                    "cutover ready %.2f; blackout: drain %.2f, leave the old backend + join the new %.2f, relocate %.2f, "
+                    "cutover (old address deleted) %.2f, publish + resume %.2f\n",
+                    self_, phases_.size(), med(&Phases::prepare), med(&Phases::cutover_ready),
+                    med(&Phases::drain), med(&Phases::leave), med(&Phases::relocate), med(&Phases::cutover_wait), med(&Phases::resume));
     }
 
     /* Send the rest, wait for everything both ways, then check the records. */
@@ -534,10 +766,10 @@ private:
             return false;
         ssize_t got;
         while ((got = recv(sock_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
-            if (buf[0] == kMove && got == 1 + 3 * sizeof(double)) {
-                double t[3];
+            if (buf[0] == kMove && got == 1 + 4 * sizeof(double)) {
+                double t[4];
                 std::memcpy(t, &buf[1], sizeof(t));
-                windows_.push_back({t[0], t[1], t[2]});
+                windows_.push_back({t[0], t[1], t[2], t[3]});
             } else if (buf[0] == kDone) {
                 peer_done_ = true;
             } else {
@@ -602,10 +834,24 @@ private:
     std::vector<std::vector<char>> extra_;           /* --downtime: the extra registered regions */
     std::vector<double> pongs_;                      /* --downtime, peer: when each pong arrived */
     struct Window {
-        double begin, end, cmd; /* a move: ibvirt_migrate_begin, RUNNING again, seconds its command took */
+        double begin, suspend, end, cmd; /* a move: began, suspended, RUNNING again, seconds its command took in the blackout */
     };
     std::vector<Window> windows_;  /* --downtime, peer: the mover's moves */
-    double last_cmd_s_ = 0;        /* mover: what the last move's command took */
+    double last_cmd_s_ = 0;        /* mover: what the last move's command took inside the blackout */
+    double suspend_at_ = 0;        /* mover: when the last move suspended the NIC */
+    double resumed_at_ = 0;        /* mover: when it was RUNNING again */
+    struct Phases {                /* mover, --prepare-cmd: seconds each phase of a live move took */
+        double prepare, cutover_ready, drain, leave, relocate, cutover_wait, resume;
+    };
+    std::vector<Phases> phases_;
+    /* seconds since t; t becomes now */
+    static double lap(double &t)
+    {
+        const double n = now_s();
+        const double d = n - t;
+        t = n;
+        return d;
+    }
     double deadline_;
 };
 
@@ -619,7 +865,8 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) {
             std::fprintf(stderr, "usage: ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP] "
                                  "[--peer-addr IP] [--provider P] [--timeout S] [--peer-netns NAME] "
-                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD] "
+                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD | "
+                                 "--prepare-cmd CMD --cutover-cmd CMD] "
                                  "[--downtime REGIONS]\n");
             return 2;
         }
@@ -634,6 +881,8 @@ int main(int argc, char **argv)
         else if (a == "--peer-netns") o.peer_netns = v;
         else if (a == "--move-hook") o.move_hook = v;
         else if (a == "--move-cmd") o.move_cmd = v;
+        else if (a == "--prepare-cmd") o.prepare_cmd = v;
+        else if (a == "--cutover-cmd") o.cutover_cmd = v;
         else if (a == "--downtime") o.downtime_regions = uint32_t(std::atoi(v));
         else if (a == "--host-a" || a == "--host-b") {
             std::string s = v;
@@ -653,10 +902,16 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "ib-virt-stress: --per-move must be >= 4\n");
         return 2;
     }
-    if (o.backends() && (o.host_b.dir.empty() || o.move_cmd.empty())) {
-        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and --move-cmd\n");
+    const bool live = !o.prepare_cmd.empty() && !o.cutover_cmd.empty();
+    if (o.prepare_cmd.empty() != o.cutover_cmd.empty() || (live && !o.move_cmd.empty()) ||
+        (live && !o.backends()) ||
+        (o.backends() && (o.host_b.dir.empty() || (o.move_cmd.empty() && !live)))) {
+        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and either --move-cmd or both "
+                             "--prepare-cmd and --cutover-cmd\n");
         return 2;
     }
+    /* a command that died must not kill the mover when it writes to it */
+    signal(SIGPIPE, SIG_IGN);
     /* the job's secret: both processes know it, nobody else */
     if (getrandom(o.job_secret, sizeof(o.job_secret), 0) != ssize_t(sizeof(o.job_secret))) {
         std::perror("getrandom");
@@ -710,6 +965,7 @@ int main(int argc, char **argv)
             ok = s.serve(0.02) && s.pp_move(from, to, dest);
         }
         if (o.downtime_regions) {
+            s.report_phases();
             ok = ok && s.pp_finish();
             if (!ok)
                 kill(child, SIGKILL);
@@ -723,6 +979,7 @@ int main(int argc, char **argv)
         if (!o.downtime_regions) {
             ok = ok && s.finish();
             s.report();
+            s.report_phases();
             ok = ok && s.clean();
         }
         if (!ok)
