@@ -7,7 +7,8 @@
  *                  [--peer-addr IP] [--provider P] [--timeout S]
  *                  [--peer-netns NAME] [--move-hook CMD]
  *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD
- *                   | --prepare-cmd CMD --cutover-cmd CMD]
+ *                   | --prepare-cmd CMD (--cutover-cmd CMD | --commit-cmd CMD)
+ *                     [--relocate-early]]
  *                  [--downtime REGIONS]
  *
  * --peer-netns: the child joins network namespace NAME (/run/netns/NAME)
@@ -33,18 +34,23 @@
  * end-of-run handshake (Open MPI's out-of-band channel, on the management
  * network that stays).
  *
- * --prepare-cmd CMD --cutover-cmd CMD (instead of --move-cmd) split the move
- * as a live migration does: while the mover still runs (and keeps answering),
- * `CMD HOSTNAME` (ompi-virt move --prepare GUEST) adds the new fabric address
- * beside the old one and prints it, the cutover command (ompi-virt move
- * --cutover-on-input GUEST) is started and says "ready". Only then is the
- * NIC suspended; at READY the mover tells the cutover command to delete the
- * old address (so the old endpoint really dies), leaves the old backend and
- * joins the new one (one backend connection at a time), relocates, waits
- * until the cutover command says "cut" (the old address is gone) and only
- * then publishes: nothing resumes while the old address still exists. The
- * cutover command's successful exit is awaited after the resume, outside
- * the blackout. Checks: every message
+ * --prepare-cmd CMD with --cutover-cmd CMD or --commit-cmd CMD (instead of
+ * --move-cmd) split the move as a live migration does: while the mover still
+ * runs (and keeps answering), `CMD HOSTNAME` (ompi-virt move --prepare GUEST)
+ * adds the new fabric address beside the old one and prints it;
+ * --relocate-early then opens the new endpoint there and registers every
+ * region on it (ibvirt_relocate_prepare). Only then is the NIC suspended; at
+ * READY the old address is deleted first and the relocation starts only
+ * when it is gone: deleting it promotes the new address, and a socket bound
+ * to that meanwhile fails with EADDRNOTAVAIL (ifaddr_netlink.h). With
+ * --commit-cmd the mover deletes it itself (one netlink request, answered
+ * when the kernel is done) and runs CMD (ompi-virt move --commit GUEST: the
+ * bookkeeping) after the resume; with --cutover-cmd the command (ompi-virt
+ * move --cutover-on-input GUEST) is started before the stop, says "ready",
+ * gets a go line at READY and says "cut" once the address is gone, and its
+ * exit is awaited after the resume. Then the mover leaves the old backend,
+ * joins the new one (one backend connection at a time), relocates and
+ * publishes. Checks: every message
  * arrives once, in order; every RMA record checks. Prints the counts; the
  * last line is "N passed, N failed" (scripts/test-all counts it). Every wait
  * is bounded by --timeout.
@@ -58,6 +64,7 @@
  * per phase).
  */
 #include "ib_virt.h"
+#include "ifaddr_netlink.h"
 #include "ov_frontend_fabric.h"
 
 #include <fcntl.h>
@@ -96,7 +103,8 @@ struct Opts {
     uint32_t moves = 20, per_move = 20;
     std::string addr_a = "127.0.0.1", addr_b = "127.0.0.2", peer_addr = "127.0.0.1";
     std::string provider = "tcp;ofi_rxm";
-    std::string peer_netns, move_hook, move_cmd, prepare_cmd, cutover_cmd;
+    std::string peer_netns, move_hook, move_cmd, prepare_cmd, cutover_cmd, commit_cmd;
+    bool relocate_early = false; /* live move: ibvirt_relocate_prepare before the stop */
     Host host_a, host_b;
     unsigned char job_secret[OV_JOB_SECRET_BYTES] = {};
     double timeout_s = 120;
@@ -265,6 +273,7 @@ public:
 
     bool open(const char *node)
     {
+        addr_ = node;
         ibvirt_open_attr a{};
         a.provider = o_.provider.c_str();
         a.node = node;
@@ -449,6 +458,7 @@ public:
         }
         if ((rc = ibvirt_relocate(nic_, addr.c_str(), nullptr)))
             return fail("relocate", rc);
+        addr_ = addr;
         if (dest && !publish_mapping())
             return false;
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
@@ -475,42 +485,72 @@ public:
         return true;
     }
 
+    /* Serves until the started command `c` closed its output; its exit
+     * status (-1: killed, or serving failed). */
+    int await_serving(Command &c)
+    {
+        while (!c.read_some())
+            if (!pump())
+                return -1;
+        return c.finish();
+    }
+    /* Runs `cmd` while serving; its exit status (-1: not started). */
+    int run_serving(Command &c, const std::string &cmd) { return c.start(cmd) ? await_serving(c) : -1; }
+
     /* A move to host dest as a live migration does it: the destination is
      * made ready while this process still serves (prepare command: the new
-     * address beside the old; cutover command started and "ready"); the
-     * blackout (suspend .. RUNNING) holds the drain, the cutover's go line,
-     * leaving the old backend and joining the new one, the relocation, the
-     * wait for "cut" (the old address deleted), and the publish. The
-     * cutover command's exit (its bookkeeping) is awaited after the resume.
-     * Records each phase in phases_. */
+     * address beside the old; with --relocate-early the new endpoint opened
+     * and every region registered on it; the cutover command started and
+     * "ready", or the old address looked up). The blackout (suspend ..
+     * RUNNING) holds the drain, the deletion of the old address (the
+     * cutover command's go and its "cut", or with --commit-cmd a netlink
+     * call of this process), leaving the old backend and joining the new
+     * one, the relocation and the publish. The old address is gone before
+     * the relocation starts: deleting it promotes the new one, and a socket
+     * bound to the new address meanwhile fails (ifaddr_netlink.h). The
+     * bookkeeping (the cutover command's exit, or the commit command) runs
+     * after the resume. Records each phase in phases_. */
     bool live_move(const Host &dest)
     {
         Phases ph{};
         double t = now_s();
-        Command prep, cut;
-        if (!prep.start(o_.prepare_cmd + " " + dest.name))
-            return fail("start the prepare command", 0);
-        while (!prep.read_some())
-            if (!pump())
-                return false;
-        const std::string addr = prep.last_line();
-        if (prep.finish() != 0 || addr.empty())
+        Command prep, cut, commit;
+        if (run_serving(prep, o_.prepare_cmd + " " + dest.name) != 0 || prep.last_line().empty())
             return fail(("prepare command failed: " + o_.prepare_cmd + " " + dest.name).c_str(), 0);
+        const std::string addr = prep.last_line();
+        if (o_.relocate_early) {
+            if (int rc = ibvirt_relocate_prepare(nic_, addr.c_str(), nullptr))
+                return fail("relocate_prepare", rc);
+        }
         ph.prepare = lap(t);
-        if (!cut.start(o_.cutover_cmd))
-            return fail("start the cutover command", 0);
-        while (!cut.said("ready"))
-            if (cut.read_some())
-                return fail(("cutover command ended before it was ready: " + o_.cutover_cmd).c_str(), 0);
-            else if (!pump())
-                return false;
+        ibvirt_tools::IfAddr old{};
+        const bool own_cut = !o_.commit_cmd.empty();
+        if (own_cut) {
+            if (int rc = ibvirt_tools::ifaddr_find(addr_.c_str(), &old))
+                return fail(("find the old fabric address " + addr_ + ": " + std::strerror(-rc)).c_str(), 0);
+        } else {
+            if (!cut.start(o_.cutover_cmd))
+                return fail("start the cutover command", 0);
+            while (!cut.said("ready"))
+                if (cut.read_some())
+                    return fail(("cutover command ended before it was ready: " + o_.cutover_cmd).c_str(), 0);
+                else if (!pump())
+                    return false;
+        }
         ph.cutover_ready = lap(t);
 
         if (!suspend())
             return false;
         ph.drain = lap(t);
-        if (!cut.write_line("go"))
-            return fail("tell the cutover command to go", 0);
+        if (own_cut) {
+            std::string why;
+            if (ibvirt_tools::ifaddr_delete(old, 5000, &why) != 0)
+                return fail(("delete the old fabric address " + addr_ + ": " + why).c_str(), 0);
+        } else if (!cut.write_line("go") || !cut.wait_for("cut", deadline_)) {
+            return fail(("the cutover command did not delete the old address: " + o_.cutover_cmd).c_str(), 0);
+        }
+        ph.cutover_wait = lap(t);
+        last_cmd_s_ = ph.cutover_wait;
         /* One connection per guest at a time: the new host's backend is joined
          * only after the old one withdrew the mapping (a join takes well
          * under a millisecond). */
@@ -521,12 +561,8 @@ public:
         ph.leave = lap(t);
         if (int rc = ibvirt_relocate(nic_, addr.c_str(), nullptr))
             return fail("relocate", rc);
+        addr_ = addr;
         ph.relocate = lap(t);
-        /* not pump(): the new backend takes nothing before the publish */
-        if (!cut.wait_for("cut", deadline_))
-            return fail(("the cutover command did not delete the old address: " + o_.cutover_cmd).c_str(), 0);
-        ph.cutover_wait = lap(t);
-        last_cmd_s_ = ph.cutover_wait;
         if (!publish_mapping())
             return false;
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
@@ -534,12 +570,9 @@ public:
                 return false;
         ph.resume = lap(t);
         resumed_at_ = t;
-        /* after the blackout: its bookkeeping (the guest's new host) done */
-        while (!cut.read_some())
-            if (!pump())
-                return false;
-        if (cut.finish() != 0)
-            return fail(("cutover command failed: " + o_.cutover_cmd).c_str(), 0);
+        /* after the blackout: its bookkeeping (the guest's new host) */
+        if (own_cut ? run_serving(commit, o_.commit_cmd) != 0 : await_serving(cut) != 0)
+            return fail(("recording the move failed: " + (own_cut ? o_.commit_cmd : o_.cutover_cmd)).c_str(), 0);
         phases_.push_back(ph);
         ++moves_;
         return true;
@@ -558,10 +591,10 @@ public:
             return v[v.size() / 2];
         };
         std::printf("ib-virt-stress vid %u moves %zu, median ms per phase: before the blackout: prepare %.2f, "
-                    "cutover ready %.2f; blackout: drain %.2f, leave the old backend + join the new %.2f, relocate %.2f, "
-                    "cutover (old address deleted) %.2f, publish + resume %.2f\n",
+                    "cutover ready %.2f; blackout: drain %.2f, old address deleted %.2f, leave the old backend + join the new %.2f, "
+                    "relocate %.2f, publish + resume %.2f\n",
                     self_, phases_.size(), med(&Phases::prepare), med(&Phases::cutover_ready),
-                    med(&Phases::drain), med(&Phases::leave), med(&Phases::relocate), med(&Phases::cutover_wait), med(&Phases::resume));
+                    med(&Phases::drain), med(&Phases::cutover_wait), med(&Phases::leave), med(&Phases::relocate), med(&Phases::resume));
     }
 
     /* Send the rest, wait for everything both ways, then check the records. */
@@ -838,6 +871,7 @@ private:
     };
     std::vector<Window> windows_;  /* --downtime, peer: the mover's moves */
     double last_cmd_s_ = 0;        /* mover: what the last move's command took inside the blackout */
+    std::string addr_;             /* my current fabric address */
     double suspend_at_ = 0;        /* mover: when the last move suspended the NIC */
     double resumed_at_ = 0;        /* mover: when it was RUNNING again */
     struct Phases {                /* mover, --prepare-cmd: seconds each phase of a live move took */
@@ -862,11 +896,15 @@ int main(int argc, char **argv)
     Opts o;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        if (a == "--relocate-early") {
+            o.relocate_early = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             std::fprintf(stderr, "usage: ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP] "
                                  "[--peer-addr IP] [--provider P] [--timeout S] [--peer-netns NAME] "
                                  "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD | "
-                                 "--prepare-cmd CMD --cutover-cmd CMD] "
+                                 "--prepare-cmd CMD (--cutover-cmd CMD | --commit-cmd CMD) [--relocate-early]] "
                                  "[--downtime REGIONS]\n");
             return 2;
         }
@@ -883,6 +921,7 @@ int main(int argc, char **argv)
         else if (a == "--move-cmd") o.move_cmd = v;
         else if (a == "--prepare-cmd") o.prepare_cmd = v;
         else if (a == "--cutover-cmd") o.cutover_cmd = v;
+        else if (a == "--commit-cmd") o.commit_cmd = v;
         else if (a == "--downtime") o.downtime_regions = uint32_t(std::atoi(v));
         else if (a == "--host-a" || a == "--host-b") {
             std::string s = v;
@@ -902,12 +941,13 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "ib-virt-stress: --per-move must be >= 4\n");
         return 2;
     }
-    const bool live = !o.prepare_cmd.empty() && !o.cutover_cmd.empty();
-    if (o.prepare_cmd.empty() != o.cutover_cmd.empty() || (live && !o.move_cmd.empty()) ||
-        (live && !o.backends()) ||
+    const bool cut_given = !o.cutover_cmd.empty() || !o.commit_cmd.empty();
+    const bool live = !o.prepare_cmd.empty() && cut_given;
+    if (o.prepare_cmd.empty() == cut_given || (!o.cutover_cmd.empty() && !o.commit_cmd.empty()) ||
+        (live && !o.move_cmd.empty()) || (live && !o.backends()) || (o.relocate_early && !live) ||
         (o.backends() && (o.host_b.dir.empty() || (o.move_cmd.empty() && !live)))) {
-        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and either --move-cmd or both "
-                             "--prepare-cmd and --cutover-cmd\n");
+        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and either --move-cmd or --prepare-cmd "
+                             "with one of --cutover-cmd and --commit-cmd (--relocate-early: only then)\n");
         return 2;
     }
     /* a command that died must not kill the mover when it writes to it */

@@ -39,7 +39,8 @@ usage: $PROG host up NAME... [--prefix P] [--mgmt A.B.C] [--fabric A.B.D] [--dir
        $PROG host list
        $PROG host down
        $PROG move GUEST HOST
-       $PROG move --prepare GUEST HOST | --cutover GUEST | --cutover-on-input GUEST | --abort GUEST
+       $PROG move --prepare GUEST HOST | --cutover GUEST | --cutover-on-input GUEST | --commit GUEST
+                  | --abort GUEST
 
   host up     make the hosts (at most 9, all at once: their backends know each
               other) and start one backend in each.  Defaults: --prefix ovh,
@@ -61,7 +62,9 @@ usage: $PROG host up NAME... [--prefix P] [--mgmt A.B.C] [--fabric A.B.D] [--dir
               blackout) and records the new host; --cutover-on-input does
               all its set-up, prints "ready", deletes the old address when
               a line arrives on stdin and prints "cut" once it is gone
-              (abandons the move after 60 s or at end of input); --abort
+              (abandons the move after 60 s or at end of input); --commit
+              records a prepared move whose old address the migration
+              deleted itself (deleting it if it is still there); --abort
               removes a prepared address
 
 Needs root.  State: \$OMPI_VIRT_HOSTS_STATE (default /run/ompi-virt-hosts).
@@ -339,6 +342,25 @@ move_cutover() {
     echo "$new"
 }
 
+# move_commit GUEST: record a prepared move as done when the migration
+# deleted the old address itself (ib-virt-stress --commit-cmd: a netlink
+# call inside its blackout); an old address still there is deleted; prints
+# the new address
+move_commit() {
+    local g=$1 h new old
+    hosts_config
+    kv_PENDING=
+    guest_record "$g"
+    [ -n "$kv_PENDING" ] || die "guest $g has no move prepared ('$PROG move --prepare $g HOST' first)"
+    h=${kv_PENDING%%:*} new=${kv_PENDING#*:} old=$kv_FABRIC_ADDR
+    if ip -n "$kv_NS" -4 -o addr show dev fab0 | grep -q " $old/"; then
+        timeout 10 ip -n "$kv_NS" addr del "$old/24" dev fab0 || die "guest $g: deleting $old from fab0 failed"
+    fi
+    guest_move_record "$g" "$h" "$new"
+    vinfo "guest $g: $old (host $kv_HOST) -> $new (host $h)"
+    echo "$new"
+}
+
 # move_abort GUEST: remove a prepared move's address
 move_abort() {
     local g=$1
@@ -357,6 +379,7 @@ cmd_move() {
         --prepare) mode=prepare; shift ;;
         --cutover) mode=cutover; shift ;;
         --cutover-on-input) mode=cutover-wait; shift ;;
+        --commit) mode=commit; shift ;;
         --abort) mode=abort; shift ;;
     esac
     hosts_need_root move
@@ -367,6 +390,9 @@ cmd_move() {
         cutover|cutover-wait)
             [ $# = 1 ] || die2 "usage: $PROG move --cutover|--cutover-on-input GUEST"
             move_cutover "$1" "$([ $mode = cutover-wait ] && echo 1 || echo 0)" ;;
+        commit)
+            [ $# = 1 ] || die2 "usage: $PROG move --commit GUEST"
+            move_commit "$1" ;;
         abort)
             [ $# = 1 ] || die2 "usage: $PROG move --abort GUEST"
             move_abort "$1" ;;
