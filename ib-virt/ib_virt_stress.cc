@@ -94,6 +94,7 @@ namespace {
 constexpr uint32_t kRecvs = 32, kSlot = 64;
 constexpr char kBlob = 'B', kDone = 'D', kMove = 'M';
 constexpr uintptr_t kPing = 0x100, kPong = 0x200; /* --downtime: receive contexts */
+constexpr const char *kCmProgressUs = "200";      /* FI_OFI_RXM_CM_PROGRESS_INTERVAL, microseconds */
 
 struct Host {
     std::string name, dir; /* NAME=DIR: the host's name (for --move-cmd) and its backend's directory */
@@ -185,8 +186,8 @@ public:
         return write(in_, l.data(), l.size()) == ssize_t(l.size());
     }
     /* Closes the pipes (end of input: a cutover command abandons its move)
-     * and reaps it, killing it after bound_s seconds; its exit status (-1:
-     * killed, never started). */
+     * and reaps it, killing it after bound_s seconds; its exit status
+     * (128 + N: ended by signal N; -1: never started). */
     int finish(double bound_s = 90)
     {
         if (in_ >= 0)
@@ -207,7 +208,22 @@ public:
             usleep(1000);
         }
         pid_ = -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return exit_status(st);
+    }
+    /* Whether it has exited (reaped; *status as finish() returns it); false
+     * while it runs. */
+    bool exited(int *status)
+    {
+        int st = 0;
+        if (pid_ <= 0) {
+            *status = -1;
+            return true;
+        }
+        if (waitpid(pid_, &st, WNOHANG) == 0)
+            return false;
+        pid_ = -1;
+        *status = exit_status(st);
+        return true;
     }
     /* The last non-empty line of its output. */
     std::string last_line() const
@@ -220,6 +236,7 @@ public:
     }
 
 private:
+    static int exit_status(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1; }
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1;
     std::string text_;
@@ -333,9 +350,11 @@ public:
     {
         if (c.kind != IBVIRT_OP_RECV)
             return true;
-        if (uintptr_t(c.context) == kPing) /* mover: answer */
+        if (uintptr_t(c.context) == kPing) { /* mover: answer */
+            ++pings_answered_;
             return post_pp_recv(kPing) &&
                    retry([&] { return ibvirt_tsend(nic_, peer_, &mem_[48], 8, key_, 2, nullptr); });
+        }
         pongs_.push_back(now_s());
         return peer_done_ || ping();
     }
@@ -365,16 +384,22 @@ public:
         while (!peer_done_)
             if (!pump())
                 return false;
-        std::vector<double> down, total, blackout, cmd, down_net;
+        std::vector<double> down, total, blackout, cmd, down_net, stop_gap, before_gap;
         for (auto &w : windows_) {
             auto first = std::upper_bound(pongs_.begin(), pongs_.end(), w.end);
             auto last = std::upper_bound(pongs_.begin(), pongs_.end(), w.begin);
+            auto stop = std::upper_bound(pongs_.begin(), pongs_.end(), w.suspend);
             if (last == pongs_.begin() || first == pongs_.end())
                 continue;
-            double gap = 0;
-            for (auto p = last - 1; p != first; ++p)
+            double gap = 0, before = 0;
+            for (auto p = last - 1; p != first; ++p) {
                 gap = std::max(gap, *(p + 1) - *p);
+                if (p + 1 < stop)
+                    before = std::max(before, *(p + 1) - *p);
+            }
             down.push_back(gap * 1e3);
+            stop_gap.push_back((*first - *(stop - 1)) * 1e3); /* last pong before the stop .. first after */
+            before_gap.push_back(before * 1e3);
             total.push_back((w.end - w.begin) * 1e3);
             blackout.push_back((w.end - w.suspend) * 1e3);
             cmd.push_back(w.cmd * 1e3);
@@ -393,6 +418,11 @@ public:
         std::printf("ib-virt-stress downtime regions %u: of which the address move (move command in the blackout) median %.2f ms; "
                     "peer-seen gap without it median %.2f ms (max %.2f)\n",
                     o_.downtime_regions, med(cmd), med(down_net), *std::max_element(down_net.begin(), down_net.end()));
+        std::printf("ib-virt-stress downtime regions %u: gap across the stop (last pong before the suspend .. first "
+                    "after the resume) median %.2f ms (max %.2f); longest gap before the stop (the destination "
+                    "being prepared) median %.2f ms (max %.2f)\n",
+                    o_.downtime_regions, med(stop_gap), *std::max_element(stop_gap.begin(), stop_gap.end()),
+                    med(before_gap), *std::max_element(before_gap.begin(), before_gap.end()));
         return send_sock(kDone, nullptr, 0);
     }
     bool pp_finish() /* mover */
@@ -492,7 +522,24 @@ public:
         while (!c.read_some())
             if (!pump())
                 return -1;
-        return c.finish();
+        int st;
+        while (!c.exited(&st)) /* a command exits a while after its output ends */
+            if (!pump())
+                return -1;
+        c.finish();
+        return st;
+    }
+    /* --downtime: serve until the peer's next ping is answered (at once
+     * otherwise). The move's own tools (a shell, `ip`) run on the same 2
+     * cores as both endpoints; started right after a stall, their CPU
+     * burst would lengthen the stall the peer sees, which a host running
+     * them on its own cores would not. */
+    bool answer_a_ping()
+    {
+        for (const uint64_t n = pings_answered_; o_.downtime_regions && pings_answered_ == n;)
+            if (!pump())
+                return false;
+        return true;
     }
     /* Runs `cmd` while serving; its exit status (-1: not started). */
     int run_serving(Command &c, const std::string &cmd) { return c.start(cmd) ? await_serving(c) : -1; }
@@ -515,14 +562,19 @@ public:
         Phases ph{};
         double t = now_s();
         Command prep, cut, commit;
-        if (run_serving(prep, o_.prepare_cmd + " " + dest.name) != 0 || prep.last_line().empty())
-            return fail(("prepare command failed: " + o_.prepare_cmd + " " + dest.name).c_str(), 0);
+        const int st = run_serving(prep, o_.prepare_cmd + " " + dest.name);
+        if (st != 0 || prep.last_line().empty())
+            return fail(("prepare command failed (exit status " + std::to_string(st) + ", output \"" +
+                         prep.last_line() + "\"): " + o_.prepare_cmd + " " + dest.name).c_str(), 0);
         const std::string addr = prep.last_line();
+        ph.prepare = lap(t);
         if (o_.relocate_early) {
             if (int rc = ibvirt_relocate_prepare(nic_, addr.c_str(), nullptr))
                 return fail("relocate_prepare", rc);
         }
-        ph.prepare = lap(t);
+        if (!answer_a_ping())
+            return false;
+        ph.open_early = lap(t);
         ibvirt_tools::IfAddr old{};
         const bool own_cut = !o_.commit_cmd.empty();
         if (own_cut) {
@@ -565,11 +617,16 @@ public:
         ph.relocate = lap(t);
         if (!publish_mapping())
             return false;
+        ph.publish = lap(t);
+        blob_taken_at_ = 0;
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
             if (!pump())
                 return false;
         ph.resume = lap(t);
+        ph.hello = blob_taken_at_ > 0 ? ph.resume - (t - blob_taken_at_) : 0;
         resumed_at_ = t;
+        if (!answer_a_ping())
+            return false;
         /* after the blackout: its bookkeeping (the guest's new host) */
         if (own_cut ? run_serving(commit, o_.commit_cmd) != 0 : await_serving(cut) != 0)
             return fail(("recording the move failed: " + (own_cut ? o_.commit_cmd : o_.cutover_cmd)).c_str(), 0);
@@ -591,10 +648,10 @@ public:
             return v[v.size() / 2];
         };
         std::printf("ib-virt-stress vid %u moves %zu, median ms per phase: before the blackout: prepare %.2f, "
-                    "cutover ready %.2f; blackout: drain %.2f, old address deleted %.2f, leave the old backend + join the new %.2f, "
-                    "relocate %.2f, publish + resume %.2f\n",
-                    self_, phases_.size(), med(&Phases::prepare), med(&Phases::cutover_ready),
-                    med(&Phases::drain), med(&Phases::cutover_wait), med(&Phases::leave), med(&Phases::relocate), med(&Phases::resume));
+                    "new endpoint opened early %.2f, cutover ready %.2f; blackout: drain %.2f, old address deleted %.2f, leave the old backend + join the new %.2f, "
+                    "relocate %.2f, publish on the new backend %.2f, resume %.2f (of which the hello %.2f)\n",
+                    self_, phases_.size(), med(&Phases::prepare), med(&Phases::open_early), med(&Phases::cutover_ready),
+                    med(&Phases::drain), med(&Phases::cutover_wait), med(&Phases::leave), med(&Phases::relocate), med(&Phases::publish), med(&Phases::resume), med(&Phases::hello));
     }
 
     /* Send the rest, wait for everything both ways, then check the records. */
@@ -789,6 +846,8 @@ private:
         uint32_t dest;
         size_t len = buf.size() - 1;
         while (ibvirt_ctrl_take(nic_, &dest, &buf[1], &len) == 1) {
+            if (blob_taken_at_ == 0)
+                blob_taken_at_ = now_s();
             if (o_.backends())
                 outbox_.emplace_back(dest, std::vector<char>(&buf[1], &buf[1] + len));
             else if (!send_sock(kBlob, &buf[1], len))
@@ -823,6 +882,12 @@ private:
         int n = ibvirt_poll(nic_, c, 32);
         if (n < 0)
             return fail("poll", n);
+        /* Both processes poll without sleeping. Idle, give the CPU to
+         * whatever else is runnable: on 2 cores under SCHED_RR (how the
+         * downtime is measured) the backends carrying the handshake and the
+         * move's commands would otherwise wait out a spinner's time slice. */
+        if (n == 0)
+            sched_yield();
         for (int i = 0; i < n; ++i) {
             if (c[i].status)
                 return fail("completion", c[i].status);
@@ -872,10 +937,13 @@ private:
     std::vector<Window> windows_;  /* --downtime, peer: the mover's moves */
     double last_cmd_s_ = 0;        /* mover: what the last move's command took inside the blackout */
     std::string addr_;             /* my current fabric address */
+    double blob_taken_at_ = 0;     /* mover: when the first control blob left the NIC since it was set to 0 */
+    uint64_t pings_answered_ = 0;  /* mover, --downtime: pings answered so far */
     double suspend_at_ = 0;        /* mover: when the last move suspended the NIC */
     double resumed_at_ = 0;        /* mover: when it was RUNNING again */
     struct Phases {                /* mover, --prepare-cmd: seconds each phase of a live move took */
-        double prepare, cutover_ready, drain, leave, relocate, cutover_wait, resume;
+        double prepare, open_early, cutover_ready, drain, leave, relocate, cutover_wait, publish, resume;
+        double hello; /* of resume: until the PUBLISH left the NIC (the hello completed) */
     };
     std::vector<Phases> phases_;
     /* seconds since t; t becomes now */
@@ -952,6 +1020,11 @@ int main(int argc, char **argv)
     }
     /* a command that died must not kill the mover when it writes to it */
     signal(SIGPIPE, SIG_IGN);
+    /* rxm progresses connection set-up only every cm_progress_interval
+     * (default 10 ms) on each side, and every move opens a connection (the
+     * hello): 10-20 ms of each blackout were that wait. Set before the
+     * first fi_getinfo (libfabric reads it then); an explicit value wins. */
+    setenv("FI_OFI_RXM_CM_PROGRESS_INTERVAL", kCmProgressUs, 0);
     /* the job's secret: both processes know it, nobody else */
     if (getrandom(o.job_secret, sizeof(o.job_secret), 0) != ssize_t(sizeof(o.job_secret))) {
         std::perror("getrandom");

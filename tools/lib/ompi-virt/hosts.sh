@@ -98,6 +98,12 @@ guest_record() {
 valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$ ]] || die2 "bad name '$1' ([A-Za-z0-9_-], at most 8)"; }
 valid_net() { [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die2 "bad network '$1' (A.B.C: a /24)"; }
 
+# Bound of one 'ip' call on a guest's fabric address: 'ip -n' mounts sysfs
+# and takes the rtnl lock, both of which wait behind other namespaces being
+# made or removed on the machine (a 10 s bound expired under such churn,
+# 2026-12-07).
+IP_BOUND=60
+
 # free_fabric_addr HOST_INDEX: the first address of the host's range no guest
 # holds or has prepared a move to (kv_FABRIC: from the config record)
 free_fabric_addr() {
@@ -296,7 +302,8 @@ move_prepare() {
     read_kv "$HOSTS_STATE/config"
     new=$(free_fabric_addr "$index") || die "host $h has no free fabric address"
     # IPv4: no duplicate address detection to wait for
-    timeout 10 ip -n "$kv_NS" addr add "$new/24" dev fab0
+    timeout "$IP_BOUND" ip -n "$kv_NS" addr add "$new/24" dev fab0 ||
+        die "guest $g: adding $new to fab0 failed or took over $IP_BOUND s"
     guest_move_record "$g" "$kv_HOST" "$kv_FABRIC_ADDR" "$h:$new"
     vinfo "guest $g: $new (host $h) added beside $kv_FABRIC_ADDR (host $kv_HOST)"
     echo "$new"
@@ -318,7 +325,7 @@ move_cutover() {
     guest_record "$g"
     [ -n "$kv_PENDING" ] || die "guest $g has no move prepared ('$PROG move --prepare $g HOST' first)"
     h=${kv_PENDING%%:*} new=${kv_PENDING#*:} old=$kv_FABRIC_ADDR
-    exec {ipfd}> >(exec timeout 70 ip -n "$kv_NS" -batch -)
+    exec {ipfd}> >(exec timeout $((IP_BOUND + 70)) ip -n "$kv_NS" -batch -)
     local ip_pid=$!
     if [ "$wait" = 1 ]; then
         echo "ready"
@@ -354,7 +361,7 @@ move_commit() {
     [ -n "$kv_PENDING" ] || die "guest $g has no move prepared ('$PROG move --prepare $g HOST' first)"
     h=${kv_PENDING%%:*} new=${kv_PENDING#*:} old=$kv_FABRIC_ADDR
     if ip -n "$kv_NS" -4 -o addr show dev fab0 | grep -q " $old/"; then
-        timeout 10 ip -n "$kv_NS" addr del "$old/24" dev fab0 || die "guest $g: deleting $old from fab0 failed"
+        timeout "$IP_BOUND" ip -n "$kv_NS" addr del "$old/24" dev fab0 || die "guest $g: deleting $old from fab0 failed"
     fi
     guest_move_record "$g" "$h" "$new"
     vinfo "guest $g: $old (host $kv_HOST) -> $new (host $h)"
@@ -368,7 +375,7 @@ move_abort() {
     kv_PENDING=
     guest_record "$g"
     [ -n "$kv_PENDING" ] || { vinfo "guest $g has no move prepared"; return 0; }
-    timeout 10 ip -n "$kv_NS" addr del "${kv_PENDING#*:}/24" dev fab0 2>/dev/null || true
+    timeout "$IP_BOUND" ip -n "$kv_NS" addr del "${kv_PENDING#*:}/24" dev fab0 2>/dev/null || true
     guest_move_record "$g" "$kv_HOST" "$kv_FABRIC_ADDR"
 }
 
