@@ -29,6 +29,10 @@
  *                               are told (control messages)
  *     ibvirt_poll ...           until ibvirt_migrate_state() == READY
  *                               (in-flight ops drained, every peer acked)
+ *     (ibvirt_relocate_prepare  optional, before ibvirt_migrate_begin: open
+ *                               the new resources and register every region
+ *                               on them while the old ones still serve, so
+ *                               the relocation inside the stop only swaps)
  *     ibvirt_relocate           close the old fabric resources, open new ones
  *                               (another address), re-register every region
  *                               under the same vkey, re-post unmatched
@@ -264,6 +268,20 @@ ibvirt_migrate_state ibvirt_migrate_state_of(const ibvirt_nic *nic);
  * Errors: STATE (not READY), NODEV/FABRIC (the new resources could not be
  * opened: the NIC is unusable, close it). */
 int ibvirt_relocate(ibvirt_nic *nic, const char *node, const char *service);
+
+/* In any state (before ibvirt_migrate_begin, to keep it out of the stop):
+ * open the fabric resources a later ibvirt_relocate(nic, node, service)
+ * with the same node and service will use, and register every region on
+ * them (regions registered or deregistered meanwhile follow). The current
+ * resources keep serving; nothing is published. That relocation then only
+ * closes the old resources and swaps these in; a relocation to another
+ * node closes them and opens its own. Calling it again replaces them.
+ * Errors: INVAL (nic NULL), NODEV/FABRIC/NOMEM (nothing prepared, the NIC
+ * unchanged). */
+int ibvirt_relocate_prepare(ibvirt_nic *nic, const char *node, const char *service);
+/* Close what ibvirt_relocate_prepare opened (an abandoned move); nothing
+ * when nothing is prepared. ibvirt_close does it too. */
+void ibvirt_relocate_cancel(ibvirt_nic *nic);
 
 #ifdef __cplusplus
 }

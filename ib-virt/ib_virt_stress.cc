@@ -6,7 +6,9 @@
  *   ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP]
  *                  [--peer-addr IP] [--provider P] [--timeout S]
  *                  [--peer-netns NAME] [--move-hook CMD]
- *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD]
+ *                  [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD
+ *                   | --prepare-cmd CMD (--cutover-cmd CMD | --commit-cmd CMD)
+ *                     [--relocate-early]]
  *                  [--downtime REGIONS]
  *
  * --peer-netns: the child joins network namespace NAME (/run/netns/NAME)
@@ -30,26 +32,52 @@
  * leaves the old host's backend (which withdraws the mapping), relocates to
  * the new address and publishes there. The socketpair then carries only the
  * end-of-run handshake (Open MPI's out-of-band channel, on the management
- * network that stays). Checks: every message
+ * network that stays).
+ *
+ * --prepare-cmd CMD with --cutover-cmd CMD or --commit-cmd CMD (instead of
+ * --move-cmd) split the move as a live migration does: while the mover still
+ * runs (and keeps answering), `CMD HOSTNAME` (ompi-virt move --prepare GUEST)
+ * adds the new fabric address beside the old one and prints it;
+ * --relocate-early then opens the new endpoint there and registers every
+ * region on it (ibvirt_relocate_prepare). Only then is the NIC suspended; at
+ * READY the old address is deleted first and the relocation starts only
+ * when it is gone: deleting it promotes the new address, and a socket bound
+ * to that meanwhile fails with EADDRNOTAVAIL (ifaddr_netlink.h). With
+ * --commit-cmd the mover deletes it itself (one netlink request, answered
+ * when the kernel is done) and runs CMD (ompi-virt move --commit GUEST: the
+ * bookkeeping) after the resume; with --cutover-cmd the command (ompi-virt
+ * move --cutover-on-input GUEST) is started before the stop, says "ready",
+ * gets a go line at READY and says "cut" once the address is gone, and its
+ * exit is awaited after the resume. Then the mover leaves the old backend,
+ * joins the new one (one backend connection at a time), relocates and
+ * publishes. Checks: every message
  * arrives once, in order; every RMA record checks. Prints the counts; the
  * last line is "N passed, N failed" (scripts/test-all counts it). Every wait
  * is bounded by --timeout.
  *
  * --downtime REGIONS: instead of the streams, the peer ping-pongs 8 B with the
  * mover (which has REGIONS registered regions) and reports, per move, the
- * longest gap between its pongs from the last before the move to the first
- * after it, the move's total time, and how much of it the move command took.
+ * longest gap between its pongs from the last before the move (its prepare
+ * step included) to the first after it, the move's total time (start to
+ * resume) and blackout (suspend to resume), and how much of the blackout the
+ * move command took; the mover prints where its moves' time went (medians
+ * per phase).
  */
 #include "ib_virt.h"
+#include "ifaddr_netlink.h"
 #include "ov_frontend_fabric.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include <algorithm>
 #include <cerrno>
@@ -66,6 +94,7 @@ namespace {
 constexpr uint32_t kRecvs = 32, kSlot = 64;
 constexpr char kBlob = 'B', kDone = 'D', kMove = 'M';
 constexpr uintptr_t kPing = 0x100, kPong = 0x200; /* --downtime: receive contexts */
+constexpr const char *kCmProgressUs = "200";      /* FI_OFI_RXM_CM_PROGRESS_INTERVAL, microseconds */
 
 struct Host {
     std::string name, dir; /* NAME=DIR: the host's name (for --move-cmd) and its backend's directory */
@@ -75,12 +104,142 @@ struct Opts {
     uint32_t moves = 20, per_move = 20;
     std::string addr_a = "127.0.0.1", addr_b = "127.0.0.2", peer_addr = "127.0.0.1";
     std::string provider = "tcp;ofi_rxm";
-    std::string peer_netns, move_hook, move_cmd;
+    std::string peer_netns, move_hook, move_cmd, prepare_cmd, cutover_cmd, commit_cmd;
+    bool relocate_early = false; /* live move: ibvirt_relocate_prepare before the stop */
     Host host_a, host_b;
     unsigned char job_secret[OV_JOB_SECRET_BYTES] = {};
     double timeout_s = 120;
     uint32_t downtime_regions = 0; /* --downtime R: ping-pong and measure, R registered regions */
     bool backends() const { return !host_a.dir.empty(); }
+};
+
+double now_s()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+/* A command run by /bin/sh -c with its stdin and stdout on pipes, read
+ * without blocking so the caller keeps serving while it runs. */
+class Command {
+public:
+    ~Command() { finish(); }
+    bool start(const std::string &cmd)
+    {
+        int in[2], out[2];
+        if (pipe2(in, O_CLOEXEC) != 0)
+            return false;
+        if (pipe2(out, O_CLOEXEC) != 0) {
+            close(in[0]);
+            close(in[1]);
+            return false;
+        }
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        const char *argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+        int rc = posix_spawn(&pid_, "/bin/sh", &fa, nullptr, const_cast<char **>(argv), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(in[0]);
+        close(out[1]);
+        in_ = in[1];
+        out_ = out[0];
+        fcntl(out_, F_SETFL, O_NONBLOCK);
+        if (rc != 0)
+            pid_ = -1;
+        return rc == 0;
+    }
+    /* Reads what is there; true once the command closed its stdout. */
+    bool read_some()
+    {
+        char b[256];
+        ssize_t n;
+        while ((n = read(out_, b, sizeof b)) > 0)
+            text_.append(b, size_t(n));
+        return n == 0;
+    }
+    /* Blocks until its output holds the line `line` or it closed its stdout
+     * (true if it said it), or `deadline` (now_s) passed (false). */
+    bool wait_for(const char *line, double deadline)
+    {
+        for (;;) {
+            const bool ended = read_some();
+            if (said(line))
+                return true;
+            const double left = deadline - now_s();
+            if (ended || left <= 0)
+                return false;
+            if (left <= 0)
+                return false;
+            pollfd p{out_, POLLIN, 0};
+            poll(&p, 1, int(left * 1e3) + 1);
+        }
+        return true;
+    }
+    /* Whether the output holds a complete line `line`. */
+    bool said(const char *line) const { return text_.find(std::string(line) + "\n") != std::string::npos; }
+    bool write_line(const char *line)
+    {
+        std::string l = std::string(line) + "\n";
+        return write(in_, l.data(), l.size()) == ssize_t(l.size());
+    }
+    /* Closes the pipes (end of input: a cutover command abandons its move)
+     * and reaps it, killing it after bound_s seconds; its exit status
+     * (128 + N: ended by signal N; -1: never started). */
+    int finish(double bound_s = 90)
+    {
+        if (in_ >= 0)
+            close(in_);
+        if (out_ >= 0)
+            close(out_);
+        in_ = out_ = -1;
+        if (pid_ <= 0)
+            return -1;
+        int st = 0;
+        const double end = now_s() + bound_s;
+        while (waitpid(pid_, &st, WNOHANG) == 0) {
+            if (now_s() > end) {
+                kill(pid_, SIGKILL);
+                waitpid(pid_, &st, 0);
+                break;
+            }
+            usleep(1000);
+        }
+        pid_ = -1;
+        return exit_status(st);
+    }
+    /* Whether it has exited (reaped; *status as finish() returns it); false
+     * while it runs. */
+    bool exited(int *status)
+    {
+        int st = 0;
+        if (pid_ <= 0) {
+            *status = -1;
+            return true;
+        }
+        if (waitpid(pid_, &st, WNOHANG) == 0)
+            return false;
+        pid_ = -1;
+        *status = exit_status(st);
+        return true;
+    }
+    /* The last non-empty line of its output. */
+    std::string last_line() const
+    {
+        std::string t = text_;
+        while (!t.empty() && (t.back() == '\n' || t.back() == ' '))
+            t.pop_back();
+        size_t nl = t.rfind('\n');
+        return nl == std::string::npos ? t : t.substr(nl + 1);
+    }
+
+private:
+    static int exit_status(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1; }
+    pid_t pid_ = -1;
+    int in_ = -1, out_ = -1;
+    std::string text_;
 };
 
 /* Runs `cmd`; its last line of output is the guest's new fabric address. */
@@ -98,13 +257,6 @@ std::string run_move_cmd(const std::string &cmd)
     while (!last.empty() && (last.back() == '\n' || last.back() == ' '))
         last.pop_back();
     return last;
-}
-
-double now_s()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 uint64_t fnv(const void *p, size_t n)
@@ -138,6 +290,7 @@ public:
 
     bool open(const char *node)
     {
+        addr_ = node;
         ibvirt_open_attr a{};
         a.provider = o_.provider.c_str();
         a.node = node;
@@ -197,9 +350,11 @@ public:
     {
         if (c.kind != IBVIRT_OP_RECV)
             return true;
-        if (uintptr_t(c.context) == kPing) /* mover: answer */
+        if (uintptr_t(c.context) == kPing) { /* mover: answer */
+            ++pings_answered_;
             return post_pp_recv(kPing) &&
                    retry([&] { return ibvirt_tsend(nic_, peer_, &mem_[48], 8, key_, 2, nullptr); });
+        }
         pongs_.push_back(now_s());
         return peer_done_ || ping();
     }
@@ -213,12 +368,13 @@ public:
     }
     bool pp_move(const char *from, const char *node, const Host *dest)
     {
-        double t[3];
+        double t[4]; /* began, suspended, RUNNING again, command time inside the blackout */
         t[0] = now_s();
         if (!move(from, node, dest))
             return false;
-        t[1] = now_s();
-        t[2] = last_cmd_s_;
+        t[1] = suspend_at_;
+        t[2] = resumed_at_;
+        t[3] = last_cmd_s_;
         return send_sock(kMove, t, sizeof(t));
     }
     /* peer: the gap each move cost, from its last pong before the move began
@@ -228,17 +384,24 @@ public:
         while (!peer_done_)
             if (!pump())
                 return false;
-        std::vector<double> down, total, cmd, down_net;
+        std::vector<double> down, total, blackout, cmd, down_net, stop_gap, before_gap;
         for (auto &w : windows_) {
             auto first = std::upper_bound(pongs_.begin(), pongs_.end(), w.end);
             auto last = std::upper_bound(pongs_.begin(), pongs_.end(), w.begin);
+            auto stop = std::upper_bound(pongs_.begin(), pongs_.end(), w.suspend);
             if (last == pongs_.begin() || first == pongs_.end())
                 continue;
-            double gap = 0;
-            for (auto p = last - 1; p != first; ++p)
+            double gap = 0, before = 0;
+            for (auto p = last - 1; p != first; ++p) {
                 gap = std::max(gap, *(p + 1) - *p);
+                if (p + 1 < stop)
+                    before = std::max(before, *(p + 1) - *p);
+            }
             down.push_back(gap * 1e3);
+            stop_gap.push_back((*first - *(stop - 1)) * 1e3); /* last pong before the stop .. first after */
+            before_gap.push_back(before * 1e3);
             total.push_back((w.end - w.begin) * 1e3);
+            blackout.push_back((w.end - w.suspend) * 1e3);
             cmd.push_back(w.cmd * 1e3);
             down_net.push_back((gap - w.cmd) * 1e3);
         }
@@ -249,12 +412,17 @@ public:
             return v[v.size() / 2];
         };
         std::printf("ib-virt-stress downtime regions %u moves %zu: median peer-seen gap %.2f ms (max %.2f), "
-                    "median total %.2f ms (max %.2f), pongs %zu\n",
+                    "median total migration %.2f ms (max %.2f), median blackout %.2f ms, pongs %zu\n",
                     o_.downtime_regions, down.size(), med(down), *std::max_element(down.begin(), down.end()),
-                    med(total), *std::max_element(total.begin(), total.end()), pongs_.size());
-        std::printf("ib-virt-stress downtime regions %u: of which the address move (move command) median %.2f ms; "
+                    med(total), *std::max_element(total.begin(), total.end()), med(blackout), pongs_.size());
+        std::printf("ib-virt-stress downtime regions %u: of which the address move (move command in the blackout) median %.2f ms; "
                     "peer-seen gap without it median %.2f ms (max %.2f)\n",
                     o_.downtime_regions, med(cmd), med(down_net), *std::max_element(down_net.begin(), down_net.end()));
+        std::printf("ib-virt-stress downtime regions %u: gap across the stop (last pong before the suspend .. first "
+                    "after the resume) median %.2f ms (max %.2f); longest gap before the stop (the destination "
+                    "being prepared) median %.2f ms (max %.2f)\n",
+                    o_.downtime_regions, med(stop_gap), *std::max_element(stop_gap.begin(), stop_gap.end()),
+                    med(before_gap), *std::max_element(before_gap.begin(), before_gap.end()));
         return send_sock(kDone, nullptr, 0);
     }
     bool pp_finish() /* mover */
@@ -293,14 +461,11 @@ public:
      * nullptr and node is the new address (the hook moves it). */
     bool move(const char *from, const char *node, const Host *dest)
     {
-        int rc = ibvirt_migrate_begin(nic_);
-        if (rc)
-            return fail("migrate_begin", rc);
-        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+        if (dest && !o_.prepare_cmd.empty())
+            return live_move(*dest);
+        if (!suspend())
             return false;
-        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
-            if (!pump())
-                return false;
+        int rc;
         std::string addr = node;
         if (dest) { /* the guest moves to host dest: new fabric address, new backend */
             std::string cmd = o_.move_cmd + " " + dest->name;
@@ -323,13 +488,170 @@ public:
         }
         if ((rc = ibvirt_relocate(nic_, addr.c_str(), nullptr)))
             return fail("relocate", rc);
+        addr_ = addr;
         if (dest && !publish_mapping())
             return false;
         while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
             if (!pump())
                 return false;
+        resumed_at_ = now_s();
         ++moves_;
         return true;
+    }
+
+    /* Suspend the NIC (posting a few more in stream mode: they are queued)
+     * and wait for READY (drained, the peer acknowledged). */
+    bool suspend()
+    {
+        suspend_at_ = now_s();
+        int rc = ibvirt_migrate_begin(nic_);
+        if (rc)
+            return fail("migrate_begin", rc);
+        if (!o_.downtime_regions && !send_some(o_.per_move / 4)) /* queued */
+            return false;
+        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_READY)
+            if (!pump())
+                return false;
+        return true;
+    }
+
+    /* Serves until the started command `c` closed its output; its exit
+     * status (-1: killed, or serving failed). */
+    int await_serving(Command &c)
+    {
+        while (!c.read_some())
+            if (!pump())
+                return -1;
+        int st;
+        while (!c.exited(&st)) /* a command exits a while after its output ends */
+            if (!pump())
+                return -1;
+        c.finish();
+        return st;
+    }
+    /* --downtime: serve until the peer's next ping is answered (at once
+     * otherwise). The move's own tools (a shell, `ip`) run on the same 2
+     * cores as both endpoints; started right after a stall, their CPU
+     * burst would lengthen the stall the peer sees, which a host running
+     * them on its own cores would not. */
+    bool answer_a_ping()
+    {
+        for (const uint64_t n = pings_answered_; o_.downtime_regions && pings_answered_ == n;)
+            if (!pump())
+                return false;
+        return true;
+    }
+    /* Runs `cmd` while serving; its exit status (-1: not started). */
+    int run_serving(Command &c, const std::string &cmd) { return c.start(cmd) ? await_serving(c) : -1; }
+
+    /* A move to host dest as a live migration does it: the destination is
+     * made ready while this process still serves (prepare command: the new
+     * address beside the old; with --relocate-early the new endpoint opened
+     * and every region registered on it; the cutover command started and
+     * "ready", or the old address looked up). The blackout (suspend ..
+     * RUNNING) holds the drain, the deletion of the old address (the
+     * cutover command's go and its "cut", or with --commit-cmd a netlink
+     * call of this process), leaving the old backend and joining the new
+     * one, the relocation and the publish. The old address is gone before
+     * the relocation starts: deleting it promotes the new one, and a socket
+     * bound to the new address meanwhile fails (ifaddr_netlink.h). The
+     * bookkeeping (the cutover command's exit, or the commit command) runs
+     * after the resume. Records each phase in phases_. */
+    bool live_move(const Host &dest)
+    {
+        Phases ph{};
+        double t = now_s();
+        Command prep, cut, commit;
+        const int st = run_serving(prep, o_.prepare_cmd + " " + dest.name);
+        if (st != 0 || prep.last_line().empty())
+            return fail(("prepare command failed (exit status " + std::to_string(st) + ", output \"" +
+                         prep.last_line() + "\"): " + o_.prepare_cmd + " " + dest.name).c_str(), 0);
+        const std::string addr = prep.last_line();
+        ph.prepare = lap(t);
+        if (o_.relocate_early) {
+            if (int rc = ibvirt_relocate_prepare(nic_, addr.c_str(), nullptr))
+                return fail("relocate_prepare", rc);
+        }
+        if (!answer_a_ping())
+            return false;
+        ph.open_early = lap(t);
+        ibvirt_tools::IfAddr old{};
+        const bool own_cut = !o_.commit_cmd.empty();
+        if (own_cut) {
+            if (int rc = ibvirt_tools::ifaddr_find(addr_.c_str(), &old))
+                return fail(("find the old fabric address " + addr_ + ": " + std::strerror(-rc)).c_str(), 0);
+        } else {
+            if (!cut.start(o_.cutover_cmd))
+                return fail("start the cutover command", 0);
+            while (!cut.said("ready"))
+                if (cut.read_some())
+                    return fail(("cutover command ended before it was ready: " + o_.cutover_cmd).c_str(), 0);
+                else if (!pump())
+                    return false;
+        }
+        ph.cutover_ready = lap(t);
+
+        if (!suspend())
+            return false;
+        ph.drain = lap(t);
+        if (own_cut) {
+            std::string why;
+            if (ibvirt_tools::ifaddr_delete(old, 5000, &why) != 0)
+                return fail(("delete the old fabric address " + addr_ + ": " + why).c_str(), 0);
+        } else if (!cut.write_line("go") || !cut.wait_for("cut", deadline_)) {
+            return fail(("the cutover command did not delete the old address: " + o_.cutover_cmd).c_str(), 0);
+        }
+        ph.cutover_wait = lap(t);
+        last_cmd_s_ = ph.cutover_wait;
+        /* One connection per guest at a time: the new host's backend is joined
+         * only after the old one withdrew the mapping (a join takes well
+         * under a millisecond). */
+        ov_fe_close(fe_); /* the old host's backend withdraws the mapping */
+        fe_ = nullptr;
+        if (!join(dest))
+            return false;
+        ph.leave = lap(t);
+        if (int rc = ibvirt_relocate(nic_, addr.c_str(), nullptr))
+            return fail("relocate", rc);
+        addr_ = addr;
+        ph.relocate = lap(t);
+        if (!publish_mapping())
+            return false;
+        ph.publish = lap(t);
+        blob_taken_at_ = 0;
+        while (ibvirt_migrate_state_of(nic_) != IBVIRT_MIG_RUNNING)
+            if (!pump())
+                return false;
+        ph.resume = lap(t);
+        ph.hello = blob_taken_at_ > 0 ? ph.resume - (t - blob_taken_at_) : 0;
+        resumed_at_ = t;
+        if (!answer_a_ping())
+            return false;
+        /* after the blackout: its bookkeeping (the guest's new host) */
+        if (own_cut ? run_serving(commit, o_.commit_cmd) != 0 : await_serving(cut) != 0)
+            return fail(("recording the move failed: " + (own_cut ? o_.commit_cmd : o_.cutover_cmd)).c_str(), 0);
+        phases_.push_back(ph);
+        ++moves_;
+        return true;
+    }
+
+    /* Medians of each live move's phases (mover, --prepare-cmd). */
+    void report_phases() const
+    {
+        if (phases_.empty())
+            return;
+        auto med = [&](double Phases::*f) {
+            std::vector<double> v;
+            for (auto &p : phases_)
+                v.push_back(p.*f * 1e3);
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        std::printf("ib-virt-stress vid %u moves %zu, median ms per phase: before the blackout: prepare %.2f, "
+                    "new endpoint opened early %.2f, cutover ready %.2f; blackout: drain %.2f, old address deleted %.2f, leave the old backend + join the new %.2f, "
+                    "relocate %.2f, publish on the new backend %.2f, resume %.2f (of which the hello %.2f)\n",
+                    self_, phases_.size(), med(&Phases::prepare), med(&Phases::open_early), med(&Phases::cutover_ready),
+                    med(&Phases::drain), med(&Phases::cutover_wait), med(&Phases::leave), med(&Phases::relocate), med(&Phases::publish), med(&Phases::resume), med(&Phases::hello));
     }
 
     /* Send the rest, wait for everything both ways, then check the records. */
@@ -524,6 +846,8 @@ private:
         uint32_t dest;
         size_t len = buf.size() - 1;
         while (ibvirt_ctrl_take(nic_, &dest, &buf[1], &len) == 1) {
+            if (blob_taken_at_ == 0)
+                blob_taken_at_ = now_s();
             if (o_.backends())
                 outbox_.emplace_back(dest, std::vector<char>(&buf[1], &buf[1] + len));
             else if (!send_sock(kBlob, &buf[1], len))
@@ -534,10 +858,10 @@ private:
             return false;
         ssize_t got;
         while ((got = recv(sock_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
-            if (buf[0] == kMove && got == 1 + 3 * sizeof(double)) {
-                double t[3];
+            if (buf[0] == kMove && got == 1 + 4 * sizeof(double)) {
+                double t[4];
                 std::memcpy(t, &buf[1], sizeof(t));
-                windows_.push_back({t[0], t[1], t[2]});
+                windows_.push_back({t[0], t[1], t[2], t[3]});
             } else if (buf[0] == kDone) {
                 peer_done_ = true;
             } else {
@@ -558,6 +882,12 @@ private:
         int n = ibvirt_poll(nic_, c, 32);
         if (n < 0)
             return fail("poll", n);
+        /* Both processes poll without sleeping. Idle, give the CPU to
+         * whatever else is runnable: on 2 cores under SCHED_RR (how the
+         * downtime is measured) the backends carrying the handshake and the
+         * move's commands would otherwise wait out a spinner's time slice. */
+        if (n == 0)
+            sched_yield();
         for (int i = 0; i < n; ++i) {
             if (c[i].status)
                 return fail("completion", c[i].status);
@@ -602,10 +932,28 @@ private:
     std::vector<std::vector<char>> extra_;           /* --downtime: the extra registered regions */
     std::vector<double> pongs_;                      /* --downtime, peer: when each pong arrived */
     struct Window {
-        double begin, end, cmd; /* a move: ibvirt_migrate_begin, RUNNING again, seconds its command took */
+        double begin, suspend, end, cmd; /* a move: began, suspended, RUNNING again, seconds its command took in the blackout */
     };
     std::vector<Window> windows_;  /* --downtime, peer: the mover's moves */
-    double last_cmd_s_ = 0;        /* mover: what the last move's command took */
+    double last_cmd_s_ = 0;        /* mover: what the last move's command took inside the blackout */
+    std::string addr_;             /* my current fabric address */
+    double blob_taken_at_ = 0;     /* mover: when the first control blob left the NIC since it was set to 0 */
+    uint64_t pings_answered_ = 0;  /* mover, --downtime: pings answered so far */
+    double suspend_at_ = 0;        /* mover: when the last move suspended the NIC */
+    double resumed_at_ = 0;        /* mover: when it was RUNNING again */
+    struct Phases {                /* mover, --prepare-cmd: seconds each phase of a live move took */
+        double prepare, open_early, cutover_ready, drain, leave, relocate, cutover_wait, publish, resume;
+        double hello; /* of resume: until the PUBLISH left the NIC (the hello completed) */
+    };
+    std::vector<Phases> phases_;
+    /* seconds since t; t becomes now */
+    static double lap(double &t)
+    {
+        const double n = now_s();
+        const double d = n - t;
+        t = n;
+        return d;
+    }
     double deadline_;
 };
 
@@ -616,10 +964,15 @@ int main(int argc, char **argv)
     Opts o;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        if (a == "--relocate-early") {
+            o.relocate_early = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             std::fprintf(stderr, "usage: ib-virt-stress [--moves N] [--per-move K] [--addr-a IP] [--addr-b IP] "
                                  "[--peer-addr IP] [--provider P] [--timeout S] [--peer-netns NAME] "
-                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD] "
+                                 "[--move-hook CMD] [--host-a NAME=DIR --host-b NAME=DIR --move-cmd CMD | "
+                                 "--prepare-cmd CMD (--cutover-cmd CMD | --commit-cmd CMD) [--relocate-early]] "
                                  "[--downtime REGIONS]\n");
             return 2;
         }
@@ -634,6 +987,9 @@ int main(int argc, char **argv)
         else if (a == "--peer-netns") o.peer_netns = v;
         else if (a == "--move-hook") o.move_hook = v;
         else if (a == "--move-cmd") o.move_cmd = v;
+        else if (a == "--prepare-cmd") o.prepare_cmd = v;
+        else if (a == "--cutover-cmd") o.cutover_cmd = v;
+        else if (a == "--commit-cmd") o.commit_cmd = v;
         else if (a == "--downtime") o.downtime_regions = uint32_t(std::atoi(v));
         else if (a == "--host-a" || a == "--host-b") {
             std::string s = v;
@@ -653,10 +1009,22 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "ib-virt-stress: --per-move must be >= 4\n");
         return 2;
     }
-    if (o.backends() && (o.host_b.dir.empty() || o.move_cmd.empty())) {
-        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and --move-cmd\n");
+    const bool cut_given = !o.cutover_cmd.empty() || !o.commit_cmd.empty();
+    const bool live = !o.prepare_cmd.empty() && cut_given;
+    if (o.prepare_cmd.empty() == cut_given || (!o.cutover_cmd.empty() && !o.commit_cmd.empty()) ||
+        (live && !o.move_cmd.empty()) || (live && !o.backends()) || (o.relocate_early && !live) ||
+        (o.backends() && (o.host_b.dir.empty() || (o.move_cmd.empty() && !live)))) {
+        std::fprintf(stderr, "ib-virt-stress: --host-a needs --host-b and either --move-cmd or --prepare-cmd "
+                             "with one of --cutover-cmd and --commit-cmd (--relocate-early: only then)\n");
         return 2;
     }
+    /* a command that died must not kill the mover when it writes to it */
+    signal(SIGPIPE, SIG_IGN);
+    /* rxm progresses connection set-up only every cm_progress_interval
+     * (default 10 ms) on each side, and every move opens a connection (the
+     * hello): 10-20 ms of each blackout were that wait. Set before the
+     * first fi_getinfo (libfabric reads it then); an explicit value wins. */
+    setenv("FI_OFI_RXM_CM_PROGRESS_INTERVAL", kCmProgressUs, 0);
     /* the job's secret: both processes know it, nobody else */
     if (getrandom(o.job_secret, sizeof(o.job_secret), 0) != ssize_t(sizeof(o.job_secret))) {
         std::perror("getrandom");
@@ -710,6 +1078,7 @@ int main(int argc, char **argv)
             ok = s.serve(0.02) && s.pp_move(from, to, dest);
         }
         if (o.downtime_regions) {
+            s.report_phases();
             ok = ok && s.pp_finish();
             if (!ok)
                 kill(child, SIGKILL);
@@ -723,6 +1092,7 @@ int main(int argc, char **argv)
         if (!o.downtime_regions) {
             ok = ok && s.finish();
             s.report();
+            s.report_phases();
             ok = ok && s.clean();
         }
         if (!ok)

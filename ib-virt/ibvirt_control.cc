@@ -131,7 +131,7 @@ try {
     nic->attr.provider = nic->provider.c_str();
     nic->attr.node = attr->node ? nic->node.c_str() : nullptr;
     nic->attr.service = attr->service ? nic->service.c_str() : nullptr;
-    int rc = fabric_open(nic, nic->attr.node, nic->attr.service);
+    int rc = fabric_open(nic, nic->attr.node, nic->attr.service, &nic->fab);
     if (rc == IBVIRT_OK && (rc = post_hello_recv(nic)) != IBVIRT_OK)
         fabric_close(nic);
     if (rc) {
@@ -148,6 +148,7 @@ extern "C" void ibvirt_close(ibvirt_nic *nic)
 {
     if (nic == nullptr)
         return;
+    staged_close(nic);
     fabric_close(nic);
     delete nic;
 }
@@ -185,7 +186,15 @@ try {
     r->buf = static_cast<char *>(buf);
     r->len = len;
     r->access = access;
-    int rc = region_register(nic, uint32_t(k));
+    int rc = region_register(nic, nic->fab.domain, uint32_t(k), r);
+    if (rc == IBVIRT_OK && nic->staged.open) { /* a prepared relocation needs it too */
+        LocalRegion *s = &nic->staged.regions[size_t(k)];
+        *s = LocalRegion{r->buf, r->len, r->access};
+        if ((rc = region_register(nic, nic->staged.fab.domain, uint32_t(k), s)) != IBVIRT_OK) {
+            *s = LocalRegion{};
+            region_release(r);
+        }
+    }
     if (rc) {
         *r = LocalRegion{};
         return rc;
@@ -203,6 +212,10 @@ try {
         return IBVIRT_ERR_NOKEY;
     region_release(r);
     *r = LocalRegion{};
+    if (nic->staged.open) {
+        region_release(&nic->staged.regions[vkey]);
+        nic->staged.regions[vkey] = LocalRegion{};
+    }
     return IBVIRT_OK;
 } catch (...) {
     return out_of_memory();
@@ -371,6 +384,12 @@ try {
     }
     std::sort(recorded.begin(), recorded.end(),
               [](const OpRecord *a, const OpRecord *b) { return a->seq < b->seq; });
+    const bool use_staged = nic->staged.open && nic->staged.has_node == (node != nullptr) &&
+                            (!node || nic->staged.node == node) &&
+                            nic->staged.has_service == (service != nullptr) &&
+                            (!service || nic->staged.service == service);
+    if (!use_staged)
+        staged_close(nic);
     fabric_close(nic);
     if (node) {
         nic->node = node;
@@ -378,12 +397,26 @@ try {
     }
     nic->service = service ? service : "";
     nic->attr.service = service ? nic->service.c_str() : nullptr;
-    int rc = fabric_open(nic, nic->attr.node, nic->attr.service);
-    if (rc)
-        return rc;
-    for (uint32_t k = 0; k < nic->keys.max_keys(); ++k)
-        if (nic->keys.slot(k)->buf && (rc = region_register(nic, k)))
+    int rc = IBVIRT_OK;
+    if (use_staged) { /* opened and registered before the stop: swap it in */
+        nic->fab = nic->staged.fab;
+        nic->staged.fab = Fabric{};
+        for (uint32_t k = 0; k < nic->keys.max_keys(); ++k) {
+            LocalRegion *r = nic->keys.slot(k);
+            LocalRegion &s = nic->staged.regions[k];
+            r->mr = s.mr;
+            r->desc = s.desc;
+            r->phys_key = s.phys_key;
+            s = LocalRegion{};
+        }
+        nic->staged.open = false;
+    } else {
+        if ((rc = fabric_open(nic, nic->attr.node, nic->attr.service, &nic->fab)))
             return rc;
+        for (uint32_t k = 0; k < nic->keys.max_keys(); ++k)
+            if (nic->keys.slot(k)->buf && (rc = region_register(nic, nic->fab.domain, k, nic->keys.slot(k))))
+                return rc;
+    }
     for (uint32_t p = 0; p < nic->attr.max_peers; ++p) {
         nic->peers.set_addr(p, PeerTable::kNoAddr); /* the old AV is gone */
         if (nic->peer_addrlen[p] && nic->mig.peer_state(p) != PeerState::dead &&
@@ -399,4 +432,43 @@ try {
     return IBVIRT_OK;
 } catch (...) {
     return out_of_memory();
+}
+
+extern "C" int ibvirt_relocate_prepare(ibvirt_nic *nic, const char *node, const char *service)
+try {
+    if (nic == nullptr)
+        return IBVIRT_ERR_INVAL;
+    staged_close(nic);
+    Staged &st = nic->staged;
+    st.regions.assign(nic->keys.max_keys(), LocalRegion{});
+    int rc = fabric_open(nic, node, service, &st.fab);
+    if (rc)
+        return rc;
+    st.open = true;
+    for (uint32_t k = 0; k < nic->keys.max_keys(); ++k) {
+        const LocalRegion *r = nic->keys.slot(k);
+        if (r->buf == nullptr)
+            continue;
+        st.regions[k] = LocalRegion{r->buf, r->len, r->access};
+        if ((rc = region_register(nic, st.fab.domain, k, &st.regions[k]))) {
+            st.regions[k] = LocalRegion{};
+            staged_close(nic);
+            return rc;
+        }
+    }
+    st.has_node = node != nullptr;
+    st.node = node ? node : "";
+    st.has_service = service != nullptr;
+    st.service = service ? service : "";
+    return IBVIRT_OK;
+} catch (...) {
+    if (nic)
+        staged_close(nic);
+    return out_of_memory();
+}
+
+extern "C" void ibvirt_relocate_cancel(ibvirt_nic *nic)
+{
+    if (nic)
+        staged_close(nic);
 }

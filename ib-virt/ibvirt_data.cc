@@ -54,6 +54,10 @@ static const RemoteKey *remote(const ibvirt_nic *nic, const OpRecord *op, size_t
 
 int post_record(ibvirt_nic *nic, OpRecord *op)
 {
+    if (op->internal && op->kind == IBVIRT_OP_SEND && nic->fail_hello_posts > 0) {
+        --nic->fail_hello_posts;
+        return map_rc(-FI_EADDRNOTAVAIL, "fi_tsend (hello)");
+    }
     fid_ep *ep = nic->fab.ep;
     const LocalRegion *lr = nic->keys.slot(op->lkey);
     void *desc = lr ? lr->desc : nullptr;
@@ -170,6 +174,14 @@ void flush_replays(ibvirt_nic *nic)
         OpRecord *op = &nic->ops[nic->to_post.front()];
         int rc = post_record(nic, op);
         if (rc == IBVIRT_ERR_AGAIN)
+            return;
+        /* A hello the provider refused (a socket that could not bind the
+         * new address while the kernel was still promoting it) is tried
+         * again at the next poll: dropping it would hold its peer's PUBLISH
+         * forever and the move would end with the peer declared dead. The
+         * step deadline bounds the retries: a dead peer's hello is dropped. */
+        if (rc == IBVIRT_ERR_FABRIC && op->internal && op->kind == IBVIRT_OP_SEND &&
+            nic->mig.peer_state(op->peer) != PeerState::dead)
             return;
         nic->to_post.pop_front();
         if (rc)

@@ -82,7 +82,7 @@ static uint32_t query_caps(fid_domain *domain, uint64_t info_caps)
     return caps;
 }
 
-int fabric_open(ibvirt_nic *nic, const char *node, const char *service)
+int fabric_open(ibvirt_nic *nic, const char *node, const char *service, Fabric *out)
 {
     Fabric f;
     int rc = get_info(nic->provider.c_str(), node, service, &f.info);
@@ -104,28 +104,39 @@ int fabric_open(ibvirt_nic *nic, const char *node, const char *service)
           ok("fi_ep_bind(cq)", fi_ep_bind(f.ep, &f.cq->fid, FI_TRANSMIT | FI_RECV)) &&
           ok("fi_ep_bind(av)", fi_ep_bind(f.ep, &f.av->fid, 0)) &&
           ok("fi_enable", fi_enable(f.ep)))) {
-        nic->fab = f;
-        fabric_close(nic);
+        close_objects(&f);
         return fail(step, rc);
     }
     f.addrlen = f.addr.size();
     if ((rc = fi_getname(&f.ep->fid, f.addr.data(), &f.addrlen))) {
-        nic->fab = f;
-        fabric_close(nic);
+        close_objects(&f);
         return fail("fi_getname", rc);
     }
     nic->prov_key = f.info->domain_attr->mr_mode & FI_MR_PROV_KEY;
     nic->virt_addr = f.info->domain_attr->mr_mode & FI_MR_VIRT_ADDR;
     nic->caps = query_caps(f.domain, f.info->caps);
-    nic->fab = f;
+    *out = f;
     return IBVIRT_OK;
 }
 
 void fabric_close(ibvirt_nic *nic)
 {
-    Fabric &f = nic->fab;
     for (uint32_t k = 0; k < nic->keys.max_keys(); ++k)
         region_release(nic->keys.slot(k));
+    close_objects(&nic->fab);
+}
+
+void staged_close(ibvirt_nic *nic)
+{
+    for (LocalRegion &r : nic->staged.regions)
+        region_release(&r);
+    close_objects(&nic->staged.fab);
+    nic->staged.open = false;
+}
+
+void close_objects(Fabric *fp)
+{
+    Fabric &f = *fp;
     /* Endpoint before the objects it is bound to. */
     if (f.ep)
         fi_close(&f.ep->fid);
@@ -150,9 +161,8 @@ void region_release(LocalRegion *r)
     r->desc = nullptr;
 }
 
-int region_register(ibvirt_nic *nic, uint32_t vkey)
+int region_register(ibvirt_nic *nic, fid_domain *domain, uint32_t vkey, LocalRegion *r)
 {
-    LocalRegion *r = nic->keys.slot(vkey);
     uint64_t access = FI_SEND | FI_RECV | FI_READ | FI_WRITE;
     if (r->access & IBVIRT_ACCESS_REMOTE)
         access |= FI_REMOTE_READ | FI_REMOTE_WRITE;
@@ -160,7 +170,7 @@ int region_register(ibvirt_nic *nic, uint32_t vkey)
      * fails instead of reaching the wrong region. */
     uint64_t requested = (++nic->key_serial << 20) | vkey;
     fid_mr *mr = nullptr;
-    int rc = fi_mr_reg(nic->fab.domain, r->buf, r->len, access, 0, requested, 0, &mr, nullptr);
+    int rc = fi_mr_reg(domain, r->buf, r->len, access, 0, requested, 0, &mr, nullptr);
     if (rc)
         return fail("fi_mr_reg", rc);
     r->mr = mr;

@@ -44,6 +44,18 @@ struct Fabric {
     size_t addrlen = 0;
 };
 
+/* The next incarnation, opened by ibvirt_relocate_prepare while the current
+ * one still serves: its resources and every region registered on its
+ * domain (regions[vkey]: buf/len/access as in the KeyTable, mr/desc/
+ * phys_key of the staged registration). ibvirt_relocate swaps it in. */
+struct Staged {
+    bool open = false;
+    std::string node, service;
+    bool has_node = false, has_service = false;
+    Fabric fab;
+    std::vector<LocalRegion> regions;
+};
+
 enum class OpState : uint8_t { free, queued, posted };
 
 /* One operation from post to completion. ctx must stay first: libfabric
@@ -79,6 +91,7 @@ struct ibvirt_nic {
     ibvirt_open_attr attr;           /* provider/node/service point into the strings below */
     std::string provider, node, service;
     ibvirt::Fabric fab;
+    ibvirt::Staged staged;              /* ibvirt_relocate_prepare's next incarnation */
     ibvirt::PeerTable peers;
     ibvirt::KeyTable keys;
     ibvirt::Migration mig;
@@ -95,6 +108,10 @@ struct ibvirt_nic {
      * once (it cancels RMA posted on the connection it drops). */
     std::vector<std::vector<char>> held_publish;
     char hello_buf[8] = {0};
+    /* Tests: fail this many hello posts as the provider does when the
+     * socket it binds cannot get its address (EADDRNOTAVAIL while the
+     * address is being promoted); 0 in production. */
+    uint32_t fail_hello_posts = 0;
     uint32_t caps = 0;
     uint32_t epoch = 0;
     uint64_t seq = 0;       /* next OpRecord::seq */
@@ -119,12 +136,19 @@ inline int out_of_memory() noexcept
  * atomics, delivery-complete, FI_AV_TABLE, FI_THREAD_DOMAIN, and the MR modes
  * verbs needs. The caller frees them (fi_freeinfo); nullptr when out of memory. */
 fi_info *rdm_hints(const char *provider);
-/* Open the physical resources for nic->attr's provider at node/service.
- * IBVIRT_OK, NODEV or FABRIC (logged). On error nothing stays open. */
-int fabric_open(ibvirt_nic *nic, const char *node, const char *service);
+/* Open the physical resources for nic->attr's provider at node/service into
+ * *out (sets nic's caps, prov_key, virt_addr). IBVIRT_OK, NODEV or FABRIC
+ * (logged). On error nothing stays open and *out is untouched. */
+int fabric_open(ibvirt_nic *nic, const char *node, const char *service, Fabric *out);
+/* Release every region's registration and close nic->fab. */
 void fabric_close(ibvirt_nic *nic);
-/* Register region vkey (buf/len/access set) on the current domain. */
-int region_register(ibvirt_nic *nic, uint32_t vkey);
+/* The same for nic->staged (nothing when none is open). */
+void staged_close(ibvirt_nic *nic);
+/* Close f's objects (endpoint first) and reset it. */
+void close_objects(Fabric *f);
+/* Register r (buf/len/access set; vkey: its key's low bits) on domain:
+ * fills r's mr, desc, phys_key. */
+int region_register(ibvirt_nic *nic, fid_domain *domain, uint32_t vkey, LocalRegion *r);
 void region_release(LocalRegion *r);
 /* Insert or replace vid's address in the AV (keeps the vid). */
 int peer_insert(ibvirt_nic *nic, uint32_t vid, const uint8_t *addr, size_t len);

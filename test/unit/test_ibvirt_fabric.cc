@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ib_virt.h"
+#include "ibvirt_nic.h" /* fail_hello_posts: a provider refusing the hello */
 
 namespace {
 
@@ -125,6 +126,42 @@ protected:
     }
 
     char *at(int i, size_t off) { return mem[i].data() + off; }
+
+    /* Suspend nic 0 and pump until READY (bounded). */
+    void suspend0()
+    {
+        ASSERT_EQ(ibvirt_migrate_begin(nic[0]), IBVIRT_OK);
+        uint64_t end = mono_ns() + kWaitNs;
+        while (ibvirt_migrate_state_of(nic[0]) != IBVIRT_MIG_READY && mono_ns() < end)
+            pump();
+        ASSERT_EQ(ibvirt_migrate_state_of(nic[0]), IBVIRT_MIG_READY);
+    }
+    /* Pump until nic 0 runs again; how long it took (bounded). */
+    uint64_t resume0()
+    {
+        uint64_t start = mono_ns();
+        while (ibvirt_migrate_state_of(nic[0]) != IBVIRT_MIG_RUNNING && mono_ns() - start < kWaitNs)
+            pump();
+        return mono_ns() - start;
+    }
+    /* A tagged message each way after a move, and an RMA write from 1 into
+     * nic 0's region `vkey` (its key changed with the move). */
+    void exchange_after_move(uint32_t vkey, char *target)
+    {
+        size_t base[2] = {got[0].size(), got[1].size()};
+        post([&] { return ibvirt_trecv(nic[1], 0, at(1, 0), 8, key[1], 0, ~0ull, nullptr); });
+        post([&] { return ibvirt_trecv(nic[0], 1, at(0, 0), 8, key[0], 0, ~0ull, nullptr); });
+        post([&] { return ibvirt_tsend(nic[0], 1, at(0, 64), 8, key[0], 3, nullptr); });
+        post([&] { return ibvirt_tsend(nic[1], 0, at(1, 64), 8, key[1], 4, nullptr); });
+        std::memset(at(1, 256), 0x5a, 64);
+        post([&] { return ibvirt_write(nic[1], 0, at(1, 256), 64, key[1], vkey, 0, nullptr); });
+        wait_for(0, base[0] + 2);
+        wait_for(1, base[1] + 3);
+        for (int i = 0; i < 2; ++i)
+            for (size_t c = base[i]; c < got[i].size(); ++c)
+                EXPECT_EQ(got[i][c].status, 0) << "nic " << i << ": " << ibvirt_strerror(got[i][c].status);
+        EXPECT_EQ(std::memcmp(target, at(1, 256), 64), 0);
+    }
 };
 
 } // namespace
@@ -413,4 +450,56 @@ TEST_F(IbvirtFabric, PeerDeathDuringAMoveFailsItsOpsWithinTheBound)
     EXPECT_EQ(got[0][0].context, (void *) 5);
     EXPECT_EQ(got[0][0].status, IBVIRT_ERR_PEER_DEAD);
     EXPECT_EQ(ibvirt_tsend(nic[0], 1, at(0, 0), 8, key[0], 1, nullptr), IBVIRT_ERR_PEER_DEAD);
+}
+
+/* The new endpoint's hello refused by the provider, as rxm refused it when
+ * the socket it opened could not bind the new address while the kernel was
+ * promoting it (fi_tsend: EADDRNOTAVAIL, the move's old address deleted at
+ * that moment). The hello used to be dropped, its PUBLISH held forever and
+ * the peer declared dead at the step bound; it must be tried again. */
+TEST_F(IbvirtFabric, AHelloTheProviderRefusesIsTriedAgain)
+{
+    suspend0();
+    nic[0]->fail_hello_posts = 3;
+    ASSERT_EQ(ibvirt_relocate(nic[0], "127.0.0.2", nullptr), IBVIRT_OK);
+    const uint64_t took = resume0();
+    ASSERT_EQ(ibvirt_migrate_state_of(nic[0]), IBVIRT_MIG_RUNNING);
+    ASSERT_LT(took, kStepBoundNs) << "resumed before the step bound: nobody was declared dead";
+    EXPECT_EQ(nic[0]->fail_hello_posts, 0u) << "every refusal was met by a new try";
+    exchange_after_move(key[0], at(0, 0));
+}
+
+/* ibvirt_relocate_prepare opens the new endpoint and registers the regions
+ * while the old one serves; a region registered after it follows; the
+ * relocation swaps them in (new keys published); a relocation to another
+ * node than the prepared one opens its own; cancel closes a prepared one. */
+TEST_F(IbvirtFabric, RelocatePreparedBeforeTheStopSwapsIn)
+{
+    ASSERT_EQ(ibvirt_relocate_prepare(nic[0], "127.0.0.2", nullptr), IBVIRT_OK);
+    std::vector<char> late(4096, 0);
+    uint32_t late_key;
+    ASSERT_EQ(ibvirt_mr_reg(nic[0], late.data(), late.size(), IBVIRT_ACCESS_LOCAL | IBVIRT_ACCESS_REMOTE,
+                            &late_key), IBVIRT_OK);
+    exchange(0, 1); /* the late region's key, still on the old endpoint */
+    post([&] { return ibvirt_tsend(nic[1], 0, at(1, 64), 8, key[1], 9, nullptr); });
+    post([&] { return ibvirt_trecv(nic[0], 1, at(0, 0), 8, key[0], 9, 0, nullptr); });
+    wait_for(0, 1); /* the old endpoint still serves */
+    suspend0();
+    ASSERT_EQ(ibvirt_relocate(nic[0], "127.0.0.2", nullptr), IBVIRT_OK);
+    EXPECT_FALSE(nic[0]->staged.open) << "the prepared resources are the NIC's now";
+    ASSERT_LT(resume0(), kWaitNs);
+    ASSERT_EQ(ibvirt_migrate_state_of(nic[0]), IBVIRT_MIG_RUNNING);
+    exchange_after_move(late_key, late.data());
+
+    ASSERT_EQ(ibvirt_relocate_prepare(nic[0], "127.0.0.3", nullptr), IBVIRT_OK);
+    suspend0();
+    ASSERT_EQ(ibvirt_relocate(nic[0], "127.0.0.1", nullptr), IBVIRT_OK); /* not the prepared node */
+    EXPECT_FALSE(nic[0]->staged.open);
+    ASSERT_LT(resume0(), kWaitNs);
+    exchange_after_move(key[0], at(0, 0));
+
+    ASSERT_EQ(ibvirt_relocate_prepare(nic[0], "127.0.0.2", nullptr), IBVIRT_OK);
+    ibvirt_relocate_cancel(nic[0]);
+    EXPECT_FALSE(nic[0]->staged.open);
+    EXPECT_EQ(ibvirt_mr_dereg(nic[0], late_key), IBVIRT_OK);
 }

@@ -17,7 +17,11 @@
 # on the fabric bridge, one address from its host's range.  'move GUEST
 # HOST' gives fab0 a free address of HOST's range and deletes the old one,
 # so endpoints bound to it really die, and records the guest's new host
-# (whose backend the guest's processes then use).
+# (whose backend the guest's processes then use).  As a live migration does
+# it, the move also comes in two steps: 'move --prepare' adds the new address
+# while the guest still runs (the destination's NIC, made ready before the
+# stop), 'move --cutover' deletes the old one inside the blackout
+# (--cutover-on-input: set up beforehand, the deletion on a line of stdin).
 #
 # State (KEY=VALUE records): $OMPI_VIRT_HOSTS_STATE (default
 # /run/ompi-virt-hosts): config, host-NAME, guest-NAME.  Every name and
@@ -36,6 +40,8 @@ usage: $PROG host up NAME... [--prefix P] [--mgmt A.B.C] [--fabric A.B.D] [--dir
        $PROG host list
        $PROG host down
        $PROG move GUEST HOST
+       $PROG move --prepare GUEST HOST | --cutover GUEST | --cutover-on-input GUEST | --commit GUEST
+                  | --abort GUEST
 
   host up     make the hosts (at most 9, all at once: their backends know each
               other) and start one backend in each.  Defaults: --prefix ovh,
@@ -52,7 +58,17 @@ usage: $PROG host up NAME... [--prefix P] [--mgmt A.B.C] [--fabric A.B.D] [--dir
               directories and their logs (a log is kept if its backend had
               exited on its own, or with OMPI_VIRT_KEEP_LOGS=1)
   move        move GUEST to HOST: a new fabric address from HOST's range, the
-              old one deleted; prints the new address on its last line
+              old one deleted; prints the new address on its last line.  In
+              two steps, as a live migration does it: --prepare adds the new
+              address beside the old one (before the guest is suspended) and
+              prints it; --cutover deletes the old address (inside the
+              blackout) and records the new host; --cutover-on-input does
+              all its set-up, prints "ready", deletes the old address when
+              a line arrives on stdin and prints "cut" once it is gone
+              (abandons the move after 60 s or at end of input); --commit
+              records a prepared move whose old address the migration
+              deleted itself (deleting it if it is still there); --abort
+              removes a prepared address
 
 Needs root.  State: \$OMPI_VIRT_HOSTS_STATE (default /run/ompi-virt-hosts).
 A guest's processes run with 'ip netns exec PREFIX-gK CMD' and reach their
@@ -85,11 +101,17 @@ guest_record() {
 valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$ ]] || die2 "bad name '$1' ([A-Za-z0-9_-], at most 8)"; }
 valid_net() { [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die2 "bad network '$1' (A.B.C: a /24)"; }
 
+# Bound of one 'ip' call on a guest's fabric address: 'ip -n' mounts sysfs
+# and takes the rtnl lock, both of which wait behind other namespaces being
+# made or removed on the machine (a 10 s bound expired under such churn,
+# 2026-12-07).
+IP_BOUND=60
+
 # free_fabric_addr HOST_INDEX: the first address of the host's range no guest
-# holds (kv_FABRIC: from the config record)
+# holds or has prepared a move to (kv_FABRIC: from the config record)
 free_fabric_addr() {
     local i=$1 j used a
-    used=$(cat "$HOSTS_STATE"/guest-* 2>/dev/null | sed -n 's/^FABRIC_ADDR=//p')
+    used=$(cat "$HOSTS_STATE"/guest-* 2>/dev/null | sed -n -e 's/^FABRIC_ADDR=//p' -e 's/^PENDING=.*://p')
     for j in 0 1 2 3 4 5 6 7 8 9; do
         a=$kv_FABRIC.$((10 * i + j))
         grep -qx "$a" <<<"$used" || { echo "$a"; return 0; }
@@ -267,7 +289,7 @@ cmd_host_down() {
     ip link del "${prefix}m" 2>/dev/null || true
     ip link del "${prefix}f" 2>/dev/null || true
     netguard_unload "${prefix}m"
-    rm -f "$HOSTS_STATE"/config "$HOSTS_STATE"/host-* "$HOSTS_STATE"/guest-*
+    rm -f "$HOSTS_STATE"/config "$HOSTS_STATE"/host-* "$HOSTS_STATE"/guest-* "$HOSTS_STATE"/.guest-*
     rmdir "$HOSTS_STATE" 2>/dev/null || true
     info "hosts removed"
 }
@@ -283,22 +305,133 @@ cmd_host() {
     esac
 }
 
-cmd_move() {
-    [ "${1:-}" != --help ] && [ "${1:-}" != -h ] || { usage_host; return 0; }
-    [ $# = 2 ] || die2 "usage: $PROG move GUEST HOST"
-    hosts_need_root move
-    local g=$1 h=$2
+# guest_move_record NAME HOST ADDR [PENDING]: rewrite guest NAME's record
+# (kv_NS, kv_MGMT_ADDR: from its record)
+guest_move_record() {
+    printf 'NS=%s\nHOST=%s\nFABRIC_ADDR=%s\nMGMT_ADDR=%s\n' "$kv_NS" "$2" "$3" "$kv_MGMT_ADDR" >"$HOSTS_STATE/.guest-$1.new"
+    [ -z "${4:-}" ] || printf 'PENDING=%s\n' "$4" >>"$HOSTS_STATE/.guest-$1.new"
+    mv "$HOSTS_STATE/.guest-$1.new" "$HOSTS_STATE/guest-$1"
+}
+
+# move_prepare GUEST HOST: add a free address of HOST's range to the guest's
+# fab0 beside its current one (the destination's NIC, made ready while the
+# guest still runs) and record it as pending; prints it
+move_prepare() {
+    local g=$1 h=$2 index new
     hosts_config
     host_record "$h"
-    local index=$kv_INDEX
+    index=$kv_INDEX
+    kv_PENDING=
     guest_record "$g"
-    local ns=$kv_NS old=$kv_FABRIC_ADDR from=$kv_HOST mgmt=$kv_MGMT_ADDR new
-    [ "$from" != "$h" ] || die "guest $g is on host $h already"
+    [ -z "$kv_PENDING" ] || die "guest $g has a move to ${kv_PENDING%%:*} prepared already (--cutover or --abort it)"
+    [ "$kv_HOST" != "$h" ] || die "guest $g is on host $h already"
     read_kv "$HOSTS_STATE/config"
     new=$(free_fabric_addr "$index") || die "host $h has no free fabric address"
-    timeout 10 ip -n "$ns" addr add "$new/24" dev fab0
-    timeout 10 ip -n "$ns" addr del "$old/24" dev fab0
-    printf 'NS=%s\nHOST=%s\nFABRIC_ADDR=%s\nMGMT_ADDR=%s\n' "$ns" "$h" "$new" "$mgmt" >"$HOSTS_STATE/guest-$g"
-    vinfo "guest $g: $old (host $from) -> $new (host $h)"
+    # IPv4: no duplicate address detection to wait for
+    timeout "$IP_BOUND" ip -n "$kv_NS" addr add "$new/24" dev fab0 ||
+        die "guest $g: adding $new to fab0 failed or took over $IP_BOUND s"
+    guest_move_record "$g" "$kv_HOST" "$kv_FABRIC_ADDR" "$h:$new"
+    vinfo "guest $g: $new (host $h) added beside $kv_FABRIC_ADDR (host $kv_HOST)"
     echo "$new"
+}
+
+# move_cutover GUEST WAIT: delete the guest's old address, so endpoints bound
+# to it die, and record the pending host as its host; prints the new
+# address.  WAIT=1: everything is set up first (the 'ip' that deletes the
+# address runs already, reading its command from a pipe), then one line is
+# read from stdin and only then is the address deleted, and "cut" printed
+# as soon as it is gone (before the record is rewritten): a migration starts
+# this before it suspends the guest, writes the line inside its blackout and
+# resumes at "cut".  No line within 60 s, or end of input: the pending address is
+# removed instead (the move is abandoned) and it fails.
+move_cutover() {
+    local g=$1 wait=$2 h new old go ipfd st
+    hosts_config
+    kv_PENDING=
+    guest_record "$g"
+    [ -n "$kv_PENDING" ] || die "guest $g has no move prepared ('$PROG move --prepare $g HOST' first)"
+    h=${kv_PENDING%%:*} new=${kv_PENDING#*:} old=$kv_FABRIC_ADDR
+    exec {ipfd}> >(exec timeout $((IP_BOUND + 70)) ip -n "$kv_NS" -batch -)
+    local ip_pid=$!
+    if [ "$wait" = 1 ]; then
+        echo "ready"
+        if ! IFS= read -r -t 60 go; then
+            echo "address del $new/24 dev fab0" >&"$ipfd"
+            exec {ipfd}>&-
+            wait "$ip_pid" || true
+            guest_move_record "$g" "$kv_HOST" "$old"
+            die "guest $g: no go for the cutover; the move to host $h is abandoned"
+        fi
+    fi
+    echo "address del $old/24 dev fab0" >&"$ipfd"
+    exec {ipfd}>&-
+    st=0
+    wait "$ip_pid" || st=$?
+    [ "$st" = 0 ] || die "guest $g: deleting $old from fab0 failed (ip: $st)"
+    # the waiting migration may resume now; the bookkeeping follows
+    [ "$wait" = 0 ] || echo "cut"
+    guest_move_record "$g" "$h" "$new"
+    vinfo "guest $g: $old (host $kv_HOST) -> $new (host $h)"
+    echo "$new"
+}
+
+# move_commit GUEST: record a prepared move as done when the migration
+# deleted the old address itself (ib-virt-stress --commit-cmd: a netlink
+# call inside its blackout); an old address still there is deleted; prints
+# the new address
+move_commit() {
+    local g=$1 h new old
+    hosts_config
+    kv_PENDING=
+    guest_record "$g"
+    [ -n "$kv_PENDING" ] || die "guest $g has no move prepared ('$PROG move --prepare $g HOST' first)"
+    h=${kv_PENDING%%:*} new=${kv_PENDING#*:} old=$kv_FABRIC_ADDR
+    if ip -n "$kv_NS" -4 -o addr show dev fab0 | grep -q " $old/"; then
+        timeout "$IP_BOUND" ip -n "$kv_NS" addr del "$old/24" dev fab0 || die "guest $g: deleting $old from fab0 failed"
+    fi
+    guest_move_record "$g" "$h" "$new"
+    vinfo "guest $g: $old (host $kv_HOST) -> $new (host $h)"
+    echo "$new"
+}
+
+# move_abort GUEST: remove a prepared move's address
+move_abort() {
+    local g=$1
+    hosts_config
+    kv_PENDING=
+    guest_record "$g"
+    [ -n "$kv_PENDING" ] || { vinfo "guest $g has no move prepared"; return 0; }
+    timeout "$IP_BOUND" ip -n "$kv_NS" addr del "${kv_PENDING#*:}/24" dev fab0 2>/dev/null || true
+    guest_move_record "$g" "$kv_HOST" "$kv_FABRIC_ADDR"
+}
+
+cmd_move() {
+    [ "${1:-}" != --help ] && [ "${1:-}" != -h ] || { usage_host; return 0; }
+    local mode=both
+    case ${1:-} in
+        --prepare) mode=prepare; shift ;;
+        --cutover) mode=cutover; shift ;;
+        --cutover-on-input) mode=cutover-wait; shift ;;
+        --commit) mode=commit; shift ;;
+        --abort) mode=abort; shift ;;
+    esac
+    hosts_need_root move
+    case $mode in
+        prepare)
+            [ $# = 2 ] || die2 "usage: $PROG move --prepare GUEST HOST"
+            move_prepare "$1" "$2" ;;
+        cutover|cutover-wait)
+            [ $# = 1 ] || die2 "usage: $PROG move --cutover|--cutover-on-input GUEST"
+            move_cutover "$1" "$([ $mode = cutover-wait ] && echo 1 || echo 0)" ;;
+        commit)
+            [ $# = 1 ] || die2 "usage: $PROG move --commit GUEST"
+            move_commit "$1" ;;
+        abort)
+            [ $# = 1 ] || die2 "usage: $PROG move --abort GUEST"
+            move_abort "$1" ;;
+        both)
+            [ $# = 2 ] || die2 "usage: $PROG move GUEST HOST"
+            move_prepare "$1" "$2" >/dev/null
+            move_cutover "$1" 0 ;;
+    esac
 }
