@@ -702,7 +702,7 @@ int BackendLink::wait_one()
              * scheduling class and priority (not to the backend when ranks
              * run real-time, nor reliably under load), and the rest of this
              * loop plus ov_fe_wait's spin held it for ~350 us per flush
-             * (docs/osc-virt.md, "Where a batched put's time goes"):
+             * (docs/osc-virt.md, "Where a batched 8-byte put's time goes"):
              * sleep now, so the kernel can run the backend here. */
             if (0 == (i & 63)) {
                 const int64_t left = ov_fe_unserved(fe_), now = ov_now_ns();
