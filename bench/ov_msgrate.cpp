@@ -22,14 +22,17 @@
 //   acc  MPI_Accumulate of MPI_INT (size / 4 elements), MPI_SUM
 //   gacc MPI_Get_accumulate of MPI_INT, MPI_SUM
 // -c checks the data after the timed loop (put/acc: target window; get:
-// origin buffer), outside the timing.
+// origin buffer), outside the timing.  -s splits each iteration's time into
+// issuing the n operations and the flush that completes them, and adds two
+// columns: the median iteration's issue time per operation and its flush
+// time (µs), which tell the origin's cost from a wait for the backend.
 //
 // Output (parsed by bench/compare like an OSU latency): a header, then
 //   "<size> <us per operation>"
 // per size; exit 1 if -c found wrong data.
 //
 // Usage: ov_msgrate [-o put|get|acc|gacc] [-m MIN[:MAX]] [-n OPS] [-i ITERS]
-//                   [-x WARMUP] [-r REPS] [-P DIGITS] [-w allocate|create] [-c]
+//                   [-x WARMUP] [-r REPS] [-P DIGITS] [-w allocate|create] [-c] [-s]
 #ifndef OMPI_SKIP_MPICXX
 #define OMPI_SKIP_MPICXX 1
 #endif
@@ -64,6 +67,7 @@ struct Opts {
     long ops = 1000, iters = 100, warmup = 10, reps = 5;
     int precision = 4;
     bool validate = false;
+    bool split = false;   // -s: issue and flush times of the median iteration
     bool create = false; // -w create: MPI_Win_create (IMB-RMA); else MPI_Win_allocate
 };
 
@@ -84,6 +88,10 @@ bool parse(int argc, char **argv, Opts &o)
         const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
         if (a == "-c") {
             o.validate = true;
+            continue;
+        }
+        if (a == "-s") {
+            o.split = true;
             continue;
         }
         if (!v)
@@ -132,11 +140,13 @@ struct Run {
     char *base;              // our window
     std::vector<char> src;   // origin operands
     std::vector<char> dst;   // get / get_accumulate results
+    std::vector<double> issue_us, flush_us; // -s: per timed iteration
 
     void issue_all()
     {
         const int count = o.op == Op::Acc || o.op == Op::GetAcc ? int(size / sizeof(int)) : int(size);
         const MPI_Datatype dt = o.op == Op::Acc || o.op == Op::GetAcc ? MPI_INT : MPI_CHAR;
+        const double t0 = MPI_Wtime();
         for (long j = 0; j < o.ops; ++j) {
             const MPI_Aint disp = MPI_Aint(j * size);
             char *s = src.data() + j * size, *d = dst.data() + j * size;
@@ -149,9 +159,20 @@ struct Run {
                 break;
             }
         }
+        const double t1 = MPI_Wtime();
         CHECK(MPI_Win_flush(1, win));
+        if (o.split) {
+            issue_us.push_back((t1 - t0) * 1e6);
+            flush_us.push_back((MPI_Wtime() - t1) * 1e6);
+        }
     }
 };
+
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+}
 
 // Pattern byte of offset i: depends on i so a misplaced operation shows.
 char pattern(std::size_t i) { return char(1 + i % 61); }
@@ -170,7 +191,7 @@ int main(int argc, char **argv)
         if (rank == 0)
             std::fprintf(stderr, "usage: ov_msgrate [-o put|get|acc|gacc] [-m MIN[:MAX]] [-n OPS] "
                                  "[-i ITERS] [-x WARMUP] [-r REPS] [-P DIGITS] [-w allocate|create] "
-                                 "[-c]  (2 ranks; "
+                                 "[-c] [-s]  (2 ranks; "
                                  "acc/gacc: sizes multiple of 4)\n");
         MPI_Finalize();
         return 1;
@@ -179,13 +200,16 @@ int main(int argc, char **argv)
         std::printf("# ov_msgrate: aggregate %s, %ld operations per MPI_Win_flush\n", op_name(o.op), o.ops);
         std::printf("# %ld iterations x %ld repetitions (median), %ld warm-up, %s\n", o.iters, o.reps,
                     o.warmup, o.create ? "MPI_Win_create" : "MPI_Win_allocate");
-        std::printf("# %-8s%18s\n", "Size", "Per-op (us)");
+        std::printf("# %-8s%18s", "Size", "Per-op (us)");
+        if (o.split)
+            std::printf("%18s%18s", "Issue/op (us)", "Flush (us)");
+        std::printf("\n");
         std::fflush(stdout);
     }
     bool all_ok = true;
     for (std::size_t size = o.min_size; size <= o.max_size; size *= 2) {
         const std::size_t bytes = size * std::size_t(o.ops);
-        Run r{o, size, MPI_WIN_NULL, nullptr, std::vector<char>(bytes), std::vector<char>(bytes)};
+        Run r{o, size, MPI_WIN_NULL, nullptr, std::vector<char>(bytes), std::vector<char>(bytes), {}, {}};
         std::vector<char> user(o.create ? bytes : 0);
         if (o.create) {
             r.base = user.data();
@@ -198,10 +222,13 @@ int main(int argc, char **argv)
             r.src[i] = pattern(i);
         CHECK(MPI_Barrier(MPI_COMM_WORLD));
         std::vector<double> per_op;
+        double issue_med = 0, flush_med = 0; // -s
         if (rank == 0) {
             CHECK(MPI_Win_lock(MPI_LOCK_SHARED, 1, 0, r.win));
             for (long i = 0; i < o.warmup; ++i)
                 r.issue_all();
+            r.issue_us.clear();
+            r.flush_us.clear();
             for (long rep = 0; rep < o.reps; ++rep) {
                 const double t0 = MPI_Wtime();
                 for (long i = 0; i < o.iters; ++i)
@@ -210,6 +237,8 @@ int main(int argc, char **argv)
                 per_op.push_back((t1 - t0) * 1e6 / double(o.iters) / double(o.ops));
             }
             CHECK(MPI_Win_unlock(1, r.win));
+            issue_med = median(r.issue_us) / double(o.ops);
+            flush_med = median(r.flush_us);
         }
         CHECK(MPI_Barrier(MPI_COMM_WORLD));
         int valid = 1;
@@ -258,6 +287,8 @@ int main(int argc, char **argv)
         if (rank == 0) {
             std::sort(per_op.begin(), per_op.end());
             std::printf("%-10zu%18.*f", size, o.precision, per_op[per_op.size() / 2]);
+            if (o.split)
+                std::printf("%18.*f%18.*f", o.precision, issue_med, o.precision, flush_med);
             if (o.validate)
                 std::printf("%18s", valid ? "Pass" : "Fail");
             std::printf("\n");

@@ -129,6 +129,12 @@ ov_status_t ov_fe_submit(ov_fe_t *fe, const ov_req_desc *d) noexcept;
  * none, since a full ring means work waits for it.  -1 if the ring is
  * corrupt or the backend gone. */
 int64_t ov_fe_room(ov_fe_t *fe) noexcept;
+/* Descriptors published and not yet taken by the backend (re-reads the
+ * backend's index: one shared cache line).  Left there for longer than a
+ * pass of the backend takes, they say it is not running: its core is busy
+ * with threads the scheduler prefers (ov_fe_block).  -1 if the ring is
+ * corrupt or the backend gone. */
+int64_t ov_fe_unserved(ov_fe_t *fe) noexcept;
 /* Take one completion if there is one.  OV_OK; OV_ERR_AGAIN; OV_ERR_BACKEND_GONE.
  * The completion's own status field carries the request's result. */
 ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept;
@@ -137,6 +143,10 @@ ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept;
  * handle's timeout_ms).  Blocking is a futex wait on unix; in a VM (no futex
  * shared with the host) sleeps doubling from 50 us to 1 ms. */
 ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept;
+/* ov_fe_wait without the spin: block at once.  For a caller that has spun
+ * already and saw the backend not running (ov_fe_unserved): a sleeping
+ * caller is what lets the kernel run the backend on its core. */
+ov_status_t ov_fe_block(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept;
 /* OV_OK if the backend is alive, else OV_ERR_BACKEND_GONE. Non-blocking. */
 ov_status_t ov_fe_check_alive(ov_fe_t *fe) noexcept;
 

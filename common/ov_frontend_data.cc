@@ -98,6 +98,14 @@ extern "C" int64_t ov_fe_room(ov_fe_t *fe) noexcept
     return room;
 }
 
+extern "C" int64_t ov_fe_unserved(ov_fe_t *fe) noexcept
+{
+    if (fe->state != OV_FE_READY || fe->gone)
+        return -1;
+    const int64_t space = fe->rq.space();
+    return space < 0 ? -1 : int64_t(fe->rq_slots) - space;
+}
+
 extern "C" ov_status_t ov_fe_poll(ov_fe_t *fe, ov_completion *out) noexcept
 {
     if (fe->state != OV_FE_READY)
@@ -149,6 +157,8 @@ static ov_status_t wait_vm(ov_fe *fe, ov_completion *out, int64_t deadline, uint
     }
 }
 
+static ov_status_t block_until(ov_fe *fe, ov_completion *out, int64_t deadline, uint32_t timeout_ms) noexcept;
+
 extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
 {
     ov_status_t s = ov_fe_poll(fe, out);
@@ -162,6 +172,22 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
         if (s != OV_ERR_AGAIN)
             return s;
     }
+    return block_until(fe, out, deadline, timeout_ms);
+}
+
+extern "C" ov_status_t ov_fe_block(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
+{
+    ov_status_t s = ov_fe_poll(fe, out);
+    if (s != OV_ERR_AGAIN)
+        return s;
+    return block_until(fe, out, ov_now_ns() + int64_t(timeout_ms ? timeout_ms : fe->params.timeout_ms) * 1000000,
+                       timeout_ms);
+}
+
+/* The blocking half of ov_fe_wait and ov_fe_block. */
+static ov_status_t block_until(ov_fe *fe, ov_completion *out, int64_t deadline, uint32_t timeout_ms) noexcept
+{
+    ov_status_t s;
     if (fe->vm)
         return wait_vm(fe, out, deadline, timeout_ms);
     for (;;) {

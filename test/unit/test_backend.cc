@@ -4,9 +4,12 @@
  * isolation, validation end to end, sleep/wake, ring corruption, TCP, status.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+
+#include <thread>
 
 #include "harness.h"
 #include "ov_frontend_impl.h"
@@ -208,6 +211,38 @@ TEST_F(Backend, ManyOutstandingRequestsAndSleepWake)
         EXPECT_EQ(a->pctl->backend_sleeping.load(), 1u);
         EXPECT_EQ(roundtrip(a, nop).status, OV_OK);
     }
+    ov_fe_close(a);
+}
+
+/* ov_fe_unserved tells a backend that does not run (here: stopped) from one
+ * that is slow to answer, and ov_fe_block, which a waiter uses once it saw
+ * that, returns the completion as soon as the backend serves it. */
+TEST_F(Backend, UnservedCountsUntakenRequestsAndBlockWaitsForThem)
+{
+    ov_fe_t *a = connect("guest-a", 1, 0);
+    ASSERT_NE(a, nullptr);
+    ov_req_desc nop{};
+    EXPECT_EQ(roundtrip(a, nop).status, OV_OK);
+    EXPECT_EQ(ov_fe_unserved(a), 0);
+    ASSERT_EQ(kill(be.pid, SIGSTOP), 0);
+    for (uint64_t i = 1; i <= 3; i++) {
+        nop.cookie = uint32_t(i);
+        ASSERT_EQ(ov_fe_submit(a, &nop), OV_OK);
+        EXPECT_EQ(ov_fe_unserved(a), int64_t(i));
+    }
+    ov_completion c;
+    EXPECT_EQ(ov_fe_poll(a, &c), OV_ERR_AGAIN);
+    std::thread resume([&] {
+        usleep(50000);
+        kill(be.pid, SIGCONT);
+    });
+    for (uint32_t i = 1; i <= 3; i++) {
+        ASSERT_EQ(ov_fe_block(a, &c, 3000), OV_OK) << ov_fe_last_error(a);
+        EXPECT_EQ(c.cookie, i);
+        EXPECT_EQ(c.status, OV_OK);
+    }
+    resume.join();
+    EXPECT_EQ(ov_fe_unserved(a), 0);
     ov_fe_close(a);
 }
 

@@ -188,6 +188,9 @@ private:
      * part, staged or (single) straight from/to `mine`.  Link lock held. */
     int issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n, bool single,
                          Finisher *fin);
+    /** Small inline puts and gets of ours go into OV_REQ_BATCH requests
+     *  (osc_virt_batch.h) when not request-based. */
+    bool batches() const { return !user_memory_ && link_->can_batch(); }
     /** A request of `op` on n bytes at byte `toff` of t's part; the
      *  caller sets flags, operands and the element type if not bytes. */
     ov_req_desc request_to(int t, uint16_t op, uint64_t toff, size_t n) const;

@@ -265,7 +265,7 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
         d.flags = OV_REQ_LOCAL_VA; /* the backend copies from/to `mine` itself */
         d.local_off = reinterpret_cast<uintptr_t>(mine);
     } else if (link_->inline_fits(to_target ? n : 0, to_target ? 0 : n)) {
-        if (nullptr == fin && !user_memory_ && link_->can_batch()) { /* osc_virt_batch.h */
+        if (nullptr == fin && batches()) {
             return link_->batch_add(tracker_, t, d.target_win, d.target_epoch, to_target, mine,
                                     d.target_off, static_cast<uint32_t>(n));
         }

@@ -44,8 +44,15 @@ int BackendWindow::quick_copy(bool to_target, void *o, int count, ompi_datatype_
         link_->single_copy_for(n) || !access_in_window(p.size, p.disp_unit, disp, 1, 0, 0, n)) {
         return kNotQuick;
     }
-    return issue_copy_piece(to_target, t, static_cast<char *>(o),
-                            static_cast<uint64_t>(disp * p.disp_unit), n, false, nullptr);
+    const uint64_t toff = static_cast<uint64_t>(disp * p.disp_unit);
+    if (batches()) {
+        /* What issue_copy_piece would do, without building the descriptor
+         * and completion record a batch entry does not use (81 of the 430
+         * instructions of an 8-byte MPI_Put; docs/osc-virt.md). */
+        return link_->batch_add(tracker_, t, p.win_id, p.win_epoch, to_target, static_cast<char *>(o),
+                                p.part_off + toff, static_cast<uint32_t>(n));
+    }
+    return issue_copy_piece(to_target, t, static_cast<char *>(o), toff, n, false, nullptr);
 }
 
 } // namespace ov::osc

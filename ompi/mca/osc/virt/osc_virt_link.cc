@@ -663,6 +663,10 @@ void BackendLink::pass_ended(const IdlePass &pass, bool woken)
 namespace {
 /* About 1-2 us of polling: a small request's round trip (0.5 us) fits in it. */
 constexpr int kPollsBeforeYield = 256;
+/* How long descriptors of ours may sit untaken before a wait stops spinning
+ * (wait_one): well above a sleeping backend's wake-up by the doorbell,
+ * well below the ~350 us the spin and sched_yield() loop lasted. */
+constexpr int64_t kStarvedNs = 30 * 1000;
 } // namespace
 
 int BackendLink::wait_one()
@@ -679,6 +683,8 @@ int BackendLink::wait_one()
     /* Spin first: a flush usually waits well under a microsecond.  Yielding
      * from the first poll cost a context switch into whatever else shares
      * our core (a rank idling in MPI_Barrier) on nearly every small flush. */
+    bool starved = false;
+    int64_t unserved = -1, unserved_since = 0; /* at the last change seen (looked at every 64 polls) */
     for (int i = 0; i < 4096; ++i) {
         ov_status_t s = ov_fe_poll(fe_, &cpl);
         if (OV_OK == s) {
@@ -688,10 +694,30 @@ int BackendLink::wait_one()
             break;
         }
         if (yield_ && i >= kPollsBeforeYield && 0 == (i & 15)) {
+            /* Descriptors of ours left in the request ring, none taken
+             * for kStarvedNs: the backend is not running (a backend woken
+             * by our doorbell takes a few us to come; one that is runnable
+             * but finds no core may not come at all while we spin).
+             * sched_yield() gives our core only to threads of our own
+             * scheduling class and priority (not to the backend when ranks
+             * run real-time, nor reliably under load), and the rest of this
+             * loop plus ov_fe_wait's spin held it for ~350 us per flush
+             * (docs/osc-virt.md, "Where a batched 8-byte put's time goes"):
+             * sleep now, so the kernel can run the backend here. */
+            if (0 == (i & 63)) {
+                const int64_t left = ov_fe_unserved(fe_), now = ov_now_ns();
+                if (left <= 0 || left != unserved) {
+                    unserved = left;
+                    unserved_since = now;
+                } else if (now - unserved_since >= kStarvedNs) {
+                    starved = true;
+                    break;
+                }
+            }
             sched_yield(); /* the backend may be waiting for our core */
         }
     }
-    ov_status_t s = ov_fe_wait(fe_, &cpl, 0);
+    ov_status_t s = starved ? ov_fe_block(fe_, &cpl, 0) : ov_fe_wait(fe_, &cpl, 0);
     if (OV_OK == s) {
         return retire(cpl);
     }
