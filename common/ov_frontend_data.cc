@@ -159,13 +159,15 @@ static ov_status_t wait_vm(ov_fe *fe, ov_completion *out, int64_t deadline, uint
 
 static ov_status_t block_until(ov_fe *fe, ov_completion *out, int64_t deadline, uint32_t timeout_ms) noexcept;
 
-extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
+/* ov_fe_wait and ov_fe_block: poll for spin_ns, then block until the
+ * deadline their timeout sets. */
+static ov_status_t spin_then_block(ov_fe *fe, ov_completion *out, uint32_t timeout_ms, int64_t spin_ns) noexcept
 {
     ov_status_t s = ov_fe_poll(fe, out);
     if (s != OV_ERR_AGAIN)
         return s;
     int64_t start = ov_now_ns();
-    int64_t spin_end = start + int64_t(fe->params.spin_us) * 1000;
+    int64_t spin_end = start + spin_ns;
     int64_t deadline = start + int64_t(timeout_ms ? timeout_ms : fe->params.timeout_ms) * 1000000;
     while (ov_now_ns() < spin_end) {
         s = ov_fe_poll(fe, out);
@@ -175,16 +177,17 @@ extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t time
     return block_until(fe, out, deadline, timeout_ms);
 }
 
-extern "C" ov_status_t ov_fe_block(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
+extern "C" ov_status_t ov_fe_wait(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
 {
-    ov_status_t s = ov_fe_poll(fe, out);
-    if (s != OV_ERR_AGAIN)
-        return s;
-    return block_until(fe, out, ov_now_ns() + int64_t(timeout_ms ? timeout_ms : fe->params.timeout_ms) * 1000000,
-                       timeout_ms);
+    return spin_then_block(fe, out, timeout_ms, int64_t(fe->params.spin_us) * 1000);
 }
 
-/* The blocking half of ov_fe_wait and ov_fe_block. */
+extern "C" ov_status_t ov_fe_block(ov_fe_t *fe, ov_completion *out, uint32_t timeout_ms) noexcept
+{
+    return spin_then_block(fe, out, timeout_ms, 0);
+}
+
+/* The blocking half of spin_then_block. */
 static ov_status_t block_until(ov_fe *fe, ov_completion *out, int64_t deadline, uint32_t timeout_ms) noexcept
 {
     ov_status_t s;
