@@ -5,13 +5,16 @@
  * into its own block, fails an entry the way its own descriptor would fail
  * (and runs none after it), and fails a malformed or misplaced block whole,
  * touching nothing, with the backend serving on.  BatchChecks: the pure
- * checks of op_batch.h at their edges.
+ * checks of op_batch.h at their edges.  BatchEntryWriter: osc virt's
+ * streaming entry writer (osc_virt_batch.h) produces the wire layout, and
+ * the backend runs what it wrote.
  */
 #include <cstring>
 #include <vector>
 
 #include "harness.h"
 #include "op_batch.h"
+#include "osc_virt_batch.h"
 
 namespace {
 
@@ -251,4 +254,63 @@ TEST_F(BackendBatch, AMalformedOrMisplacedBlockFailsWholeAndTouchesNothing)
     ov_fe_t *c2 = connect_fe(be.uri(), "guest-c", 1, 2);
     ASSERT_NE(c2, nullptr) << "the backend survived";
     ov_fe_close(c2);
+}
+
+/* Every length a put entry may have, and a get entry: offset, length, a zero
+ * reserved word, the origin bytes and zeros after them, on a block whose old
+ * contents were all ones (the streaming stores replace whole words). */
+TEST(BatchEntryWriter, WritesTheWireLayout)
+{
+    alignas(64) ov_batch_entry e[OV_INLINE_ORIGIN_MAX + 1];
+    std::memset(e, 0xff, sizeof e);
+    unsigned char origin[OV_INLINE_ORIGIN_MAX];
+    for (unsigned i = 0; i < sizeof origin; i++)
+        origin[i] = static_cast<unsigned char>(0xa0 + i);
+    for (uint32_t n = 1; n <= OV_INLINE_ORIGIN_MAX; n++)
+        ov::osc::write_batch_entry(&e[n - 1], 1000 * n, n, reinterpret_cast<const char *>(origin));
+    ov::osc::write_batch_entry(&e[OV_INLINE_ORIGIN_MAX], 77, 8, nullptr); /* a get */
+    ov::osc::order_batch_entries();
+    for (uint32_t n = 1; n <= OV_INLINE_ORIGIN_MAX; n++) {
+        const ov_batch_entry &x = e[n - 1];
+        EXPECT_EQ(x.target_off, 1000u * n);
+        EXPECT_EQ(x.length, n);
+        EXPECT_EQ(x.reserved, 0u);
+        for (uint32_t k = 0; k < OV_INLINE_ORIGIN_MAX; k++)
+            EXPECT_EQ(x.data[k], k < n ? origin[k] : 0) << "length " << n << " byte " << k;
+    }
+    const ov_batch_entry &g = e[OV_INLINE_ORIGIN_MAX];
+    EXPECT_EQ(g.target_off, 77u);
+    EXPECT_EQ(g.length, 8u);
+    EXPECT_EQ(g.reserved, 0u);
+    for (unsigned char c : g.data)
+        EXPECT_EQ(c, 0);
+}
+
+/* The backend runs a batch written by the origin's writer: puts of 1-16
+ * bytes land, and a get batch written the same way reads them back. */
+TEST_F(BackendBatch, EntriesFromTheStreamingWriterRun)
+{
+    unsigned char origin[OV_INLINE_ORIGIN_MAX];
+    for (unsigned i = 0; i < sizeof origin; i++)
+        origin[i] = static_cast<unsigned char>(0x31 + i);
+    uint64_t at = 0;
+    for (uint32_t n = 1; n <= OV_INLINE_ORIGIN_MAX; n++) {
+        ov::osc::write_batch_entry(&entries()[n - 1], at, n, reinterpret_cast<const char *>(origin));
+        at += n;
+    }
+    ov::osc::order_batch_entries();
+    ov_completion c = roundtrip(b, batch(OV_OP_PUT, wa, OV_INLINE_ORIGIN_MAX));
+    ASSERT_EQ(c.status, OV_OK);
+    at = 0;
+    for (uint32_t n = 1; n <= OV_INLINE_ORIGIN_MAX; n++) {
+        EXPECT_EQ(std::memcmp(pa + at, origin, n), 0) << "put of " << n << " bytes";
+        at += n;
+    }
+    for (uint32_t i = 0; i < 4; i++)
+        ov::osc::write_batch_entry(&entries()[i], 8 * i, 8, nullptr);
+    ov::osc::order_batch_entries();
+    c = roundtrip(b, batch(OV_OP_GET, wa, 4));
+    ASSERT_EQ(c.status, OV_OK);
+    for (uint32_t i = 0; i < 4; i++)
+        EXPECT_EQ(std::memcmp(entries()[i].data, pa + 8 * i, 8), 0) << "get " << i;
 }

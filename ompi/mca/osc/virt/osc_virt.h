@@ -90,10 +90,14 @@
  *                      completion per request, as before.
  *   osc_virt_batch     (int, default 1) small puts and gets (inline, not
  *                      request-based) to MPI_Win_allocate windows in another
- *                      guest are gathered, up to OV_BATCH_ENTRIES_MAX, into
+ *                      guest are gathered, up to osc_virt_batch_entries, into
  *                      one OV_REQ_BATCH request, sent when the next request
  *                      of any other kind, a synchronization or a progress
  *                      pass comes (osc_virt_batch.h).  0: one request each.
+ *   osc_virt_batch_entries (int, default 32, 1..128) a batch is sent as
+ *                      soon as it holds this many operations, so the
+ *                      backend runs it while the origin issues the next
+ *                      ones and a flush waits only for the last batch.
  *   osc_virt_yield     (int, default -1) -1: yield the CPU while waiting
  *                      (in our waits and in opal_progress) when the ranks
  *                      sharing this backend plus the backend's thread
@@ -149,6 +153,7 @@ struct ompi_osc_virt_component_t {
     int idle_nap_us;      /* when yielding: sleep up to this long per idle progress pass (-1: auto, 0: never) */
     int quiet;            /* 1: small puts/accumulates ask for no completion (OV_REQ_QUIET) */
     int batch;            /* 1: small puts/gets to allocate windows go in OV_REQ_BATCH requests */
+    int batch_entries;    /* a batch is sent this full (1..OV_BATCH_ENTRIES_MAX) */
 
     /** opal_output stream for tracing, opened at open with `verbose`. */
     int output;

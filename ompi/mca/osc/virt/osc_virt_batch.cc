@@ -19,65 +19,60 @@ namespace ov::osc {
 struct GetScatter final : Finisher {
     explicit GetScatter(const ov_batch_entry *e) : entries(e) { parts = 0; }
     const ov_batch_entry *entries;
-    struct Dest {
-        char *at;
-        uint32_t n;
-    };
-    Dest to[OV_BATCH_ENTRIES_MAX]; /* per entry, in order: no allocation that could throw */
-    uint32_t count = 0;
+    GetDest to[OV_BATCH_ENTRIES_MAX]; /* per entry, in order: no allocation that could throw */
+    uint32_t count = 0;               /* set when the batch is sealed */
     void finish(int st) override
     {
         if (OMPI_SUCCESS != st) {
             return; /* the window's tracker has the error; no result is valid */
         }
+        /* The backend's core wrote these lines just now: ask for all of
+         * them before the first copy waits for one. */
+        for (uint32_t i = 0; i < count; i += 2) {
+            __builtin_prefetch(&entries[i]);
+        }
         for (uint32_t i = 0; i < count; ++i) {
-            memcpy(to[i].at, entries[i].data, to[i].n);
+            if (8 == to[i].n) {
+                memcpy(to[i].at, entries[i].data, 8); /* the common size, no library call */
+            } else {
+                memcpy(to[i].at, entries[i].data, to[i].n);
+            }
         }
     }
 };
 
-int BackendLink::batch_add(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put,
-                           char *mine, uint64_t toff, uint32_t n)
+int BackendLink::open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put)
 {
-    OpenBatch &b = batch_;
-    if (0 != b.n && (b.tracker != &tr || b.target != t || b.win_id != win_id ||
-                     b.win_epoch != win_epoch || b.put != put || OV_BATCH_ENTRIES_MAX == b.n)) {
+    if (0 != batch_.n) {
         int ret = seal_open_batch();
         if (OMPI_SUCCESS != ret) {
             return ret;
         }
     }
-    if (0 == b.n) {
-        const int64_t off = stage(OV_BATCH_ENTRIES_MAX * sizeof(ov_batch_entry));
-        if (off < 0) {
-            return static_cast<int>(off);
-        }
-        GetScatter *gets = nullptr;
-        if (!put) {
-            gets = new (std::nothrow)
-                GetScatter(reinterpret_cast<const ov_batch_entry *>(staging_ptr(static_cast<uint64_t>(off))));
-            if (nullptr == gets) {
-                return OMPI_ERR_OUT_OF_RESOURCE;
-            }
-        }
-        b = OpenBatch{&tr, t, win_id, win_epoch, put, static_cast<uint64_t>(off), 0, gets};
+    const int64_t off = stage(uint64_t{batch_entries_} * sizeof(ov_batch_entry));
+    if (off < 0) {
+        return static_cast<int>(off);
     }
-    auto *e = reinterpret_cast<ov_batch_entry *>(staging_ptr(b.staging_off)) + b.n;
-    e->target_off = toff;
-    e->length = n;
-    e->reserved = 0;
-    if (put) {
-        memcpy(e->data, mine, n);
-    } else {
-        b.gets->to[b.gets->count++] = GetScatter::Dest{mine, n}; /* b.n < OV_BATCH_ENTRIES_MAX */
+    GetScatter *gets = nullptr;
+    if (!put) {
+        gets = new (std::nothrow)
+            GetScatter(reinterpret_cast<const ov_batch_entry *>(staging_ptr(static_cast<uint64_t>(off))));
+        if (nullptr == gets) {
+            return OMPI_ERR_OUT_OF_RESOURCE;
+        }
     }
-    b.n++;
+    batch_ = OpenBatch{&tr, t, win_id, win_epoch, put, static_cast<uint64_t>(off), 0, gets,
+                       nullptr != gets ? gets->to : nullptr};
     return OMPI_SUCCESS;
 }
 
 int BackendLink::seal_open_batch()
 {
     const OpenBatch b = batch_;
+    order_batch_entries();
+    if (nullptr != b.gets) {
+        b.gets->count = b.n;
+    }
     batch_ = OpenBatch{}; /* closed before submit(), whose push() seals */
     ov_req_desc d{};
     d.op = b.put ? OV_OP_PUT : OV_OP_GET;

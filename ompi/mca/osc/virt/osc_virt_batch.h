@@ -15,8 +15,13 @@
  * link lock held, as for every BackendLink call):
  *   - One batch is open per process at a time, for one (window tracker,
  *     target, target window, direction).  batch_add() appends to it, first
- *     sealing (submitting) the open batch if it is for anything else or is
- *     full.
+ *     sealing (submitting) the open batch if it is for anything else, and
+ *     seals it as soon as it holds osc_virt_batch_entries (default 32):
+ *     the backend runs a full batch while the origin issues the next
+ *     operations, so a flush waits only for the last one.
+ *   - Entries are written with streaming stores (write_batch_entry) and
+ *     fenced (order_batch_entries) before the descriptor that publishes
+ *     them.
  *   - The open batch is sealed before ANY other request of the process is
  *     published (BackendLink::push) or staging reserved (stage), by every
  *     wait of a window (drain, wait_target) and by the progress callback.
@@ -47,12 +52,67 @@
 #include "ov_protocol.h"
 
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace ov::osc {
 
 struct Tracker;
+
+static_assert(sizeof(ov_batch_entry) == 4 * sizeof(uint64_t) && OV_INLINE_ORIGIN_MAX <= 2 * sizeof(uint64_t),
+              "write_batch_entry writes an entry as four words");
+
+/* Writes one entry: its target offset, length, a zero reserved word and
+ * (origin non-null: a put) n <= 16 origin bytes, the rest of data[] zero.
+ *
+ * Why non-temporal stores on x86-64: the staging block is the same one
+ * every window (the staging allocator restarts at 0 when nothing is in
+ * flight), and the backend's core read it last time.  An ordinary store
+ * must first take each line back from that core (a read for ownership):
+ * with the backend polling on the other core that cost 60-70 ns per
+ * 32-byte entry, the larger part of an 8-byte MPI_Put (docs/osc-virt.md,
+ * "Where a batched 8-byte put's time goes").  Streaming stores need no
+ * ownership; order_batch_entries() orders them before the descriptor that
+ * publishes the batch. */
+inline void write_batch_entry(ov_batch_entry *e, uint64_t toff, uint32_t n, const char *origin)
+{
+    uint64_t data[2] = {0, 0};
+    if (nullptr == origin) {
+    } else if (8 == n) {
+        memcpy(data, origin, 8); /* the common size, without a library call */
+    } else {
+        memcpy(data, origin, n);
+    }
+    const uint64_t w[4] = {toff, n, data[0], data[1]}; /* length and reserved (0) share a word */
+#if defined(__x86_64__)
+    auto *q = reinterpret_cast<long long *>(e);
+    _mm_stream_si64(q, static_cast<long long>(w[0]));
+    _mm_stream_si64(q + 1, static_cast<long long>(w[1]));
+    _mm_stream_si64(q + 2, static_cast<long long>(w[2]));
+    _mm_stream_si64(q + 3, static_cast<long long>(w[3]));
+#else
+    memcpy(e, w, sizeof w);
+#endif
+}
+
+/* Orders write_batch_entry()'s streaming stores before whatever the caller
+ * publishes next (they are not ordered with ordinary stores). */
+inline void order_batch_entries()
+{
+#if defined(__x86_64__)
+    _mm_sfence();
+#endif
+}
+
+/** Where one get entry's result goes. */
+struct GetDest {
+    char *at;
+    uint32_t n;
+};
 
 /** The batch being filled (BackendLink::batch_). */
 struct OpenBatch {
@@ -63,6 +123,7 @@ struct OpenBatch {
     uint64_t staging_off = 0; /* its entries: OV_BATCH_ENTRIES_MAX x ov_batch_entry */
     uint32_t n = 0;           /* entries so far (0: none open) */
     struct GetScatter *gets = nullptr; /* a get batch: where its results go */
+    GetDest *get_to = nullptr;         /* gets->to: per entry, in order */
 };
 
 } // namespace ov::osc

@@ -129,8 +129,8 @@ public:
      *  Then it issues that one request and returns what the general path
      *  would (OMPI_SUCCESS, or OMPI_ERR_* when the backend is lost); else
      *  kNotQuick with nothing done and nothing counted, and the general path
-     *  raises any error.  (osc_virt_bwin_quick.cc) */
-    int quick_copy(bool to_target, void *o, int count, ompi_datatype_t *dt, int t, ptrdiff_t disp);
+     *  raises any error.  (inline, osc_virt_bwin_quick.h) */
+    inline int quick_copy(bool to_target, void *o, int count, ompi_datatype_t *dt, int t, ptrdiff_t disp);
 
     /* ---- synchronization (the backend side only) */
     /** Barrier over the window's ranks (fence of a window without fallback). */

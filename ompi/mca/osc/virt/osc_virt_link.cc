@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -248,6 +249,7 @@ int BackendLink::connect()
     inline_ = 0 != (ov_fe_features(fe) & OV_FEAT_INLINE);
     quiet_ = inline_ && 0 != (ov_fe_features(fe) & OV_FEAT_QUIET) && c.quiet;
     batch_on_ = inline_ && 0 != (ov_fe_features(fe) & OV_FEAT_BATCH) && c.batch;
+    batch_entries_ = static_cast<uint32_t>(std::clamp(c.batch_entries, 1, int{OV_BATCH_ENTRIES_MAX}));
     uint64_t staging_bytes = static_cast<uint64_t>(c.staging_kb) * 1024;
     chunk_ = staging_bytes / 4;
     s = ov_fe_win_create(fe, staging_bytes, &staging_);
@@ -667,6 +669,13 @@ constexpr int kPollsBeforeYield = 256;
  * (wait_one): well above a sleeping backend's wake-up by the doorbell,
  * well below the ~350 us the spin and sched_yield() loop lasted. */
 constexpr int64_t kStarvedNs = 30 * 1000;
+/* How long a wait polls before it yields, once the backend has taken every
+ * descriptor of ours (a batch of 32-128 entries runs in about 1 us: longer
+ * means the backend shares our core or lost it), and while one of ours is
+ * still untaken (the backend may be finishing an earlier request of ours,
+ * about 1 us; longer, it may need our core). */
+constexpr int64_t kTakenSpinNs = 20 * 1000;
+constexpr int64_t kUntakenSpinNs = 5 * 1000;
 } // namespace
 
 int BackendLink::wait_one()
@@ -684,7 +693,7 @@ int BackendLink::wait_one()
      * from the first poll cost a context switch into whatever else shares
      * our core (a rank idling in MPI_Barrier) on nearly every small flush. */
     bool starved = false;
-    int64_t unserved = -1, unserved_since = 0; /* at the last change seen (looked at every 64 polls) */
+    int64_t unserved = -2, unserved_since = 0; /* descriptors of ours untaken, since when */
     for (int i = 0; i < 4096; ++i) {
         ov_status_t s = ov_fe_poll(fe_, &cpl);
         if (OV_OK == s) {
@@ -693,7 +702,17 @@ int BackendLink::wait_one()
         if (OV_ERR_AGAIN != s) {
             break;
         }
-        if (yield_ && i >= kPollsBeforeYield && 0 == (i & 15)) {
+        if (!yield_ || i < kPollsBeforeYield || 0 != (i & 15)) {
+            continue;
+        }
+        /* Whether to give our core away (osc_virt_yield: more busy threads
+         * than cores) depends on whether the backend is running: */
+        const int64_t now = ov_now_ns(), left = ov_fe_unserved(fe_);
+        if (left != unserved) {
+            unserved = left;
+            unserved_since = now;
+        }
+        if (left > 0 && now - unserved_since >= kStarvedNs) {
             /* Descriptors of ours left in the request ring, none taken
              * for kStarvedNs: the backend is not running (a backend woken
              * by our doorbell takes a few us to come; one that is runnable
@@ -704,18 +723,19 @@ int BackendLink::wait_one()
              * loop plus ov_fe_wait's spin held it for ~350 us per flush
              * (docs/osc-virt.md, "Where a batched 8-byte put's time goes"):
              * sleep now, so the kernel can run the backend here. */
-            if (0 == (i & 63)) {
-                const int64_t left = ov_fe_unserved(fe_), now = ov_now_ns();
-                if (left <= 0 || left != unserved) {
-                    unserved = left;
-                    unserved_since = now;
-                } else if (now - unserved_since >= kStarvedNs) {
-                    starved = true;
-                    break;
-                }
-            }
-            sched_yield(); /* the backend may be waiting for our core */
+            starved = true;
+            break;
         }
+        /* It took everything of ours: it runs, on another core unless we
+         * preempted it, and the completion is about a microsecond away.
+         * Something of ours untaken for a few us: it may be waiting for
+         * our core.  Yielding earlier than that handed our core to
+         * whatever shares it (a rank polling in MPI_Barrier, ~10 us a
+         * turn) in 1% of the flushes of a burst of small puts. */
+        if (now - unserved_since < (0 == left ? kTakenSpinNs : kUntakenSpinNs)) {
+            continue;
+        }
+        sched_yield(); /* the backend may be waiting for our core */
     }
     ov_status_t s = starved ? ov_fe_block(fe_, &cpl, 0) : ov_fe_wait(fe_, &cpl, 0);
     if (OV_OK == s) {

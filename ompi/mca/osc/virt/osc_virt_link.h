@@ -206,7 +206,28 @@ public:
      *  t of `tr`, to the open batch (osc_virt_batch.h); n within the inline
      *  limits.  OMPI_SUCCESS or OMPI_ERR_*. */
     int batch_add(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put, char *mine,
-                  uint64_t toff, uint32_t n);
+                  uint64_t toff, uint32_t n)
+    {
+        OpenBatch &b = batch_;
+        if (0 == b.n || b.tracker != &tr || b.target != t || b.win_id != win_id ||
+            b.win_epoch != win_epoch || b.put != put) {
+            if (const int ret = open_batch(tr, t, win_id, win_epoch, put); 0 != ret) {
+                return ret; /* not OMPI_SUCCESS (0: this header is MPI-free for the unit tests) */
+            }
+        }
+        auto *e = reinterpret_cast<ov_batch_entry *>(staging_ptr(b.staging_off)) + b.n;
+        write_batch_entry(e, toff, n, put ? mine : nullptr);
+        if (!put) {
+            b.get_to[b.n] = GetDest{mine, n};
+        }
+        /* A full batch goes now, not at the next operation: the backend
+         * runs it while we issue the next ones, so a flush waits only for
+         * the last batch (osc_virt_batch_entries). */
+        return ++b.n == batch_entries_ ? seal_open_batch() : 0;
+    }
+    /** Seals the open batch, if any, and opens an empty one for (tr, t,
+     *  win_id, win_epoch, put) in fresh staging.  OMPI_SUCCESS or OMPI_ERR_*. */
+    int open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put);
     /** Publishes the open batch, if any.  OMPI_SUCCESS or OMPI_ERR_*. */
     int seal_batch() { return 0 == batch_.n ? 0 : seal_open_batch(); }
     /** Waits until every request up to link sequence number `seq` has
@@ -294,6 +315,7 @@ private:
     uint32_t quiet_run_ = 0;  /* quiet requests asked for (submit_quiet) */
     bool batch_on_ = false;   /* the backend offers OV_FEAT_BATCH and osc_virt_batch is 1 */
     OpenBatch batch_;         /* osc_virt_batch.cc */
+    uint32_t batch_entries_ = OV_BATCH_ENTRIES_MAX; /* a batch is sealed this full (osc_virt_batch_entries) */
     std::vector<Tracker *> quiet_trackers_{nullptr}; /* index: quiet_id ([0] unused) */
     std::vector<uint32_t> quiet_ids_;                /* freed ids */
     ov_win_t staging_{};

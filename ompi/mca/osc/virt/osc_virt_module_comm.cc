@@ -15,6 +15,7 @@
 #include "osc_virt_dtype.h"
 #include "osc_virt_fallback.h"
 
+#include "osc_virt_bwin_quick.h"
 #include "osc_virt_range.h"
 
 #include "ompi/datatype/ompi_datatype.h"
@@ -43,14 +44,6 @@ int check_access(ompi_win_t *win, const char *op, int target, ptrdiff_t disp, in
                      "%llu-byte window: MPI_ERR_RMA_RANGE", op, target, disp, count, extent,
                      static_cast<unsigned long long>(t.size));
     return OMPI_ERR_RMA_RANGE;
-}
-
-/* Counts and traces one call on `path`. */
-void note(ompi_win_t *win, const char *op, int target, ov_osc_path path)
-{
-    ompi_osc_virt_module_t *m = virt_module(win);
-    count_op(m, path);
-    OSC_VIRT_VERBOSE(20, "%s target %d -> %s", op, target, ompi_osc_virt_path_name(path));
 }
 
 /* A fallback operation is about to go to `target`.  When the backend holds

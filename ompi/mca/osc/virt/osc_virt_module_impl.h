@@ -102,7 +102,13 @@ FallbackWindow *route(ompi_win_t *win, const char *op, int target);
 int check_access(ompi_win_t *win, const char *op, int target, ptrdiff_t disp, int count,
                  ompi_datatype_t *dt);
 
-void note(ompi_win_t *win, const char *op, int target, ov_osc_path path);
+/* Counts and traces one call on `path` (inline: every small put and get
+ * passes here). */
+inline void note(ompi_win_t *win, const char *op, int target, ov_osc_path path)
+{
+    count_op(virt_module(win), path);
+    OSC_VIRT_VERBOSE(20, "%s target %d -> %s", op, target, ompi_osc_virt_path_name(path));
+}
 
 inline ov::osc::BackendWindow *served_by_backend(ompi_win_t *win, int target)
 {

@@ -1,6 +1,7 @@
 /*
- * osc_virt_bwin_quick.cc — the quick path of put and get (contract:
- * BackendWindow::quick_copy in osc_virt_bwin.h).
+ * osc_virt_bwin_quick.h — the quick path of put and get (contract:
+ * BackendWindow::quick_copy in osc_virt_bwin.h), inline: included only by
+ * osc_virt_module_comm.cc, whose virt_put and virt_get call it.
  *
  * Why it exists: an 8-byte put + flush is a round trip to the backend's
  * core, and every instruction the origin runs between the flush seeing the
@@ -12,8 +13,15 @@
  * backend holds and which is not in our guest.
  * Anything else is kNotQuick, and the general path, which raises every
  * error, takes the call unchanged.
+ *
+ * Why inline: a burst of small puts before one flush (osu_put_bw, IMB's
+ * aggregate mode) costs the origin these instructions per operation; as
+ * calls across files, with BackendLink::batch_add, the prologues and
+ * argument passing were about a fifth of them (docs/osc-virt.md).
  */
-#include "osc_virt.h"
+#ifndef OMPI_OSC_VIRT_BWIN_QUICK_H
+#define OMPI_OSC_VIRT_BWIN_QUICK_H
+
 #include "osc_virt_bwin.h"
 #include "osc_virt_range.h"
 
@@ -21,7 +29,7 @@
 
 namespace ov::osc {
 
-int BackendWindow::quick_copy(bool to_target, void *o, int count, ompi_datatype_t *dt, int t,
+inline int BackendWindow::quick_copy(bool to_target, void *o, int count, ompi_datatype_t *dt, int t,
                               ptrdiff_t disp)
 {
     std::unique_lock<LinkMutex> guard = hold();
@@ -56,3 +64,5 @@ int BackendWindow::quick_copy(bool to_target, void *o, int count, ompi_datatype_
 }
 
 } // namespace ov::osc
+
+#endif /* OMPI_OSC_VIRT_BWIN_QUICK_H */
