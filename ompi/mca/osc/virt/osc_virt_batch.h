@@ -16,9 +16,9 @@
  *   - One batch is open per process at a time, for one (window tracker,
  *     target, target window, direction).  batch_add() appends to it, first
  *     sealing (submitting) the open batch if it is for anything else, and
- *     seals it as soon as it holds osc_virt_batch_entries (default 32):
- *     the backend runs a full batch while the origin issues the next
- *     operations, so a flush waits only for the last one.
+ *     seals it as soon as it holds osc_virt_batch_entries (default 64):
+ *     in a longer burst the backend runs a full batch while the origin
+ *     issues the next operations.
  *   - Entries are written with streaming stores (write_batch_entry) and
  *     fenced (order_batch_entries) before the descriptor that publishes
  *     them.

@@ -221,8 +221,7 @@ public:
             b.get_to[b.n] = GetDest{mine, n};
         }
         /* A full batch goes now, not at the next operation: the backend
-         * runs it while we issue the next ones, so a flush waits only for
-         * the last batch (osc_virt_batch_entries). */
+         * runs it while we issue the next ones (osc_virt_batch_entries). */
         return ++b.n == batch_entries_ ? seal_open_batch() : 0;
     }
     /** Seals the open batch, if any, and opens an empty one for (tr, t,
