@@ -290,10 +290,16 @@ private:
      * (a region window c owns), or nullptr with *why the error.
      * batch_target: the quick path's entry for its target window when c
      * holds the permission its op needs (every entry may then be a plain
-     * copy once checked against its size), else nullptr. */
+     * copy once checked against its size), else nullptr.
+     * batch_on_owner: entries to a registered window, the leading ones
+     * that validate (as their own descriptor `one` would), in one
+     * process_vm_writev/readv of the window's owner; returns how many ran
+     * whole from the first (get results copied into the block), counted
+     * in c's statistics and *moved. */
     void serve_batch(conn *c, const ov_req_desc &d, ov_completion *cpl);
     char *batch_block(const conn *c, const ov_req_desc &d, ov_status_t *why) const;
     const quick_window *batch_target(conn *c, const ov_req_desc &d);
+    size_t batch_on_owner(conn *c, ov_req_desc one, ov_batch_entry *e, size_t n, char *block, uint64_t *moved);
     /* quick.cc */
     bool serve_quick(conn *c, const ov_req_desc &d, ov_completion *cpl);
     bool learn_quick(conn *c, const ov_req_desc &d);

@@ -153,14 +153,27 @@ ov_status_t ov_peer_mem::xfer(bool to_peer, uint64_t addr, char *local, uint64_t
 ov_status_t ov_peer_mem::write_many(const iovec *local, const iovec *remote, unsigned n,
                                     unsigned *done) const noexcept
 {
+    return xfer_many(true, local, remote, n, done);
+}
+
+ov_status_t ov_peer_mem::read_many(const iovec *local, const iovec *remote, unsigned n,
+                                   unsigned *done) const noexcept
+{
+    return xfer_many(false, local, remote, n, done);
+}
+
+ov_status_t ov_peer_mem::xfer_many(bool to_peer, const iovec *local, const iovec *remote, unsigned n,
+                                   unsigned *done) const noexcept
+{
     unsigned whole = 0;
     if (n != 0 && n <= 1024 && alive() && ov_creds_become(uid_, gid_)) {
         ssize_t got;
         do
-            got = process_vm_writev(pid_, local, n, remote, n, 0);
+            got = to_peer ? process_vm_writev(pid_, local, n, remote, n, 0)
+                          : process_vm_readv(pid_, local, n, remote, n, 0);
         while (got < 0 && errno == EINTR);
-        /* the kernel stops at the first page it cannot reach: the writes
-         * wholly inside the bytes it reports are done */
+        /* the kernel stops at the first page it cannot reach: the
+         * transfers wholly inside the bytes it reports are done */
         for (uint64_t sum = 0; got > 0 && whole < n && sum + local[whole].iov_len <= uint64_t(got); whole++)
             sum += local[whole].iov_len;
     }

@@ -75,9 +75,16 @@ public:
      * redoes the rest one by one with write() for their own results. */
     ov_status_t write_many(const struct iovec *local, const struct iovec *remote, unsigned n,
                            unsigned *done) const noexcept;
+    /* n small reads at once: peer remote[i] -> local[i], the same way
+     * (one process_vm_readv; *done: how many were read whole, from the
+     * first). */
+    ov_status_t read_many(const struct iovec *local, const struct iovec *remote, unsigned n,
+                          unsigned *done) const noexcept;
 
 private:
     ov_status_t xfer(bool to_peer, uint64_t addr, char *local, uint64_t len, uint64_t *done) const noexcept;
+    ov_status_t xfer_many(bool to_peer, const struct iovec *local, const struct iovec *remote, unsigned n,
+                          unsigned *done) const noexcept;
     pid_t pid_ = 0;
     uid_t uid_ = 0;
     gid_t gid_ = 0;

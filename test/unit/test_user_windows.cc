@@ -3,7 +3,8 @@
  * ov_fe_win_register) through a real backend: the feature gate, bad
  * registrations, every op from a peer in another guest on the owner's
  * memory, the owner's own use as local buffer, memory unmapped after
- * registration, free and owner death, status accounting.
+ * registration, batches of puts and gets (OV_REQ_BATCH) on it, free and
+ * owner death, status accounting.
  */
 #include <sys/mman.h>
 #include <time.h>
@@ -286,6 +287,88 @@ TEST_F(UserWindows, BatchedInlinePutsKeepOrderAndTheirOwnResults)
         memcpy(two, p + 512 + 16 * i, 16);
         EXPECT_EQ(two[0], 2000 + i) << "offset " << 512 + 16 * i;
         EXPECT_EQ(two[1], 3000 + i) << "offset " << 520 + 16 * i;
+    }
+    EXPECT_EQ(ov_fe_win_free(fe, &w), OV_OK);
+    munmap(p, size_t(pg));
+}
+
+/* An OV_REQ_BATCH to a registered window (op_batch.cc, batch_on_owner): the
+ * entries go to the owner's memory in order (a later put to the same bytes
+ * wins), entries to consecutive bytes share one transfer, and an entry on
+ * a page the owner unmapped fails the batch with the error its own request
+ * would get, after every entry before it ran and before any after it.  A
+ * get batch brings the owner's bytes back into the entries. */
+TEST_F(UserWindows, BatchesRunOnTheOwnersMemoryUpToAnUnreachablePage)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *p = static_cast<char *>(mmap(nullptr, size_t(2 * pg), PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(p, MAP_FAILED);
+    ov_win_t w;
+    ASSERT_EQ(ov_fe_win_register(fe, p, uint64_t(2 * pg), &w), OV_OK);
+    ASSERT_EQ(ov_fe_grant(fe, &w, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
+    ASSERT_EQ(munmap(p + pg, size_t(pg)), 0); /* the second page: gone */
+    pid_t k = fork();
+    if (k == 0) {
+        ov_fe_params_t pp = fe_params(be.uri(), "guest-b", 1, 1);
+        ov_fe_t *b = nullptr;
+        ov_win_t blk;
+        if (ov_fe_connect(&pp, &b) != OV_OK || ov_fe_win_create(b, 4096, &blk) != OV_OK)
+            _exit(2);
+        auto *e = static_cast<ov_batch_entry *>(blk.base);
+        size_t n = 0;
+        auto add = [&](uint64_t off, uint64_t v0, uint64_t v1, uint32_t len) {
+            e[n] = ov_batch_entry{off, len, 0, {}};
+            memcpy(e[n].data, &v0, 8);
+            memcpy(e[n].data + 8, &v1, 8);
+            n++;
+        };
+        for (uint64_t i = 0; i < 20; i++) /* consecutive: one transfer */
+            add(8 * i, 1000 + i, 0, 8);
+        for (uint64_t v = 1; v <= 5; v++) /* the same bytes again: the last wins */
+            add(0, v, 0, 8);
+        add(uint64_t(pg) + 8, 77, 0, 8); /* entry 25: the unmapped page */
+        for (uint64_t i = 0; i < 4; i++)
+            add(512 + 16 * i, 2000 + i, 3000 + i, 16); /* after the failure: never run */
+        ov_req_desc d = copy_req(OV_OP_PUT, w, 0, blk, 0, n * sizeof(ov_batch_entry));
+        d.flags = OV_REQ_BATCH;
+        ov_completion c = roundtrip(b, d);
+        if (c.status != OV_ERR_BOUNDS)
+            _exit(3);
+        if (c.bytes != 25 * 8)
+            _exit(4);
+        n = 0;
+        for (uint64_t i = 0; i < 10; i++)
+            add(8 * i, 0, 0, 8);
+        d = copy_req(OV_OP_GET, w, 0, blk, 0, n * sizeof(ov_batch_entry));
+        d.flags = OV_REQ_BATCH;
+        c = roundtrip(b, d);
+        if (c.status != OV_OK)
+            _exit(5);
+        for (uint64_t i = 0; i < 10; i++) {
+            uint64_t v;
+            memcpy(&v, e[i].data, 8);
+            if (v != (i == 0 ? 5 : 1000 + i))
+                _exit(10 + int(i));
+        }
+        ov_fe_close(b);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(k, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0) << "2: connect, 3: put batch status, 4: its bytes, 5: get batch status, "
+                                     "10 + i: get result i";
+    uint64_t v;
+    memcpy(&v, p, 8);
+    EXPECT_EQ(v, 5u);
+    for (uint64_t i = 1; i < 20; i++) {
+        memcpy(&v, p + 8 * i, 8);
+        EXPECT_EQ(v, 1000 + i) << "offset " << 8 * i;
+    }
+    for (uint64_t i = 0; i < 4; i++) {
+        memcpy(&v, p + 512 + 16 * i, 8);
+        EXPECT_EQ(v, 0u) << "entry after the failing one ran, offset " << 512 + 16 * i;
     }
     EXPECT_EQ(ov_fe_win_free(fe, &w), OV_OK);
     munmap(p, size_t(pg));

@@ -94,12 +94,15 @@
  *                      one OV_REQ_BATCH request, sent when the next request
  *                      of any other kind, a synchronization or a progress
  *                      pass comes (osc_virt_batch.h).  0: one request each.
- *   osc_virt_batch_entries (int, default 64, 1..128) a batch is sent as
- *                      soon as it holds this many operations, so in a
- *                      long burst the backend runs it while the origin
- *                      issues the next ones.  Each batch costs the origin
- *                      two fences and a ring slot: at OSU's window of 64,
- *                      32 was slower than 64 (docs/osc-virt.md).
+ *   osc_virt_batch_entries (int, default 64, 1..128) a batch to an
+ *                      MPI_Win_allocate window is sent as soon as it holds
+ *                      this many operations, so in a long burst the
+ *                      backend runs it while the origin issues the next
+ *                      ones.  Each batch costs the origin two fences and a
+ *                      ring slot: at OSU's window of 64, 32 was slower
+ *                      than 64 (docs/osc-virt.md).  A batch to an
+ *                      MPI_Win_create window holds 128: each costs the
+ *                      backend two system calls.
  *   osc_virt_yield     (int, default -1) -1: yield the CPU while waiting
  *                      (in our waits and in opal_progress) when the ranks
  *                      sharing this backend plus the backend's thread

@@ -41,7 +41,8 @@ struct GetScatter final : Finisher {
     }
 };
 
-int BackendLink::open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put)
+int BackendLink::open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put,
+                            bool user_window)
 {
     if (0 != batch_.n) {
         int ret = seal_open_batch();
@@ -49,7 +50,8 @@ int BackendLink::open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_ep
             return ret;
         }
     }
-    const int64_t off = stage(uint64_t{batch_entries_} * sizeof(ov_batch_entry));
+    const uint32_t cap = user_window ? OV_BATCH_ENTRIES_MAX : batch_entries_;
+    const int64_t off = stage(uint64_t{cap} * sizeof(ov_batch_entry));
     if (off < 0) {
         return static_cast<int>(off);
     }
@@ -61,7 +63,7 @@ int BackendLink::open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_ep
             return OMPI_ERR_OUT_OF_RESOURCE;
         }
     }
-    batch_ = OpenBatch{&tr, t, win_id, win_epoch, put, static_cast<uint64_t>(off), 0, gets,
+    batch_ = OpenBatch{&tr, t, win_id, win_epoch, put, static_cast<uint64_t>(off), 0, cap, gets,
                        nullptr != gets ? gets->to : nullptr};
     return OMPI_SUCCESS;
 }

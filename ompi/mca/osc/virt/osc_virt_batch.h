@@ -41,10 +41,12 @@
  *     reports it, as for any request.  A failed get batch copies no
  *     results.
  *   - What is batched: puts of at most OV_INLINE_ORIGIN_MAX and gets of at
- *     most OV_INLINE_RESULT_MAX contiguous bytes, not request-based, to an
- *     MPI_Win_allocate window of a rank in another guest on this backend
- *     (BackendWindow::issue_copy_piece decides), when the backend offers
- *     OV_FEAT_BATCH and osc_virt_batch is 1.
+ *     most OV_INLINE_RESULT_MAX contiguous bytes, not request-based, to a
+ *     window of a rank in another guest on this backend: MPI_Win_allocate,
+ *     or MPI_Win_create where the backend reaches user memory (container
+ *     mode; it then moves the whole batch with one process_vm_writev or
+ *     process_vm_readv), when the backend offers OV_FEAT_BATCH and
+ *     osc_virt_batch is 1 (BackendWindow::quick_copy decides).
  */
 #ifndef OMPI_OSC_VIRT_BATCH_H
 #define OMPI_OSC_VIRT_BATCH_H
@@ -120,8 +122,9 @@ struct OpenBatch {
     int target = -1;
     uint32_t win_id = 0, win_epoch = 0;
     bool put = false;
-    uint64_t staging_off = 0; /* its entries: OV_BATCH_ENTRIES_MAX x ov_batch_entry */
+    uint64_t staging_off = 0; /* its entries: cap x ov_batch_entry */
     uint32_t n = 0;           /* entries so far (0: none open) */
+    uint32_t cap = 0;         /* sent when it holds this many */
     struct GetScatter *gets = nullptr; /* a get batch: where its results go */
     GetDest *get_to = nullptr;         /* gets->to: per entry, in order */
 };

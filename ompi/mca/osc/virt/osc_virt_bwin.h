@@ -189,8 +189,10 @@ private:
     int issue_copy_piece(bool to_target, int t, char *mine, uint64_t toff, size_t n, bool single,
                          Finisher *fin);
     /** Small inline puts and gets of ours go into OV_REQ_BATCH requests
-     *  (osc_virt_batch.h) when not request-based. */
-    bool batches() const { return !user_memory_ && link_->can_batch(); }
+     *  (osc_virt_batch.h) when not request-based, to allocate windows and
+     *  to registered ones (MPI_Win_create in container mode: the backend
+     *  moves a batch of those with one process_vm_writev/readv). */
+    bool batches() const { return link_->can_batch(); }
     /** A request of `op` on n bytes at byte `toff` of t's part; the
      *  caller sets flags, operands and the element type if not bytes. */
     ov_req_desc request_to(int t, uint16_t op, uint64_t toff, size_t n) const;

@@ -267,7 +267,7 @@ int BackendWindow::issue_copy_piece(bool to_target, int t, char *mine, uint64_t 
     } else if (link_->inline_fits(to_target ? n : 0, to_target ? 0 : n)) {
         if (nullptr == fin && batches()) {
             return link_->batch_add(tracker_, t, d.target_win, d.target_epoch, to_target, mine,
-                                    d.target_off, static_cast<uint32_t>(n));
+                                    d.target_off, static_cast<uint32_t>(n), user_memory_);
         }
         d.flags = OV_REQ_INLINE; /* the bytes ride in the descriptor or the completion */
         if (to_target) {

@@ -58,7 +58,7 @@ inline int BackendWindow::quick_copy(bool to_target, void *o, int count, ompi_da
          * and completion record a batch entry does not use (81 of the 430
          * instructions of an 8-byte MPI_Put; docs/osc-virt.md). */
         return link_->batch_add(tracker_, t, p.win_id, p.win_epoch, to_target, static_cast<char *>(o),
-                                p.part_off + toff, static_cast<uint32_t>(n));
+                                p.part_off + toff, static_cast<uint32_t>(n), user_memory_);
     }
     return issue_copy_piece(to_target, t, static_cast<char *>(o), toff, n, false, nullptr);
 }

@@ -184,9 +184,10 @@ int component_register(void)
                  "full (osc_virt_batch_entries) or at the next other request, synchronization or "
                  "progress pass; 0 = one request each");
     register_int("batch_entries", &c.batch_entries, 64, OPAL_INFO_LVL_5,
-                 "Operations in one batch (1-128): a full batch is sent at once, so in a long burst "
-                 "the backend runs it while the next ones are issued; each batch costs the origin "
-                 "two fences and a ring slot, so smaller is slower (docs/osc-virt.md)");
+                 "Operations in one batch to an MPI_Win_allocate window (1-128): a full batch is "
+                 "sent at once, so in a long burst the backend runs it while the next ones are "
+                 "issued; each batch costs the origin two fences and a ring slot, so smaller is "
+                 "slower (docs/osc-virt.md).  Batches to MPI_Win_create windows hold 128");
     register_int("yield", &c.yield, -1, OPAL_INFO_LVL_5,
                  "Yield the CPU while waiting (in osc virt's waits and in opal_progress): -1 = when "
                  "the ranks sharing this backend plus its thread outnumber the cores; 0 = never; "

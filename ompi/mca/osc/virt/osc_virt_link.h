@@ -204,14 +204,15 @@ public:
     /** Adds a put of n bytes from `from` (put) or a get of n bytes into
      *  `into` (!put) at byte toff of target window (win_id, win_epoch), rank
      *  t of `tr`, to the open batch (osc_virt_batch.h); n within the inline
-     *  limits.  OMPI_SUCCESS or OMPI_ERR_*. */
+     *  limits; user_window: the target window is registered user memory
+     *  (MPI_Win_create).  OMPI_SUCCESS or OMPI_ERR_*. */
     int batch_add(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put, char *mine,
-                  uint64_t toff, uint32_t n)
+                  uint64_t toff, uint32_t n, bool user_window)
     {
         OpenBatch &b = batch_;
         if (0 == b.n || b.tracker != &tr || b.target != t || b.win_id != win_id ||
             b.win_epoch != win_epoch || b.put != put) {
-            if (const int ret = open_batch(tr, t, win_id, win_epoch, put); 0 != ret) {
+            if (const int ret = open_batch(tr, t, win_id, win_epoch, put, user_window); 0 != ret) {
                 return ret; /* not OMPI_SUCCESS (0: this header is MPI-free for the unit tests) */
             }
         }
@@ -222,11 +223,14 @@ public:
         }
         /* A full batch goes now, not at the next operation: the backend
          * runs it while we issue the next ones (osc_virt_batch_entries). */
-        return ++b.n == batch_entries_ ? seal_open_batch() : 0;
+        return ++b.n == b.cap ? seal_open_batch() : 0;
     }
     /** Seals the open batch, if any, and opens an empty one for (tr, t,
-     *  win_id, win_epoch, put) in fresh staging.  OMPI_SUCCESS or OMPI_ERR_*. */
-    int open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put);
+     *  win_id, win_epoch, put) in fresh staging, sent when it holds
+     *  osc_virt_batch_entries, or OV_BATCH_ENTRIES_MAX for a user_window
+     *  (MPI_Win_create: each batch costs the backend two system calls, so
+     *  larger batches pay).  OMPI_SUCCESS or OMPI_ERR_*. */
+    int open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put, bool user_window);
     /** Publishes the open batch, if any.  OMPI_SUCCESS or OMPI_ERR_*. */
     int seal_batch() { return 0 == batch_.n ? 0 : seal_open_batch(); }
     /** Waits until every request up to link sequence number `seq` has
