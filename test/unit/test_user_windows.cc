@@ -58,6 +58,18 @@ uint32_t guest_windows(const std::string &uri, const char *guest)
             return g.nwins;
     return 0;
 }
+/* What both batch tests put first: 1000 + i at 8 * i for i < 20, then
+ * 1..5 at offset 0 (the last wins). */
+void expect_twenty_puts(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    EXPECT_EQ(v, 5u);
+    for (uint64_t i = 1; i < 20; i++) {
+        memcpy(&v, p + 8 * i, 8);
+        EXPECT_EQ(v, 1000 + i) << "offset " << 8 * i;
+    }
+}
 } // namespace
 
 class UserWindows : public testing::Test {
@@ -78,6 +90,17 @@ protected:
         EXPECT_TRUE(ov_fe_features(fe) & OV_FEAT_SINGLE_COPY);
     }
     void TearDown() override { ov_fe_close(fe); }
+    /* Two pages registered as *w and granted to rank 1, the second then
+     * unmapped again. */
+    void two_pages_second_gone(long pg, char **p, ov_win_t *w)
+    {
+        *p = static_cast<char *>(mmap(nullptr, size_t(2 * pg), PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        ASSERT_NE(*p, MAP_FAILED);
+        ASSERT_EQ(ov_fe_win_register(fe, *p, uint64_t(2 * pg), w), OV_OK);
+        ASSERT_EQ(ov_fe_grant(fe, w, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
+        ASSERT_EQ(munmap(*p + pg, size_t(pg)), 0);
+    }
 };
 
 TEST_F(UserWindows, BadRegistrationsAreRefused)
@@ -230,14 +253,10 @@ TEST_F(UserWindows, MemoryUnmappedAfterRegistrationFailsRequestsOnly)
  * after it still land. */
 TEST_F(UserWindows, BatchedInlinePutsKeepOrderAndTheirOwnResults)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    char *p = static_cast<char *>(mmap(nullptr, size_t(2 * pg), PROT_READ | PROT_WRITE,
-                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(p, MAP_FAILED);
+    const long pg = sysconf(_SC_PAGESIZE);
+    char *p = nullptr;
     ov_win_t w;
-    ASSERT_EQ(ov_fe_win_register(fe, p, uint64_t(2 * pg), &w), OV_OK);
-    ASSERT_EQ(ov_fe_grant(fe, &w, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
-    ASSERT_EQ(munmap(p + pg, size_t(pg)), 0); /* the second page: gone */
+    ASSERT_NO_FATAL_FAILURE(two_pages_second_gone(pg, &p, &w));
     pid_t k = fork();
     if (k == 0) {
         ov_fe_params_t pp = fe_params(be.uri(), "guest-b", 1, 1);
@@ -275,13 +294,7 @@ TEST_F(UserWindows, BatchedInlinePutsKeepOrderAndTheirOwnResults)
     waitpid(k, &st, 0);
     ASSERT_TRUE(WIFEXITED(st));
     ASSERT_EQ(WEXITSTATUS(st), 0) << "2: connect, 3: submit, 4: wait, 10 + i: status of put i";
-    uint64_t v;
-    memcpy(&v, p, 8);
-    EXPECT_EQ(v, 5u); /* the last of six puts to offset 0 */
-    for (uint64_t i = 1; i < 20; i++) {
-        memcpy(&v, p + 8 * i, 8);
-        EXPECT_EQ(v, 1000 + i) << "offset " << 8 * i;
-    }
+    expect_twenty_puts(p);
     for (uint64_t i = 0; i < 15; i++) {
         uint64_t two[2];
         memcpy(two, p + 512 + 16 * i, 16);
@@ -300,14 +313,10 @@ TEST_F(UserWindows, BatchedInlinePutsKeepOrderAndTheirOwnResults)
  * get batch brings the owner's bytes back into the entries. */
 TEST_F(UserWindows, BatchesRunOnTheOwnersMemoryUpToAnUnreachablePage)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    char *p = static_cast<char *>(mmap(nullptr, size_t(2 * pg), PROT_READ | PROT_WRITE,
-                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(p, MAP_FAILED);
+    const long pg = sysconf(_SC_PAGESIZE);
+    char *p = nullptr;
     ov_win_t w;
-    ASSERT_EQ(ov_fe_win_register(fe, p, uint64_t(2 * pg), &w), OV_OK);
-    ASSERT_EQ(ov_fe_grant(fe, &w, 1, OV_PERM_READ | OV_PERM_WRITE), OV_OK);
-    ASSERT_EQ(munmap(p + pg, size_t(pg)), 0); /* the second page: gone */
+    ASSERT_NO_FATAL_FAILURE(two_pages_second_gone(pg, &p, &w));
     pid_t k = fork();
     if (k == 0) {
         ov_fe_params_t pp = fe_params(be.uri(), "guest-b", 1, 1);
@@ -359,13 +368,8 @@ TEST_F(UserWindows, BatchesRunOnTheOwnersMemoryUpToAnUnreachablePage)
     ASSERT_TRUE(WIFEXITED(st));
     ASSERT_EQ(WEXITSTATUS(st), 0) << "2: connect, 3: put batch status, 4: its bytes, 5: get batch status, "
                                      "10 + i: get result i";
+    expect_twenty_puts(p);
     uint64_t v;
-    memcpy(&v, p, 8);
-    EXPECT_EQ(v, 5u);
-    for (uint64_t i = 1; i < 20; i++) {
-        memcpy(&v, p + 8 * i, 8);
-        EXPECT_EQ(v, 1000 + i) << "offset " << 8 * i;
-    }
     for (uint64_t i = 0; i < 4; i++) {
         memcpy(&v, p + 512 + 16 * i, 8);
         EXPECT_EQ(v, 0u) << "entry after the failing one ran, offset " << 512 + 16 * i;
