@@ -202,7 +202,7 @@ check "mpirun --mca osc virt" "rma_hello exited $rc or did not say RESULT: OK" \
 check "served by the backend" "no rank counted calls via the backend (osc_virt_verbose 10)" \
     grep -qE 'osc virt: window .*: [1-9][0-9]* calls via backend' "$WORK/mpirun.log"
 check "status" "ompi-virt status cannot reach the backend" \
-    bash -c 'cd / && timeout 10 ompi-virt status >/dev/null'
+    bash -c 'cd / && env -u OMPI_VIRT_DIR -u OMPI_VIRT_URI timeout 10 ompi-virt status >/dev/null'
 
 # ------------------------------------------------------------ purge
 stop_backend

@@ -22,6 +22,9 @@ TOOL=${OMPI_VIRT_TOOL:-$TOP/tools/ompi-virt}
 AGENT=$(dirname -- "$TOOL")/ompi-virt-agent
 
 export OMPI_VIRT_GUESTS_STATE=${GT_STATE:-/run/ompi-virt-guests-test}
+# The test's own guests and backend, whatever the caller's shell points at
+# (an exported OMPI_VIRT_DIR made `ompi-virt status` look elsewhere).
+unset OMPI_VIRT_DIR OMPI_VIRT_URI
 BR=${GT_BRIDGE:-ovtest0}
 SUBNET=${GT_SUBNET:-10.213.8.0/24}
 BDIR=${GT_DIR:-/run/ompi-virt-guests-test-dir}
