@@ -77,7 +77,7 @@ static_assert(sizeof(ov_batch_entry) == 4 * sizeof(uint64_t) && OV_INLINE_ORIGIN
  * must first take each line back from that core (a read for ownership):
  * with the backend polling on the other core that cost 60-70 ns per
  * 32-byte entry, the larger part of an 8-byte MPI_Put (docs/osc-virt.md,
- * "Where a batched 8-byte put's time goes").  Streaming stores need no
+ * "OSU's window of 64 on an idle machine").  Streaming stores need no
  * ownership; order_batch_entries() orders them before the descriptor that
  * publishes the batch. */
 inline void write_batch_entry(ov_batch_entry *e, uint64_t toff, uint32_t n, const char *origin)

@@ -731,7 +731,8 @@ int BackendLink::wait_one()
          * Something of ours untaken for a few us: it may be waiting for
          * our core.  Yielding earlier than that handed our core to
          * whatever shares it (a rank polling in MPI_Barrier, ~10 us a
-         * turn) in 1% of the flushes of a burst of small puts. */
+         * turn) in 1% of the flushes of a burst of small puts
+         * (docs/osc-virt.md, "OSU's window of 64 on an idle machine"). */
         if (now - unserved_since < (0 == left ? kTakenSpinNs : kUntakenSpinNs)) {
             continue;
         }
