@@ -39,6 +39,14 @@
 #include "backend.h"
 #include "log.h"
 
+namespace {
+/* Where entry i's GET result goes: its data[] in the caller's block. */
+char *result_in(char *block, size_t i)
+{
+    return block + i * sizeof(ov_batch_entry) + offsetof(ov_batch_entry, data);
+}
+} // namespace
+
 ov_status_t ov_batch_check_desc(const ov_req_desc &d, uint32_t features) noexcept
 {
     if (d.op >= OV_OP_MAX)
@@ -123,23 +131,14 @@ void ov_backend::serve_batch(conn *c, const ov_req_desc &d, ov_completion *cpl)
     }
     uint64_t moved = 0;
     if (q) { /* every entry checked against this window above */
-        /* A constant-size copy for the common 8-byte entry: no library
-         * call (an 8-byte put's batch runs while its origin waits). */
-        auto copy = [](char *to, const char *from, uint32_t len) {
-            if (len == 8)
-                std::memcpy(to, from, 8);
-            else
-                std::memcpy(to, from, len);
-        };
         if (d.op == OV_OP_PUT) {
             for (size_t i = 0; i < n; i++) {
-                copy(q->base + e[i].target_off, reinterpret_cast<const char *>(e[i].data), e[i].length);
+                ov_batch_copy(q->base + e[i].target_off, e[i].data, e[i].length);
                 moved += e[i].length;
             }
         } else {
-            char *results = block + offsetof(ov_batch_entry, data);
             for (size_t i = 0; i < n; i++) {
-                copy(results + i * sizeof(ov_batch_entry), q->base + e[i].target_off, e[i].length);
+                ov_batch_copy(result_in(block, i), q->base + e[i].target_off, e[i].length);
                 moved += e[i].length;
             }
         }
@@ -167,8 +166,7 @@ void ov_backend::serve_batch(conn *c, const ov_req_desc &d, ov_completion *cpl)
                 break; /* the first failure ends the batch */
             moved += r.bytes;
             if (d.op == OV_OP_GET)
-                std::memcpy(block + i * sizeof(ov_batch_entry) + offsetof(ov_batch_entry, data), &r.inline_result,
-                            e[i].length);
+                std::memcpy(result_in(block, i), &r.inline_result, e[i].length);
         }
     }
     *cpl = ov_completion{0, d.cookie, s, d.op, moved, 0}; /* the ring stamps it */
@@ -225,8 +223,7 @@ size_t ov_backend::batch_on_owner(conn *c, ov_req_desc one, ov_batch_entry *e, s
     uint64_t moved_here = 0;
     for (size_t i = 0; i < done; i++) {
         if (one.op == OV_OP_GET)
-            std::memcpy(block + i * sizeof(ov_batch_entry) + offsetof(ov_batch_entry, data), bytes + moved_here,
-                        e[i].length);
+            std::memcpy(result_in(block, i), bytes + moved_here, e[i].length);
         moved_here += e[i].length;
     }
     *moved += moved_here;

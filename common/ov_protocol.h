@@ -143,6 +143,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 /* ---------------------------------------------------------------- status codes
@@ -565,6 +566,18 @@ struct ov_batch_entry {
     unsigned char data[OV_INLINE_ORIGIN_MAX]; /* PUT: the origin bytes; GET: the result */
 };
 #define OV_BATCH_ENTRIES_MAX 128u
+
+/* Copies an entry's n bytes (n <= OV_INLINE_ORIGIN_MAX) to or from its
+ * data[]: the common 8 bytes as one constant-size copy, without a library
+ * call (the origin writes, the backend runs and the origin scatters every
+ * entry of a burst of small puts and gets). */
+inline void ov_batch_copy(void *to, const void *from, uint32_t n)
+{
+    if (n == 8)
+        std::memcpy(to, from, 8);
+    else
+        std::memcpy(to, from, n);
+}
 
 /* Where OV_REQ_INLINE's origin bytes live in a descriptor: the 16 bytes of
  * local_win, local_epoch and local_off. */

@@ -32,11 +32,7 @@ struct GetScatter final : Finisher {
             __builtin_prefetch(&entries[i]);
         }
         for (uint32_t i = 0; i < count; ++i) {
-            if (8 == to[i].n) {
-                memcpy(to[i].at, entries[i].data, 8); /* the common size, no library call */
-            } else {
-                memcpy(to[i].at, entries[i].data, to[i].n);
-            }
+            ov_batch_copy(to[i].at, entries[i].data, to[i].n);
         }
     }
 };
@@ -44,14 +40,8 @@ struct GetScatter final : Finisher {
 int BackendLink::open_batch(Tracker &tr, int t, uint32_t win_id, uint32_t win_epoch, bool put,
                             bool user_window)
 {
-    if (0 != batch_.n) {
-        int ret = seal_open_batch();
-        if (OMPI_SUCCESS != ret) {
-            return ret;
-        }
-    }
     const uint32_t cap = user_window ? OV_BATCH_ENTRIES_MAX : batch_entries_;
-    const int64_t off = stage(uint64_t{cap} * sizeof(ov_batch_entry));
+    const int64_t off = stage(uint64_t{cap} * sizeof(ov_batch_entry)); /* seals the open batch first */
     if (off < 0) {
         return static_cast<int>(off);
     }

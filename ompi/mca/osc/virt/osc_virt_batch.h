@@ -83,11 +83,8 @@ static_assert(sizeof(ov_batch_entry) == 4 * sizeof(uint64_t) && OV_INLINE_ORIGIN
 inline void write_batch_entry(ov_batch_entry *e, uint64_t toff, uint32_t n, const char *origin)
 {
     uint64_t data[2] = {0, 0};
-    if (nullptr == origin) {
-    } else if (8 == n) {
-        memcpy(data, origin, 8); /* the common size, without a library call */
-    } else {
-        memcpy(data, origin, n);
+    if (nullptr != origin) {
+        ov_batch_copy(data, origin, n);
     }
     const uint64_t w[4] = {toff, n, data[0], data[1]}; /* length and reserved (0) share a word */
 #if defined(__x86_64__)
